@@ -1,0 +1,77 @@
+#include "bench/metrics.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace tvl::metrics {
+namespace {
+
+std::string proc_path(pid_t pid, const char* file) {
+  return pid == 0 ? std::string("/proc/self/") + file : "/proc/" + std::to_string(pid) + "/" + file;
+}
+
+double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
+
+}  // namespace
+
+std::optional<Memory> memory(pid_t pid) {
+  std::ifstream in(proc_path(pid, "status"));
+  if (!in) return std::nullopt;
+  Memory m;
+  bool rss = false, hwm = false;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    std::int64_t kib = 0;
+    fields >> key >> kib;
+    if (key == "VmRSS:") m.rss_kib = kib, rss = true;
+    if (key == "VmHWM:") m.hwm_kib = kib, hwm = true;
+  }
+  if (!rss || !hwm) return std::nullopt;
+  return m;
+}
+
+Usage usage() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return {seconds(ru.ru_utime), seconds(ru.ru_stime), ru.ru_nvcsw, ru.ru_nivcsw};
+}
+
+std::optional<Usage> usage_of(pid_t pid) {
+  std::ifstream stat(proc_path(pid, "stat"));
+  std::string text;
+  if (!stat || !std::getline(stat, text)) return std::nullopt;
+  // The command name may hold spaces and parentheses: fields start after the last ')'.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  Usage u{utime / ticks, stime / ticks, 0, 0};
+  std::ifstream status(proc_path(pid, "status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    std::istringstream kv(line);
+    std::string key;
+    std::int64_t n = 0;
+    kv >> key >> n;
+    if (key == "voluntary_ctxt_switches:") u.vcsw = n;
+    if (key == "nonvoluntary_ctxt_switches:") u.ivcsw = n;
+  }
+  return u;
+}
+
+}  // namespace tvl::metrics

@@ -1,0 +1,37 @@
+// Process metrics: resident memory from /proc and CPU time / context switches from getrusage.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+
+namespace tvl::metrics {
+
+struct Memory {
+  std::int64_t rss_kib = 0;  // VmRSS: resident now
+  std::int64_t hwm_kib = 0;  // VmHWM: peak resident
+};
+
+// Reads VmRSS and VmHWM from /proc/<pid>/status (pid 0 = this process).
+// Empty when the process is gone or the file cannot be read.
+std::optional<Memory> memory(pid_t pid = 0);
+
+struct Usage {
+  double user_s = 0.0;
+  double sys_s = 0.0;
+  std::int64_t vcsw = 0;   // voluntary context switches (the thread blocked)
+  std::int64_t ivcsw = 0;  // involuntary ones (the scheduler preempted it)
+
+  Usage operator-(const Usage& earlier) const {
+    return {user_s - earlier.user_s, sys_s - earlier.sys_s, vcsw - earlier.vcsw, ivcsw - earlier.ivcsw};
+  }
+};
+
+// getrusage(RUSAGE_SELF): every thread of this process, including finished ones.
+Usage usage();
+
+// The same figures for another process, from /proc/<pid>/stat and /proc/<pid>/status.
+std::optional<Usage> usage_of(pid_t pid);
+
+}  // namespace tvl::metrics

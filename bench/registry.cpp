@@ -1,0 +1,90 @@
+// The registry table: one row per scenario, swept over the profile's parameters, expanded
+// over every model and variant the catalog lists. Names: scenario/model/variant/param:value.
+#include "bench/registry.hpp"
+
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include "app/catalog.hpp"
+#include "bench/metrics.hpp"
+
+namespace tvl::bench {
+namespace {
+
+std::atomic<bool> failed{false};
+
+struct Profile {
+  std::vector<int> cutlery_tables;  // tables per bot
+  int cutlery_trials;               // trials per repetition (benchmark iterations)
+  int repetitions;
+};
+
+Profile profile_named(const std::string& name) {
+  if (name == "quick") return {{10, 100, 1000, 10000}, 40, 3};
+  if (name == "full") return {{10, 100, 1000, 10000, 100000}, 100, 5};
+  throw std::invalid_argument("unknown profile '" + name + "' (quick or full)");
+}
+
+// One benchmark iteration is one trial; every trial is checked before anything is reported.
+void cutlery_benchmark(benchmark::State& state, cutlery::Params p) {
+  std::vector<cutlery::Trial> trials;
+  const auto before = metrics::usage();
+  for (auto _ : state) {
+    trials.push_back(catalog::find_cutlery(p.model, p.variant)->run(p));
+    try {
+      cutlery::check_work(p, trials.back());
+    } catch (const std::exception& e) {
+      failed = true;
+      state.SkipWithError(e.what());
+      break;
+    }
+  }
+  if (failed) return;
+  const auto used = metrics::usage() - before;
+  const auto s = cutlery::summarize(trials);
+  const auto per_trial = benchmark::Counter::kAvgIterations;
+  state.counters["trials"] = s.trials;
+  state.counters["failures"] = s.failures;
+  state.counters["fail_rate"] = s.fail_rate;
+  state.counters["fail_lo"] = s.fail_lo;
+  state.counters["fail_hi"] = s.fail_hi;
+  state.counters["drift_knives"] = s.drift_knives;
+  state.counters["drift_forks"] = s.drift_forks;
+  state.counters["items_per_second"] =
+      benchmark::Counter(static_cast<double>(s.table_ops), benchmark::Counter::kIsRate);
+  state.counters["tables"] = p.tables;
+  state.counters["bots"] = p.bots;
+  state.counters["os_threads"] = s.os_threads;
+  state.counters["vcsw"] = benchmark::Counter(static_cast<double>(used.vcsw), per_trial);
+  state.counters["ivcsw"] = benchmark::Counter(static_cast<double>(used.ivcsw), per_trial);
+  if (const auto mem = metrics::memory()) state.counters["rss_kib"] = static_cast<double>(mem->rss_kib);
+}
+
+}  // namespace
+
+bool any_failed() { return failed; }
+
+void register_all(const std::string& profile_name) {
+  const Profile profile = profile_named(profile_name);
+  for (const auto& v : catalog::cutlery_variants()) {
+    for (const int tables : profile.cutlery_tables) {
+      cutlery::Params p;
+      p.model = v.model;
+      p.variant = v.variant;
+      p.tables = tables;
+      p.trials = profile.cutlery_trials;
+      const auto name = fmt::format("cutlery/{}/{}/tables:{}", v.model, v.variant, tables);
+      benchmark::RegisterBenchmark(name.c_str(), cutlery_benchmark, p)
+          ->UseRealTime()
+          ->Iterations(profile.cutlery_trials)
+          ->Repetitions(profile.repetitions)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace tvl::bench

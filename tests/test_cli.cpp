@@ -1,0 +1,81 @@
+// The tvl command line, run as a user would: exit codes and messages.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out;  // stdout and stderr together
+};
+
+Result tvl(const std::string& args) {
+  const std::string cmd = std::string(TVL_BINARY) + " " + args + " 2>&1";
+  Result r{-1, {}};
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe)) r.out += buf;
+  const int raw = pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+void expect_usage_error(const std::string& args, const std::string& says) {
+  const Result r = tvl(args);
+  EXPECT_EQ(r.status, 2) << "tvl " << args << "\n" << r.out;
+  EXPECT_NE(r.out.find(says), std::string::npos) << "tvl " << args << "\n" << r.out;
+}
+
+}  // namespace
+
+TEST(errors, bad_arguments_exit_2_with_one_message) {
+  expect_usage_error("", "A subcommand is required");
+  expect_usage_error("run nosuchscenario", "nosuchscenario");
+  expect_usage_error("run cutlery --model fibers", "fibers");
+  expect_usage_error("run cutlery --model asyncloop --variant mutex", "has no variant 'mutex'");
+  expect_usage_error("run cutlery --tables 0", "--tables");
+  expect_usage_error("run cutlery --tables many", "many");
+  expect_usage_error("run cutlery --bots 1", "--bots");
+  expect_usage_error("run cutlery --trials", "--trials");
+  expect_usage_error("explain", "scenario");
+  expect_usage_error("run cutlery --tables 10 --json /nonexistent-dir/x.json", "cannot write");
+}
+
+TEST(run, prints_summary_and_writes_json) {
+  const auto path = std::filesystem::temp_directory_path() / "tvl_cli_test.json";
+  const Result r = tvl("run cutlery --model threads --variant atomic --tables 50 --trials 3 --json " + path.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("fail_rate"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0 of 3"), std::string::npos) << r.out;
+  std::ifstream in(path);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["counters"]["trials"], 3);
+  EXPECT_EQ(j["counters"]["fail_rate"], 0.0);
+  EXPECT_GT(j["counters"]["items_per_second"].get<double>(), 0.0);
+  std::filesystem::remove(path);
+}
+
+TEST(list, names_every_model) {
+  const Result r = tvl("list");
+  ASSERT_EQ(r.status, 0);
+  for (const char* s : {"threads", "tbb", "asyncloop-mt", "await-inside", "strand", "nostrand"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+}
+
+TEST(explain, cutlery_shows_the_lost_update) {
+  const Result r = tvl("explain cutlery");
+  ASSERT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("update is lost"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out, tvl("explain cutlery").out);  // deterministic
+}
+
+TEST(help, exits_0) { EXPECT_EQ(tvl("--help").status, 0); }

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Tests for plots/tvl_plots.py, run on a Google Benchmark 1.7.1 JSON fixture.
+
+Usage:
+    /usr/bin/python3 tests/test_plots.py --script plots/tvl_plots.py \
+        --fixture tests/data/cutlery_bench.json [unittest options]
+
+The script runs as a subprocess under the same interpreter, exactly as `make report` runs it,
+so these tests check the command-line contract: files written, report contents, exit codes.
+"""
+import argparse
+import html
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+SCRIPT = FIXTURE = None  # set from the command line before unittest.main
+COMMAND = "make report"
+FIGURES = ("cutlery_fail_rate", "cutlery_throughput")
+
+
+def run_script(results, out, *extra):
+    """Run tvl_plots.py on a results folder; return the CompletedProcess."""
+    return subprocess.run([sys.executable, str(SCRIPT), "--results", str(results),
+                           "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=300)
+
+
+def fixture_doc():
+    """A fresh copy of the fixture as a Python object."""
+    return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+class ReportTest(unittest.TestCase):
+    """One successful run on the fixture, inspected by several tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+        (cls.tmp / "results").mkdir()
+        shutil.copy(FIXTURE, cls.tmp / "results" / FIXTURE.name)
+        cls.out = cls.tmp / "report"
+        cls.proc = run_script(cls.tmp / "results", cls.out, "--profile", "quick",
+                              "--command", COMMAND)
+        cls.doc = fixture_doc()
+        ok = cls.proc.returncode == 0
+        cls.md = (cls.out / "report.md").read_text(encoding="utf-8") if ok else ""
+        cls.html = (cls.out / "report.html").read_text(encoding="utf-8") if cls.md else ""
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def medians(self):
+        """The fixture's median aggregates: the rows the report must show."""
+        return [b for b in self.doc["benchmarks"] if b.get("aggregate_name") == "median"]
+
+    def test_exit_status(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_figures_exist(self):
+        for name in FIGURES:
+            png = self.out / "figures" / f"{name}.png"
+            svg = self.out / "figures" / f"{name}.svg"
+            self.assertTrue(png.is_file() and png.stat().st_size > 0, png)
+            self.assertTrue(png.read_bytes().startswith(b"\x89PNG"), png)
+            self.assertTrue(svg.is_file() and svg.stat().st_size > 0, svg)
+            self.assertIn("<svg", svg.read_text(encoding="utf-8"))
+
+    def test_figures_are_stamped(self):
+        ctx = self.doc["context"]
+        for name in FIGURES:
+            svg = (self.out / "figures" / f"{name}.svg").read_text(encoding="utf-8")
+            for value in (ctx["cpu_model"], ctx["git_revision"], ctx["compiler"], COMMAND):
+                self.assertIn(html.escape(value), svg, f"{name}.svg lacks {value!r}")
+
+    def test_markdown_references_figures(self):
+        for name in FIGURES:
+            self.assertIn(f"](figures/{name}.png)", self.md)
+            self.assertIn(f"figures/{name}.svg", self.md)
+
+    def test_table_row_per_variant(self):
+        rows = [line for line in self.md.splitlines() if line.startswith("| ")]
+        text = html.unescape(self.html)
+        for b in self.medians():
+            _, model, variant, tables = b["run_name"].split("/")[:4]
+            start = f"| {model} | {variant} | {tables.split(':')[1]} |"
+            rate = f"{b['fail_rate']:.3f} [{b['fail_lo']:.3f}, {b['fail_hi']:.3f}]"
+            matching = [r for r in rows if r.startswith(start)]
+            self.assertEqual(len(matching), 1, start)
+            self.assertIn(rate, matching[0])
+            self.assertIn(f"<td>{variant}</td>", text)
+            self.assertIn(f"<td>{rate}</td>", text)
+
+    def test_html_self_contained(self):
+        self.assertNotRegex(self.html, r"""src\s*=\s*["'](?!data:)""")
+        self.assertNotRegex(self.html, r"""<link[^>]+href""")
+        self.assertGreaterEqual(self.html.count('src="data:image/png;base64,')
+                                + self.html.count("<svg"), len(FIGURES))
+        self.assertIn("<table", self.html)
+
+    def test_context_and_command_in_both(self):
+        ctx = self.doc["context"]
+        for label, text in (("report.md", self.md), ("report.html", html.unescape(self.html))):
+            for key in ("cpu_model", "cores", "kernel", "compiler", "boost_version",
+                        "tbb_version", "benchmark_version", "git_revision", "tvl_command"):
+                self.assertIn(ctx[key], text, f"{label} lacks {key}")
+            self.assertIn(COMMAND, text, label)
+            self.assertIn(FIXTURE.name, text, f"{label} does not list its source file")
+            self.assertIn("quick", text, label)
+
+
+class InputTest(unittest.TestCase):
+    """Runs on altered inputs: what must fail, and what must still work."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+        self.results = self.tmp / "results"
+        self.results.mkdir()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write(self, name, content):
+        """Write a results file, JSON-encoding content unless it is already text."""
+        text = content if isinstance(content, str) else json.dumps(content)
+        (self.results / name).write_text(text, encoding="utf-8")
+
+    def assertFailsWith(self, *fragments):
+        """The script must exit 2 with one 'tvl_plots: error:' line naming the fragments."""
+        proc = run_script(self.results, self.tmp / "out")
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("tvl_plots: error: "), lines[0])
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+        self.assertFalse((self.tmp / "out" / "report.md").exists())
+
+    def test_no_json(self):
+        self.write("notes.txt", "not a result")
+        self.assertFailsWith("no *.json")
+
+    def test_malformed_json(self):
+        self.write("broken.json", '{"context": {}, "benchmarks": [')
+        self.assertFailsWith("broken.json", "malformed")
+
+    def test_not_google_benchmark(self):
+        self.write("other.json", {"hello": 1})
+        self.assertFailsWith("other.json", "benchmarks")
+
+    def test_no_benchmarks(self):
+        self.write("empty.json", {"context": {}, "benchmarks": []})
+        self.assertFailsWith("no benchmarks")
+
+    def test_errored_benchmark_is_reported(self):
+        doc = fixture_doc()
+        bad = doc["benchmarks"][0]
+        bad.update(error_occurred=True, error_message="kitchen check failed")
+        self.write("cutlery.json", doc)
+        self.assertFailsWith(bad["name"], "kitchen check failed")
+
+    def test_single_runs_and_generic_section(self):
+        doc = fixture_doc()
+        doc["benchmarks"] = [dict(b, repetitions=1) for b in doc["benchmarks"]
+                             if b.get("repetition_index") == 0]
+        doc["benchmarks"].append({
+            "name": "primitives/threads/switch-semaphore/pinned:0/real_time",
+            "run_name": "primitives/threads/switch-semaphore/pinned:0/real_time",
+            "run_type": "iteration", "repetitions": 1, "repetition_index": 0, "threads": 1,
+            "iterations": 1000, "real_time": 1700.0, "cpu_time": 900.0, "time_unit": "ns",
+            "items_per_second": 588235.0, "p99_us": 4.25})
+        self.write("all.json", doc)
+        proc = run_script(self.results, self.tmp / "out")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        md = (self.tmp / "out" / "report.md").read_text(encoding="utf-8")
+        first = doc["benchmarks"][0]
+        self.assertIn(f"{first['fail_rate']:.3f} [{first['fail_lo']:.3f}", md)
+        self.assertIn("single run", md)
+        self.assertIn("| threads | switch-semaphore | pinned:0 |", md)
+        self.assertIn("4.250", md)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--script", required=True, type=Path)
+    parser.add_argument("--fixture", required=True, type=Path)
+    options, rest = parser.parse_known_args()
+    SCRIPT, FIXTURE = options.script.resolve(), options.fixture.resolve()
+    unittest.main(argv=[sys.argv[0]] + rest)
