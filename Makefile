@@ -1,0 +1,42 @@
+# tvl — the two commands a new user needs:
+#   make report   install what is missing, build, run the quick profile, render the report
+#   make test     install what is missing, build, run every test
+# and, for developers:
+#   make sanitize   the test suite under AddressSanitizer+UBSan and under ThreadSanitizer
+#   make tsan-demo  ThreadSanitizer catching the plain-int cutlery race (a lesson, not a test)
+#   make report PROFILE=full   the sweeps to the limits
+
+PROFILE ?= quick
+JOBS ?= 2
+
+.PHONY: all deps build test report sanitize asan tsan tsan-demo clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+test: build
+	ctest --preset release
+
+report: build
+	scripts/report.sh $(PROFILE) build/release
+
+sanitize: asan tsan
+
+asan tsan: deps
+	cmake --preset $@
+	cmake --build --preset $@ -j $(JOBS)
+	ctest --preset $@
+
+tsan-demo: deps
+	cmake -S tests/tsan_demo -B build/tsan-demo -G Ninja
+	cmake --build build/tsan-demo
+	scripts/tsan-demo.sh build/tsan-demo/cutlery-plain-int
+
+clean:
+	rm -rf build results reports
