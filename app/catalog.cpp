@@ -30,12 +30,31 @@ constexpr std::array kCutlery = {
 
 constexpr std::array kScenarios = {
     ScenarioInfo{"cutlery", "robots and cutlery (book ch. 2): a lost-update race, threads vs. event loop"},
+    ScenarioInfo{"primitives", "the costs under every scenario: switch, creation, memory per waiting task"},
+    ScenarioInfo{"restaurant", "the restaurant of ThreadBots (book ch. 1): bots, tables, latency, idle time"},
+};
+
+// Models of the scenarios that have no per-variant function table of their own.
+constexpr std::array kOtherListings = {
+    Listing{"primitives", "threads", "semaphore", "thread ping-pong through a pair of semaphores"},
+    Listing{"primitives", "threads", "pipe", "thread ping-pong through a pair of pipes"},
+    Listing{"primitives", "asyncloop", "post", "coroutine ping-pong on one io_context"},
 };
 
 }  // namespace
 
 std::span<const CutleryVariant> cutlery_variants() { return kCutlery; }
 std::span<const ScenarioInfo> scenarios() { return kScenarios; }
+
+const std::vector<Listing>& listing() {
+  static const std::vector<Listing> all = [] {
+    std::vector<Listing> rows;
+    for (const auto& v : kCutlery) rows.push_back({"cutlery", v.model, v.variant, v.what});
+    rows.insert(rows.end(), kOtherListings.begin(), kOtherListings.end());
+    return rows;
+  }();
+  return all;
+}
 
 const CutleryVariant* find_cutlery(std::string_view model, std::string_view variant) {
   for (const auto& v : kCutlery)

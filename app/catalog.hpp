@@ -32,11 +32,16 @@ cutlery::Summary run_cutlery(const cutlery::Params& p);
 // The summary as JSON with the counter names the benchmarks use.
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s);
 
-// The models and variants of each scenario, for `tvl list`.
+// The scenarios, and every model/variant of each, for `tvl list`.
 struct ScenarioInfo {
   std::string_view name;
   std::string_view what;
 };
 std::span<const ScenarioInfo> scenarios();
+
+struct Listing {
+  std::string_view scenario, model, variant, what;
+};
+const std::vector<Listing>& listing();
 
 }  // namespace tvl::catalog

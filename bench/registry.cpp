@@ -17,18 +17,6 @@ namespace {
 
 std::atomic<bool> failed{false};
 
-struct Profile {
-  std::vector<int> cutlery_tables;  // tables per bot
-  int cutlery_trials;               // trials per repetition (benchmark iterations)
-  int repetitions;
-};
-
-Profile profile_named(const std::string& name) {
-  if (name == "quick") return {{10, 100, 1000, 10000}, 40, 3};
-  if (name == "full") return {{10, 100, 1000, 10000, 100000}, 100, 5};
-  throw std::invalid_argument("unknown profile '" + name + "' (quick or full)");
-}
-
 // One benchmark iteration is one trial; every trial is checked before anything is reported.
 void cutlery_benchmark(benchmark::State& state, cutlery::Params p) {
   std::vector<cutlery::Trial> trials;
@@ -38,12 +26,11 @@ void cutlery_benchmark(benchmark::State& state, cutlery::Params p) {
     try {
       cutlery::check_work(p, trials.back());
     } catch (const std::exception& e) {
-      failed = true;
+      mark_failed();
       state.SkipWithError(e.what());
-      break;
+      return;
     }
   }
-  if (failed) return;
   const auto used = metrics::usage() - before;
   const auto s = cutlery::summarize(trials);
   const auto per_trial = benchmark::Counter::kAvgIterations;
@@ -67,9 +54,44 @@ void cutlery_benchmark(benchmark::State& state, cutlery::Params p) {
 }  // namespace
 
 bool any_failed() { return failed; }
+void mark_failed() { failed = true; }
+
+// The sizes of each profile. quick: what `make report` runs (minutes on 2 cores);
+// full: the sweeps to the limits.
+Profile profile_named(const std::string& name) {
+  if (name == "quick")
+    return {.name = name,
+            .repetitions = 3,
+            .cutlery_tables = {10, 100, 1000, 10000},
+            .cutlery_trials = 40,
+            .switch_round_trips = 100'000,
+            .create_count = 2'000,
+            .waiting_threads = {250, 500, 1000, 2000},
+            .waiting_coroutines = {10'000, 20'000, 50'000, 100'000},
+            .restaurant_tables = {10, 100, 1000, 10000},
+            .restaurant_seconds = 1.0};
+  if (name == "full")
+    return {.name = name,
+            .repetitions = 5,
+            .cutlery_tables = {10, 100, 1000, 10000, 100000},
+            .cutlery_trials = 100,
+            .switch_round_trips = 1'000'000,
+            .create_count = 10'000,
+            .waiting_threads = {1000, 2000, 4000, 8000, 16000},
+            .waiting_coroutines = {100'000, 200'000, 500'000, 1'000'000},
+            .restaurant_tables = {10, 100, 1000, 10000, 100000, 1000000},
+            .restaurant_seconds = 3.0};
+  throw std::invalid_argument("unknown profile '" + name + "' (quick or full)");
+}
 
 void register_all(const std::string& profile_name) {
   const Profile profile = profile_named(profile_name);
+  register_cutlery(profile);
+  register_primitives(profile);
+  register_restaurant(profile);
+}
+
+void register_cutlery(const Profile& profile) {
   for (const auto& v : catalog::cutlery_variants()) {
     for (const int tables : profile.cutlery_tables) {
       cutlery::Params p;

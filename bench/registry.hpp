@@ -1,14 +1,42 @@
-// The one registry table of tvl-bench: every scenario x model x variant x parameter.
+// The registry of tvl-bench: one table of every scenario x model x variant x parameter.
+// The sizes of each profile live here; each scenario's benchmark functions live beside it
+// (bench/<scenario>_bench.cpp) and register their rows from these sizes.
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace tvl::bench {
 
-// Registers every benchmark of the profile ("quick" or "full"); throws on an unknown profile.
+struct Profile {
+  std::string name;
+  int repetitions;
+  // cutlery
+  std::vector<int> cutlery_tables;  // tables per bot
+  int cutlery_trials;               // trials per repetition (benchmark iterations)
+  // primitives
+  long switch_round_trips;              // ping-pong round trips per measurement
+  int create_count;                     // threads / coroutines created per measurement
+  std::vector<int> waiting_threads;     // N values for the RSS slope of waiting threads
+  std::vector<int> waiting_coroutines;  // N values for the RSS slope of waiting coroutines
+  // restaurant
+  std::vector<int> restaurant_tables;  // concurrent tables swept
+  double restaurant_seconds;           // simulated service per run
+};
+
+Profile profile_named(const std::string& name);  // "quick" or "full"; throws otherwise
+
+// Registers every benchmark of the profile.
 void register_all(const std::string& profile);
 
-// True once any benchmark failed its work check (the binary then exits non-zero).
+// Per-scenario rows, called by register_all.
+void register_cutlery(const Profile& p);
+void register_primitives(const Profile& p);
+void register_restaurant(const Profile& p);
+
+// A benchmark that did not do the work it claims calls this (and SkipWithError);
+// the binary then exits non-zero.
+void mark_failed();
 bool any_failed();
 
 }  // namespace tvl::bench

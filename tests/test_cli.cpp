@@ -46,7 +46,8 @@ TEST(errors, bad_arguments_exit_2_with_one_message) {
   expect_usage_error("run cutlery --tables many", "many");
   expect_usage_error("run cutlery --bots 1", "--bots");
   expect_usage_error("run cutlery --trials", "--trials");
-  expect_usage_error("explain", "scenario");
+  expect_usage_error("explain", "needs a scenario");
+  expect_usage_error("sweep", "needs a scenario");
   expect_usage_error("run cutlery --tables 10 --json /nonexistent-dir/x.json", "cannot write");
 }
 

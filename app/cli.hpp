@@ -1,0 +1,28 @@
+// The pieces of the tvl command line that each scenario adds to: `tvl run <scenario>`,
+// `tvl explain <scenario>`, `tvl sweep <scenario>`. Each scenario's app/<scenario>_cli.cpp
+// adds its own subcommands, options and actions.
+#pragma once
+
+#include <stdexcept>
+
+#include <CLI/CLI.hpp>
+
+namespace tvl::cli {
+
+// A mistake in the arguments that CLI11 could not see (an unknown variant, say): exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Commands {
+  CLI::App& run;
+  CLI::App& explain;
+  CLI::App& sweep;
+  int& exit_code;  // what the action of the chosen subcommand sets
+};
+
+void add_cutlery(Commands c);
+void add_primitives(Commands c);
+void add_restaurant(Commands c);
+
+}  // namespace tvl::cli
