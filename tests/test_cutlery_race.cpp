@@ -29,10 +29,11 @@ TEST(threads, racy_fails_at_10000_tables) {
   EXPECT_LE(ran, 40) << "no lost update in 40 trials of 10 threads x 10,000 tables";
 }
 
-TEST(tbb, racy_fails_at_10000_tables) {
-  const int ran = trials_until_failure("tbb", "racy", 10'000, 40);
-  EXPECT_LE(ran, 40) << "no lost update in 40 trials on the oneTBB pool";
-}
+// tbb/racy is not tested for failing. Only as many bots run at once as the pool has workers,
+// and on a loaded machine the pool's second worker may not join before the calling thread has
+// run every bot itself, one after another: then nothing overlaps and nothing is lost (seen
+// here with the other core busy: no failure in 40 trials of 100,000 tables). The variant's
+// failure rate is measured and shown in the report instead.
 
 TEST(asyncloop_mt, nostrand_fails_at_10000_tables) {
   const int ran = trials_until_failure("asyncloop-mt", "nostrand", 10'000, 40);
