@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scenarios/cutlery.hpp"
+#include "scenarios/restaurant.hpp"
 
 namespace tvl::catalog {
 
@@ -31,6 +32,26 @@ cutlery::Summary run_cutlery(const cutlery::Params& p);
 
 // The summary as JSON with the counter names the benchmarks use.
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s);
+
+struct RestaurantVariant {
+  std::string_view model;
+  std::string_view variant;
+  restaurant::RunFn run;
+  std::string_view what;
+};
+
+std::span<const RestaurantVariant> restaurant_variants();
+const RestaurantVariant* find_restaurant(std::string_view model, std::string_view variant);
+
+// Runs one restaurant, checks it did the work it claims (throws if not).
+restaurant::Result run_restaurant(const restaurant::Params& p);
+
+// The counters of a restaurant run, with the names every scenario uses (p50_us, rss_kib...).
+std::vector<std::pair<std::string, double>> restaurant_counters(const restaurant::Params& p,
+                                                                const restaurant::Result& r);
+
+// A restaurant run as JSON: name, params, counters, context.
+nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r);
 
 // The scenarios, and every model/variant of each, for `tvl list`.
 struct ScenarioInfo {

@@ -1,8 +1,238 @@
-// `tvl run restaurant` (placeholder until the scenario lands).
+// `tvl run restaurant` and `tvl sweep restaurant`.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "app/catalog.hpp"
 #include "app/cli.hpp"
+#include "app/sweep.hpp"
+#include "bench/context.hpp"
 
 namespace tvl::cli {
+namespace {
 
-void add_restaurant(Commands) {}
+using restaurant::Params;
+
+std::set<std::string> models() {
+  std::set<std::string> m;
+  for (const auto& v : catalog::restaurant_variants()) m.insert(std::string(v.model));
+  return m;
+}
+
+void add_options(CLI::App* cmd, Params& p) {
+  cmd->add_option("--model", p.model, "concurrency model")->check(CLI::IsMember(models()))->capture_default_str();
+  cmd->add_option("--variant", p.variant, "safe, or unsafe (bots hand a table on before they are done)")
+      ->check(CLI::IsMember({"safe", "unsafe"}))
+      ->capture_default_str();
+  cmd->add_option("--staff", p.staff, "book (4 bots) or weekend (7 bots)")
+      ->check(CLI::IsMember({"book", "weekend"}))
+      ->capture_default_str();
+  cmd->add_option("--turns", p.turns, "diners each table serves, one after another")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--ramp", p.ramp_s, "first arrivals spread over this many seconds")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  cmd->add_option("--period", p.period_s, "seconds between a table's diners")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  cmd->add_option("--menu-ms", p.waits_ms[0], "reading the menu")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  cmd->add_option("--cook-ms", p.waits_ms[1], "cooking")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  cmd->add_option("--eat-ms", p.waits_ms[2], "eating")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  cmd->add_option("--service-scale", p.service_scale, "multiplies every bot's service time (0: bookkeeping only)")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
+  cmd->add_option("--chatty", p.chatty, "a guest who holds the GreetBot at the bill: none, block, or offload")
+      ->check(CLI::IsMember({"none", "block", "offload"}))
+      ->capture_default_str();
+  cmd->add_option("--chatty-ms", p.chatty_ms, "how long the chatty guest talks")
+      ->check(CLI::Range(0.0, 10'000.0))
+      ->capture_default_str();
+  cmd->add_option("--chatty-every", p.chatty_every, "every n-th diner is chatty")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  cmd->add_option("--threads", p.os_threads, "tbb pool / offload pool size (0: one per core)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  cmd->add_option("--seed", p.seed, "seed of the arrival schedule")->capture_default_str();
+  cmd->add_option("--deadline", p.deadline_s, "fail the run if it has not finished after this many seconds")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+}
+
+void print(const Params& p, const restaurant::Result& r) {
+  const auto counters = catalog::restaurant_counters(p, r);
+  auto get = [&](const std::string& k) {
+    for (const auto& [key, v] : counters)
+      if (key == k) return v;
+    return 0.0;
+  };
+  fmt::print("restaurant/{}/{}: staff {}, {} tables x {} diners, chatty {}, {} OS thread(s)\n", p.model, p.variant,
+             p.staff, p.tables, p.turns, p.chatty, r.os_threads);
+  fmt::print("  items_per_second  {:.1f} meals/s ({} meals in {:.2f} s)\n", get("items_per_second"), r.meals,
+             r.seconds);
+  fmt::print("  latency (arrival -> paid)  p50 {:.0f} us  p90 {:.0f}  p99 {:.0f}  p99.9 {:.0f}  max {:.0f}\n",
+             get("p50_us"), get("p90_us"), get("p99_us"), get("p999_us"), get("max_us"));
+  fmt::print("  overhead over the ideal {:.0f} us meal:  p50 {:.0f} us  p99 {:.0f} us  max {:.0f} us\n",
+             get("ideal_us"), get("overhead_p50_us"), get("overhead_p99_us"), get("overhead_max_us"));
+  fmt::print("  timer lateness  p50 {:.0f} us  p99 {:.0f} us  max {:.0f} us\n", get("lateness_p50_us"),
+             get("lateness_p99_us"), get("lateness_max_us"));
+  for (const auto& b : r.bots)
+    fmt::print("  {:<9} #{}  {:>7} steps  idle {:5.1f}%\n", restaurant::role_name(b.role), b.instance + 1, b.steps,
+               100.0 * (1.0 - static_cast<double>(b.busy_ns) / 1e9 / r.seconds));
+  fmt::print("  busiest bot idle {:.1f}% (the book: about 98% for its busiest ThreadBot)\n",
+             get("busiest_bot_idle_pct"));
+  if (r.loop_cpu_s >= 0)
+    fmt::print("  the loop thread idle {:.1f}% (the book: about 97% for a LoopBot doing seven bots' work)\n",
+               get("loop_idle_pct"));
+  fmt::print("  memory  peak RSS {} KiB, {:.2f} KiB per table; context switches {} voluntary, {} involuntary\n",
+             r.rss_peak_kib, get("kib_per_table"), r.vcsw, r.ivcsw);
+  fmt::print("  collisions  {} (duplicate order {}, seated while clearing {}, plate grabbed {}, other {})\n",
+             get("collisions"), r.collisions[0], r.collisions[1], r.collisions[2], r.collisions[3]);
+}
+
+void open_or_throw(std::ofstream& out, const std::string& path) {
+  if (path.empty()) return;
+  out.open(path);
+  if (!out) throw UsageError("cannot write --json file '" + path + "'");
+}
+
+std::vector<std::string> child_args(const Params& p, int tables, const std::string& json) {
+  return {sweep::self_exe(),
+          "run",
+          "restaurant",
+          "--model",
+          p.model,
+          "--variant",
+          p.variant,
+          "--staff",
+          p.staff,
+          "--tables",
+          std::to_string(tables),
+          "--turns",
+          std::to_string(p.turns),
+          "--ramp",
+          fmt::format("{}", p.ramp_s),
+          "--period",
+          fmt::format("{}", p.period_s),
+          "--menu-ms",
+          fmt::format("{}", p.waits_ms[0]),
+          "--cook-ms",
+          fmt::format("{}", p.waits_ms[1]),
+          "--eat-ms",
+          fmt::format("{}", p.waits_ms[2]),
+          "--service-scale",
+          fmt::format("{}", p.service_scale),
+          "--chatty",
+          p.chatty,
+          "--chatty-ms",
+          fmt::format("{}", p.chatty_ms),
+          "--chatty-every",
+          std::to_string(p.chatty_every),
+          "--threads",
+          std::to_string(p.os_threads),
+          "--seed",
+          std::to_string(p.seed),
+          "--deadline",
+          fmt::format("{}", p.deadline_s),
+          "--json",
+          json};
+}
+
+struct SweepOptions {
+  std::vector<int> tables{10, 100, 1000, 10000};
+  double timeout_s = 300;
+  long address_space_mib = 0;
+  std::string json;
+};
+
+// Each point in a child process; a failed point is recorded with its reason, never dropped.
+int run_sweep(const Params& p, const SweepOptions& o) {
+  std::ofstream out;
+  open_or_throw(out, o.json);
+  nlohmann::json context = nlohmann::json::object();
+  for (const auto& [key, value] : machine_context()) context[key] = value;
+  context["tvl_command"] = fmt::format("tvl sweep restaurant --model {} --variant {} --tables {}", p.model, p.variant,
+                                       fmt::join(o.tables, ","));
+  nlohmann::json rows = nlohmann::json::array();
+  int failed = 0;
+  const auto tmp = std::filesystem::temp_directory_path() / fmt::format("tvl-sweep-{}.json", getpid());
+  for (const int n : o.tables) {
+    fmt::print(stderr, "sweep restaurant/{}/{}: {} tables ...\n", p.model, p.variant, n);
+    const auto outcome = sweep::run_child(child_args(p, n, tmp.string()), o.timeout_s, o.address_space_mib);
+    const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
+    nlohmann::json row = {{"name", name},      {"run_name", name}, {"run_type", "iteration"},
+                          {"repetitions", 1},  {"iterations", 1},  {"threads", 1},
+                          {"time_unit", "ns"}, {"tables", n},      {"real_time", outcome.seconds * 1e9},
+                          {"cpu_time", 0}};
+    if (outcome.ok) {
+      std::ifstream in(tmp);
+      const auto result = nlohmann::json::parse(in);
+      for (const auto& [key, value] : result["counters"].items()) row[key] = value;
+      fmt::print(
+          "  {:>8} tables  {:>8.3f} KiB/table  overhead p50 {:>9.0f} us  p99 {:>9.0f} us  lateness p99 {:>8.0f} us  "
+          "{} OS threads\n",
+          n, row["kib_per_table"].get<double>(), row["overhead_p50_us"].get<double>(),
+          row["overhead_p99_us"].get<double>(), row["lateness_p99_us"].get<double>(), row["os_threads"].get<double>());
+    } else {
+      ++failed;
+      row["sweep_failed"] = true;
+      row["failure_reason"] = outcome.reason();
+      fmt::print("  {:>8} tables  FAILED: {}\n", n, outcome.reason());
+    }
+    rows.push_back(row);
+  }
+  std::filesystem::remove(tmp);
+  if (out.is_open()) out << nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) << '\n';
+  fmt::print("{} of {} points reached{}\n", o.tables.size() - static_cast<std::size_t>(failed), o.tables.size(),
+             failed ? " (each failure is recorded with its reason)" : "");
+  return 0;
+}
+
+}  // namespace
+
+void add_restaurant(Commands c) {
+  auto p = std::make_shared<Params>();
+  auto json = std::make_shared<std::string>();
+  auto* run = c.run.add_subcommand("restaurant", "the restaurant of ThreadBots (book ch. 1)");
+  add_options(run, *p);
+  run->add_option("--tables", p->tables, "tables (each serves --turns diners)")
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
+  run->add_option("--json", *json, "also write the counters to this JSON file");
+  run->callback([p, json, &code = c.exit_code] {
+    std::ofstream out;
+    open_or_throw(out, *json);
+    const auto r = catalog::run_restaurant(*p);
+    print(*p, r);
+    if (out.is_open()) out << catalog::to_json(*p, r).dump(2) << '\n';
+    code = 0;
+  });
+
+  // A sweep measures many concurrent tables: one diner each, all seated within the ramp and
+  // still eating when the last one sits down; the bots' service is bookkeeping only.
+  auto s = std::make_shared<Params>();
+  s->turns = 1, s->ramp_s = 1.0, s->waits_ms = {100, 200, 1500}, s->service_scale = 0;
+  auto o = std::make_shared<SweepOptions>();
+  auto* sw = c.sweep.add_subcommand("restaurant", "run the restaurant at many table counts, each in a child process");
+  add_options(sw, *s);
+  sw->add_option("--tables", o->tables, "table counts, comma separated")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
+  sw->add_option("--timeout", o->timeout_s, "seconds a point may take before it is killed")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  sw->add_option("--max-address-space", o->address_space_mib, "cap each point's address space, MiB (0: no cap)")
+      ->check(CLI::Range(0L, 1L << 30));
+  sw->add_option("--json", o->json, "write the points (Google Benchmark JSON format) to this file");
+  sw->callback([s, o, &code = c.exit_code] { code = run_sweep(*s, *o); });
+}
 
 }  // namespace tvl::cli

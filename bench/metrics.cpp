@@ -75,3 +75,46 @@ std::optional<Usage> usage_of(pid_t pid) {
 }
 
 }  // namespace tvl::metrics
+
+#include <pthread.h>
+
+namespace tvl::metrics {
+namespace {
+
+std::string read_first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line.empty() ? "?" : line;
+}
+
+std::string mem_available() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, value, unit;
+  while (in >> key >> value >> unit)
+    if (key == "MemAvailable:") return value + " kB";
+  return "?";
+}
+
+}  // namespace
+
+std::int64_t default_stack_kib() {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  std::size_t size = 0;
+  pthread_attr_getstacksize(&attr, &size);
+  pthread_attr_destroy(&attr);
+  return static_cast<std::int64_t>(size / 1024);
+}
+
+std::string thread_limits() {
+  rlimit nproc{};
+  getrlimit(RLIMIT_NPROC, &nproc);
+  const std::string nproc_text = nproc.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(nproc.rlim_cur);
+  return "pid_max=" + read_first_line("/proc/sys/kernel/pid_max") +
+         " threads-max=" + read_first_line("/proc/sys/kernel/threads-max") +
+         " max_map_count=" + read_first_line("/proc/sys/vm/max_map_count") + " RLIMIT_NPROC=" + nproc_text +
+         " default_stack=" + std::to_string(default_stack_kib()) + " KiB" + " MemAvailable=" + mem_available();
+}
+
+}  // namespace tvl::metrics

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace tvl::metrics {
 
@@ -33,5 +34,16 @@ Usage usage();
 
 // The same figures for another process, from /proc/<pid>/stat and /proc/<pid>/status.
 std::optional<Usage> usage_of(pid_t pid);
+
+}  // namespace tvl::metrics
+
+namespace tvl::metrics {
+
+// The limits that stop a thread-per-task program, in one line: pid_max, threads-max,
+// max_map_count, RLIMIT_NPROC, the default thread stack and MemAvailable.
+std::string thread_limits();
+
+// The default stack size of a new thread (what std::thread gets), in KiB.
+std::int64_t default_stack_kib();
 
 }  // namespace tvl::metrics

@@ -68,8 +68,8 @@ Profile profile_named(const std::string& name) {
             .create_count = 2'000,
             .waiting_threads = {250, 500, 1000, 2000},
             .waiting_coroutines = {10'000, 20'000, 50'000, 100'000},
-            .restaurant_tables = {10, 100, 1000, 10000},
-            .restaurant_seconds = 1.0};
+            .restaurant_tables_service = 20,
+            .restaurant_turns = 2};
   if (name == "full")
     return {.name = name,
             .repetitions = 5,
@@ -79,8 +79,8 @@ Profile profile_named(const std::string& name) {
             .create_count = 10'000,
             .waiting_threads = {1000, 2000, 4000, 8000, 16000},
             .waiting_coroutines = {100'000, 200'000, 500'000, 1'000'000},
-            .restaurant_tables = {10, 100, 1000, 10000, 100000, 1000000},
-            .restaurant_seconds = 3.0};
+            .restaurant_tables_service = 20,
+            .restaurant_turns = 5};
   throw std::invalid_argument("unknown profile '" + name + "' (quick or full)");
 }
 

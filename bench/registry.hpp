@@ -19,9 +19,9 @@ struct Profile {
   int create_count;                     // threads / coroutines created per measurement
   std::vector<int> waiting_threads;     // N values for the RSS slope of waiting threads
   std::vector<int> waiting_coroutines;  // N values for the RSS slope of waiting coroutines
-  // restaurant
-  std::vector<int> restaurant_tables;  // concurrent tables swept
-  double restaurant_seconds;           // simulated service per run
+  // restaurant (the sweeps of concurrent tables run as `tvl sweep restaurant`, see scripts/)
+  int restaurant_tables_service;  // tables of one service in the registry rows
+  int restaurant_turns;           // diners per table in one service
 };
 
 Profile profile_named(const std::string& name);  // "quick" or "full"; throws otherwise

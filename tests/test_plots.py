@@ -168,9 +168,9 @@ class InputTest(unittest.TestCase):
         doc = fixture_doc()
         doc["benchmarks"] = [dict(b, repetitions=1) for b in doc["benchmarks"]
                              if b.get("repetition_index") == 0]
-        doc["benchmarks"].append({
-            "name": "primitives/threads/switch-semaphore/pinned:0/real_time",
-            "run_name": "primitives/threads/switch-semaphore/pinned:0/real_time",
+        doc["benchmarks"].append({  # a scenario with no section of its own
+            "name": "demo/threads/switch-semaphore/pinned:0/real_time",
+            "run_name": "demo/threads/switch-semaphore/pinned:0/real_time",
             "run_type": "iteration", "repetitions": 1, "repetition_index": 0, "threads": 1,
             "iterations": 1000, "real_time": 1700.0, "cpu_time": 900.0, "time_unit": "ns",
             "items_per_second": 588235.0, "p99_us": 4.25})
@@ -183,6 +183,33 @@ class InputTest(unittest.TestCase):
         self.assertIn("single run", md)
         self.assertIn("| threads | switch-semaphore | pinned:0 |", md)
         self.assertIn("4.250", md)
+
+    def test_primitives_section(self):
+        def row(name, **counters):
+            return {"name": name, "run_name": name, "run_type": "iteration", "repetitions": 1,
+                    "iterations": 1, "real_time": 1.0, "time_unit": "ms", **counters}
+        doc = fixture_doc()
+        doc["benchmarks"] = [
+            row("primitives/threads/semaphore/pinned:1", ns_per_switch=2100.0, pinned=1),
+            row("primitives/threads/semaphore/pinned:0", ns_per_switch=1700.0, pinned=0),
+            row("primitives/asyncloop/post/pinned:1", ns_per_switch=135.0, pinned=1),
+            row("primitives/asyncloop/create/pinned:0", us_per_create=0.375, pinned=0),
+            row("primitives/threads/waiting/tasks_max:2000", kib_per_task=8.35,
+                fit_residual_kib=0.7, fit_r2=0.9999, fit_intercept_kib=1200.0, stack_kib=8192,
+                growth_kib_n1000=9550.0, growth_kib_n2000=17900.0)]
+        self.write("primitives.json", doc)
+        out = self.tmp / "primitives_out"  # assertFailsWith below expects "out" to stay empty
+        proc = run_script(self.results, out)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for name in ("primitives_switch", "primitives_create", "primitives_memory"):
+            self.assertTrue((out / "figures" / f"{name}.png").is_file(), name)
+        md = (out / "report.md").read_text(encoding="utf-8")
+        self.assertIn("| threads | semaphore | no | ns per switch | 1700.0 |", md)
+        self.assertIn("| threads | waiting |  | KiB per waiting task | 8.350 | 0.70 |", md)
+        self.assertIn("8192 KiB", md)
+        doc["benchmarks"].append(row("primitives/threads/mystery/pinned:0", p99_us=1.0))
+        self.write("primitives.json", doc)
+        self.assertFailsWith("primitives/threads/mystery", "no ns_per_switch")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,89 @@
+#include "app/sweep.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <stdexcept>
+
+namespace tvl::sweep {
+
+std::string Outcome::reason() const {
+  if (ok) return "";
+  std::string last;  // the last non-empty line the child printed
+  std::size_t end = output_tail.find_last_not_of("\n ");
+  if (end != std::string::npos) {
+    const std::size_t begin = output_tail.rfind('\n', end);
+    last = output_tail.substr(begin == std::string::npos ? 0 : begin + 1,
+                              end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+  }
+  if (timed_out) return "no result within the time limit (killed)" + (last.empty() ? "" : "; last said: " + last);
+  if (signal == SIGKILL)
+    return "killed by SIGKILL (likely out of memory)" + (last.empty() ? "" : "; last said: " + last);
+  if (signal != 0) return std::string("killed by signal ") + strsignal(signal) + (last.empty() ? "" : "; " + last);
+  return "exit code " + std::to_string(exit_code) + (last.empty() ? "" : ": " + last);
+}
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long address_space_mib) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {  // the child: only async-signal-safe calls until exec
+    if (address_space_mib > 0) {
+      const rlim_t bytes = static_cast<rlim_t>(address_space_mib) * 1024 * 1024;
+      const rlimit lim{bytes, bytes};
+      setrlimit(RLIMIT_AS, &lim);
+    }
+    dup2(out[1], STDOUT_FILENO);
+    dup2(out[1], STDERR_FILENO);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  Outcome o;
+  const auto deadline = t0 + std::chrono::duration<double>(timeout_s);
+  char buf[4096];
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      o.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    pollfd pfd{out[0], POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), 1000))) <= 0) continue;
+    const ssize_t n = read(out[0], buf, sizeof buf);
+    if (n <= 0) break;  // the child closed its output: it is exiting
+    o.output_tail.append(buf, static_cast<std::size_t>(n));
+    if (o.output_tail.size() > 8192) o.output_tail.erase(0, o.output_tail.size() - 8192);
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
+  o.ok = !o.timed_out && WIFEXITED(status) && o.exit_code == 0;
+  return o;
+}
+
+}  // namespace tvl::sweep

@@ -1,0 +1,215 @@
+// The restaurant domain: the meal's script, arrivals, collision checks and the run's record.
+#include "scenarios/restaurant.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "bench/metrics.hpp"
+
+namespace tvl::restaurant {
+
+using namespace std::chrono_literals;
+
+const char* role_name(Role r) {
+  static constexpr const char* names[] = {"GreetBot", "WaitBot", "ChefBot", "WineBot"};
+  return names[static_cast<int>(r)];
+}
+
+const char* step_name(Step s) {
+  static constexpr const char* names[] = {"seat", "take_order", "pour", "prep", "plate", "deliver", "bill", "clear"};
+  return names[static_cast<int>(s)];
+}
+
+Role role_of(Step s) {
+  switch (s) {
+    case Step::seat:
+    case Step::bill:
+      return Role::greet;
+    case Step::take_order:
+    case Step::deliver:
+    case Step::clear:
+      return Role::wait;
+    case Step::prep:
+    case Step::plate:
+      return Role::chef;
+    case Step::pour:
+      return Role::wine;
+  }
+  return Role::greet;
+}
+
+const char* collision_name(Collision c) {
+  static constexpr const char* names[] = {"duplicate_order", "seated_while_clearing", "plate_grabbed", "other"};
+  return names[static_cast<int>(c)];
+}
+
+const std::vector<Action>& script() {
+  static const std::vector<Action> meal = {
+      {Action::request, Step::seat, 0},       {Action::wait, Step::seat, 0},  // read the menu
+      {Action::request, Step::take_order, 0}, {Action::request, Step::pour, 0},
+      {Action::request, Step::prep, 0},       {Action::wait, Step::prep, 1},  // cooking
+      {Action::request, Step::plate, 0},      {Action::request, Step::deliver, 0},
+      {Action::wait, Step::deliver, 2},  // eating
+      {Action::request, Step::bill, 0},       {Action::request, Step::clear, 0},
+      {Action::done, Step::clear, 0},
+  };
+  return meal;
+}
+
+Staff staff_named(const std::string& name) {
+  if (name == "book") return {{1, 1, 1, 1}};
+  if (name == "weekend") return {{2, 3, 1, 1}};  // a second GreetBot and two more WaitBots
+  throw std::invalid_argument("no staffing '" + name + "' (book or weekend)");
+}
+
+std::chrono::nanoseconds service_time(Step s) {
+  static constexpr std::chrono::microseconds times[] = {200us, 150us, 150us, 300us, 150us, 100us, 250us, 200us};
+  return times[static_cast<int>(s)];
+}
+
+void work_for(std::chrono::nanoseconds d) {
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+  }
+}
+
+std::chrono::nanoseconds arrival(const Params& p, int table, int turn) {
+  // A table's first diner arrives at a seeded random point of the ramp; the next ones follow
+  // every period. The schedule never depends on how fast the restaurant serves (open loop).
+  // splitmix64 of (seed, table): cheap, and the same schedule for every model.
+  std::uint64_t z = p.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(table) + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const double offset = static_cast<double>(z >> 11) / 9007199254740992.0 * p.ramp_s;  // uniform in [0, ramp)
+  return std::chrono::nanoseconds(static_cast<std::int64_t>((offset + turn * p.period_s) * 1e9));
+}
+
+std::chrono::nanoseconds ideal_meal(const Params& p) {
+  std::chrono::nanoseconds total{0};
+  for (const Action& a : script()) {
+    if (a.kind == Action::request && a.step != Step::clear)
+      total += std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(a.step) * p.service_scale);
+    if (a.kind == Action::wait)
+      total +=
+          std::chrono::nanoseconds(static_cast<std::int64_t>(p.waits_ms[static_cast<std::size_t>(a.wait_index)] * 1e6));
+  }
+  return total;
+}
+
+bool is_chatty(const Params& p, int table, int turn) {
+  return p.chatty != "none" && (table * p.turns + turn) % p.chatty_every == 0;
+}
+
+void Tables::enter(int table, Step step) {
+  Table& t = (*this)[table];
+  if (t.bots_here.fetch_add(1) != 0) {
+    const Step there = t.last_step.load();
+    Collision c = Collision::other;
+    if (step == Step::deliver && there == Step::plate) c = Collision::plate_grabbed;
+    if (step == Step::seat && there == Step::clear) c = Collision::seated_while_clearing;
+    collisions_[static_cast<std::size_t>(c)].fetch_add(1);
+  }
+  t.last_step.store(step);
+}
+
+void Tables::leave(int table, Step) { (*this)[table].bots_here.fetch_sub(1); }
+
+void Tables::open_order(int table) {
+  Table& t = (*this)[table];
+  t.order_claims.store(0);
+  t.order_open.store(true);
+}
+
+bool Tables::claim_order(int table, bool safe) {
+  Table& t = (*this)[table];
+  if (safe) {
+    if (!t.order_open.exchange(false)) return false;
+  } else {
+    if (!t.order_open.load()) return false;  // look ...
+    work_for(5us);                           // ... walk over ...
+    t.order_open.store(false);               // ... and take the order
+  }
+  if (t.order_claims.fetch_add(1) != 0) {  // another WaitBot has this slip already
+    collisions_[static_cast<std::size_t>(Collision::duplicate_order)].fetch_add(1);
+    return false;
+  }
+  return true;
+}
+
+std::array<std::int64_t, kCollisionKinds> Tables::collisions() const {
+  std::array<std::int64_t, kCollisionKinds> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = collisions_[i].load();
+  return out;
+}
+
+Recorder::Recorder(const Params& p) : ideal_(ideal_meal(p)) {}
+
+void Recorder::meal_paid(std::chrono::nanoseconds arrived) {
+  const auto latency = now() - arrived;
+  meals_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lock(mutex_);
+  latency_.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count())));
+  overhead_.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, (latency - ideal_).count())));
+}
+
+void Recorder::woke(std::chrono::nanoseconds late) {
+  std::lock_guard lock(mutex_);
+  lateness_.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, late.count())));
+}
+
+void Recorder::finish(Result& r) {
+  r.seconds = std::chrono::duration<double>(now()).count();
+  r.meals = meals_.load();
+  r.tables_started = tables_started_.load();
+  std::lock_guard lock(mutex_);
+  r.latency_ns = latency_;
+  r.overhead_ns = overhead_;
+  r.lateness_ns = lateness_;
+}
+
+void check_work(const Params& p, const Result& r) {
+  const auto expected = std::int64_t{p.tables} * p.turns;
+  if (r.tables_started != p.tables)
+    throw std::runtime_error(
+        fmt::format("restaurant/{}/{}: {} of {} tables saw a diner", p.model, p.variant, r.tables_started, p.tables));
+  if (r.meals != expected || static_cast<std::int64_t>(r.latency_ns.count()) != expected)
+    throw std::runtime_error(
+        fmt::format("restaurant/{}/{}: {} of {} diners paid", p.model, p.variant, r.meals, expected));
+  std::int64_t steps = 0;
+  for (const auto& b : r.bots) steps += b.steps;
+  if (steps < expected * 8)  // every request of the script except the broadcast losers
+    throw std::runtime_error(fmt::format("restaurant/{}/{}: bots did {} steps, at least {} needed", p.model, p.variant,
+                                         steps, expected * 8));
+}
+
+struct RssSampler::Impl {
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> peak{0};
+  std::thread thread;
+};
+
+RssSampler::RssSampler() : impl_(std::make_unique<Impl>()) {
+  if (const auto m = metrics::memory()) before_ = m->rss_kib;
+  impl_->peak = before_;
+  impl_->thread = std::thread([impl = impl_.get()] {
+    while (!impl->stop.load()) {
+      if (const auto m = metrics::memory()) impl->peak = std::max(impl->peak.load(), m->rss_kib);
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+}
+
+RssSampler::~RssSampler() {
+  impl_->stop = true;
+  impl_->thread.join();
+}
+
+std::int64_t RssSampler::peak_kib() const {
+  if (const auto m = metrics::memory()) impl_->peak = std::max(impl_->peak.load(), m->rss_kib);
+  return impl_->peak.load();
+}
+
+}  // namespace tvl::restaurant

@@ -1,0 +1,130 @@
+// Every primitives mechanism at a tiny size, pinned and unpinned: it runs and does all the
+// work it claims (round trips, hand-overs, tasks). No timing is asserted: the machine is shared.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "scenarios/primitives.hpp"
+
+namespace {
+
+using namespace tvl::primitives;
+
+void smoke(const Mechanism& m, bool is_switch) {
+  for (const bool pinned : {false, true}) {
+    const RunParams p{.count = 200, .pinned = pinned};
+    const RunResult r = m.run(p);
+    EXPECT_NO_THROW(check_run(p, r, is_switch)) << m.model << "/" << m.variant << " pinned=" << pinned;
+    EXPECT_EQ(r.done, 200);
+    if (is_switch) {
+      EXPECT_EQ(r.switches, 400);
+    }
+    if (pinned) {
+      EXPECT_EQ(r.cpus, 1) << m.model << "/" << m.variant;
+    }
+  }
+}
+
+const Mechanism& find(std::string_view model, std::string_view variant) {
+  for (const auto& m : kSwitches)
+    if (m.model == model && m.variant == variant) return m;
+  for (const auto& m : kCreates)
+    if (m.model == model && m.variant == variant) return m;
+  throw std::invalid_argument("no such mechanism");
+}
+
+}  // namespace
+
+TEST(threads, semaphore_smoke) { smoke(find("threads", "semaphore"), true); }
+TEST(threads, pipe_smoke) { smoke(find("threads", "pipe"), true); }
+TEST(threads, create_smoke) { smoke(find("threads", "create"), false); }
+TEST(asyncloop, post_smoke) { smoke(find("asyncloop", "post"), true); }
+TEST(asyncloop, post_nolock_smoke) { smoke(find("asyncloop", "post-nolock"), true); }
+TEST(asyncloop, handle_smoke) { smoke(find("asyncloop", "handle"), true); }
+TEST(asyncloop, handle_nolock_smoke) { smoke(find("asyncloop", "handle-nolock"), true); }
+TEST(asyncloop, create_smoke) { smoke(find("asyncloop", "create"), false); }
+
+TEST(catalog, smoke_covers_every_mechanism) {
+  // If a mechanism is added to a table, this file must gain a smoke test for it.
+  EXPECT_EQ(kSwitches.size(), 6u);
+  EXPECT_EQ(kCreates.size(), 2u);
+}
+
+TEST(check, a_short_run_is_refused) {
+  const RunParams p{.count = 10};
+  RunResult r;
+  r.done = 10, r.switches = 19, r.seconds = 1e-3;
+  EXPECT_THROW(check_run(p, r, true), std::runtime_error);
+  r.switches = 20, r.done = 9;
+  EXPECT_THROW(check_run(p, r, true), std::runtime_error);
+  r.done = 10;
+  EXPECT_NO_THROW(check_run(p, r, true));
+}
+
+TEST(waiting, every_waiter_runs_in_process) {
+  // The wait functions straight, without the fork: every task is created and measured once.
+  for (const auto& w : kWaiters) {
+    int measured = 0;
+    const Waiting got = w.run(50, [&] { ++measured; });
+    EXPECT_EQ(got.created, 50) << w.variant << ": " << got.error;
+    EXPECT_TRUE(got.error.empty()) << w.variant << ": " << got.error;
+    EXPECT_EQ(measured, 1) << w.variant;
+  }
+}
+
+// `tvl run primitives` as a user runs it: a tiny run prints every section and writes JSON
+// that the plot script reads; bad values are usage errors (exit 2).
+namespace {
+
+struct Result {
+  int status;
+  std::string out;
+};
+
+Result run_tvl(const std::string& args) {
+  Result r{-1, {}};
+  FILE* pipe = popen((std::string(TVL_BINARY) + " " + args + " 2>&1").c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe)) r.out += buf;
+  const int raw = pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+}  // namespace
+
+TEST(cli, tiny_run_prints_table_and_writes_json) {
+  const auto path = std::filesystem::temp_directory_path() / "tvl_primitives_cli.json";
+  const Result r = run_tvl(
+      "run primitives --round-trips 200 --creates 20 --threads-n 10,20 --coroutines-n 100,300 --json " + path.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* says : {"ns/switch", "us/create", "KiB/task", "threads/pipe", "asyncloop/sleep-queue", "stack"})
+    EXPECT_NE(r.out.find(says), std::string::npos) << says << "\n" << r.out;
+  std::ifstream in(path);
+  const auto doc = nlohmann::json::parse(in);
+  std::set<std::string> names;
+  for (const auto& b : doc.at("benchmarks")) names.insert(b.at("name").get<std::string>());
+  EXPECT_EQ(names.size(), 2 * (kSwitches.size() + kCreates.size()) + kWaiters.size());
+  EXPECT_TRUE(names.count("primitives/asyncloop/post/pinned:1"));
+  EXPECT_TRUE(names.count("primitives/threads/waiting/tasks_max:20"));
+  EXPECT_TRUE(doc.at("context").contains("cpu_model"));
+  std::filesystem::remove(path);
+}
+
+TEST(cli, bad_values_exit_2) {
+  for (const char* args : {"--round-trips 0", "--creates -1", "--threads-n 10,0", "--threads-n 10,10",
+                           "--coroutines-n many", "--json /nonexistent-dir/x.json"}) {
+    const Result r = run_tvl(std::string("run primitives ") + args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+  }
+}

@@ -1,0 +1,60 @@
+// `tvl sweep restaurant`: every point runs in a child; a point that fails is recorded with
+// its reason and the sweep goes on.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+nlohmann::json sweep(const std::string& args, int& status) {
+  const auto path = std::filesystem::temp_directory_path() / "tvl_sweep_test.json";
+  std::filesystem::remove(path);
+  status = std::system(
+      (std::string(TVL_BINARY) + " sweep restaurant " + args + " --json " + path.string() + " > /dev/null 2>&1")
+          .c_str());
+  std::ifstream in(path);
+  auto j = in ? nlohmann::json::parse(in) : nlohmann::json{};
+  std::filesystem::remove(path);
+  return j;
+}
+
+}  // namespace
+
+TEST(sweep, a_point_over_the_time_limit_is_recorded_and_the_sweep_goes_on) {
+  int status = -1;
+  // The second point's diners eat for 3 s; the limit is 2 s.
+  const auto j =
+      sweep("--model asyncloop --tables 5,6 --ramp 0.01 --menu-ms 1 --cook-ms 1 --eat-ms 5 --timeout 2", status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(j["benchmarks"].size(), 2u);
+  EXPECT_FALSE(j["benchmarks"][0].contains("sweep_failed"));
+  EXPECT_EQ(j["benchmarks"][0]["meals"], 5);
+  const auto k = sweep("--model asyncloop --tables 5,6 --ramp 0.01 --eat-ms 3000 --timeout 2", status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(k["benchmarks"].size(), 2u);
+  for (const auto& row : k["benchmarks"]) {
+    EXPECT_EQ(row["sweep_failed"], true);
+    EXPECT_NE(row["failure_reason"].get<std::string>().find("time limit"), std::string::npos);
+  }
+}
+
+#ifndef TVL_SANITIZER  // sanitizer runtimes reserve terabytes of address space: no cap fits them
+TEST(sweep, thread_per_table_hits_a_limit_and_names_it) {
+  int status = -1;
+  // 1 GiB of address space holds about a hundred 8 MiB thread stacks, not 400.
+  const auto j =
+      sweep("--model threads-per-table --tables 5,400 --ramp 0.01 --eat-ms 50 --max-address-space 1024", status);
+  ASSERT_EQ(status, 0);
+  ASSERT_EQ(j["benchmarks"].size(), 2u);
+  EXPECT_FALSE(j["benchmarks"][0].contains("sweep_failed"));
+  EXPECT_EQ(j["benchmarks"][1]["sweep_failed"], true);
+  const std::string reason = j["benchmarks"][1]["failure_reason"];
+  EXPECT_NE(reason.find("thread creation failed"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("pid_max="), std::string::npos) << reason;
+}
+#endif
