@@ -103,7 +103,11 @@ void open_or_throw(std::ofstream& out, const std::string& path) {
   if (!out) throw UsageError("cannot write --json file '" + path + "'");
 }
 
-std::vector<std::string> child_args(const Params& p, int tables, const std::string& json) {
+std::vector<std::string> child_args(Params p, int tables, double arrival_rate, const std::string& json) {
+  // Arrivals at a fixed rate, so the loop is not swamped by the size of the point alone, and
+  // the first diners still eating when the last sit down: every table is waiting at once.
+  p.ramp_s = std::max(p.ramp_s, tables / arrival_rate);
+  p.waits_ms[2] += p.ramp_s * 1000;
   return {sweep::self_exe(),
           "run",
           "restaurant",
@@ -147,6 +151,7 @@ std::vector<std::string> child_args(const Params& p, int tables, const std::stri
 
 struct SweepOptions {
   std::vector<int> tables{10, 100, 1000, 10000};
+  double arrival_rate = 10'000;  // tables seated per second
   double timeout_s = 300;
   long address_space_mib = 0;
   std::string json;
@@ -165,7 +170,8 @@ int run_sweep(const Params& p, const SweepOptions& o) {
   const auto tmp = std::filesystem::temp_directory_path() / fmt::format("tvl-sweep-{}.json", getpid());
   for (const int n : o.tables) {
     fmt::print(stderr, "sweep restaurant/{}/{}: {} tables ...\n", p.model, p.variant, n);
-    const auto outcome = sweep::run_child(child_args(p, n, tmp.string()), o.timeout_s, o.address_space_mib);
+    const auto outcome =
+        sweep::run_child(child_args(p, n, o.arrival_rate, tmp.string()), o.timeout_s, o.address_space_mib);
     const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
     nlohmann::json row = {{"name", name},      {"run_name", name}, {"run_type", "iteration"},
                           {"repetitions", 1},  {"iterations", 1},  {"threads", 1},
@@ -215,16 +221,19 @@ void add_restaurant(Commands c) {
     code = 0;
   });
 
-  // A sweep measures many concurrent tables: one diner each, all seated within the ramp and
-  // still eating when the last one sits down; the bots' service is bookkeeping only.
+  // A sweep measures many concurrent tables: one diner each, seated at --arrival-rate, the
+  // first still eating when the last sits down; the bots' service is bookkeeping only.
   auto s = std::make_shared<Params>();
-  s->turns = 1, s->ramp_s = 1.0, s->waits_ms = {100, 200, 1500}, s->service_scale = 0;
+  s->turns = 1, s->ramp_s = 0.2, s->waits_ms = {100, 200, 500}, s->service_scale = 0;
   auto o = std::make_shared<SweepOptions>();
   auto* sw = c.sweep.add_subcommand("restaurant", "run the restaurant at many table counts, each in a child process");
   add_options(sw, *s);
   sw->add_option("--tables", o->tables, "table counts, comma separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
+  sw->add_option("--arrival-rate", o->arrival_rate, "tables seated per second (the ramp is at least tables/rate)")
+      ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
   sw->add_option("--timeout", o->timeout_s, "seconds a point may take before it is killed")
       ->check(CLI::Range(1.0, 3600.0))

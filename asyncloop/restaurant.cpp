@@ -2,7 +2,7 @@
 //
 // One io_context, run by one thread, does the work of every bot. Each bot is a coroutine that
 // awaits jobs on its role's channel; each table is a coroutine that follows its diners through
-// the meal's script, awaiting bots and sleeping on the loop's one timer queue. Nothing runs in
+// the meal's script, waiting for bots and sleeping on the loop's one timer queue. Nothing runs in
 // parallel, so a bot that hands a table back *before* it has finished (the unsafe variant)
 // cannot collide with anyone: the next bot starts only when this one reaches a co_await.
 // The LoopBot's weakness is the chatty guest: a step that blocks holds up every table, unless
@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "asyncloop/loop_task.hpp"
 #include "asyncloop/sleep_queue.hpp"
 #include "bench/metrics.hpp"
 #include "scenarios/restaurant.hpp"
@@ -66,7 +67,7 @@ class LoopRestaurant {
 
   void start() {
     for (auto& stat : stats_) co_spawn(loop_, bot(stat), rethrow);
-    for (int t = 0; t < p_.tables; ++t) co_spawn(loop_, table(t), rethrow);
+    for (int t = 0; t < p_.tables; ++t) table(t).spawn(loop_.get_executor());
   }
 
   int pool_threads() const { return pool_ ? pool_threads_ : 0; }
@@ -126,29 +127,38 @@ class LoopRestaurant {
   // Resumes the table's coroutine later, on the loop, never inside the bot's step.
   void hand_back(int table) { post_wake(loop_.get_executor(), std::move(waiting_[static_cast<std::size_t>(table)])); }
 
-  // The diner's request: queue a job for the role and await the bot's hand-back.
+  // The diner's request: queue a job for the role and wait, suspended, for the bot's hand-back.
   auto request(int table, int turn, Step step) {
-    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-        [this, table, turn, step](auto handler) {
-          waiting_[static_cast<std::size_t>(table)] = Wake(std::move(handler));
-          JobQueue& jobs = *queues_[static_cast<std::size_t>(role_of(step))];
-          // A diner ready to order waves, and every WaitBot sees it; the first to claim it goes.
-          const int copies = step == Step::take_order ? staff_.bots[static_cast<std::size_t>(Role::wait)] : 1;
-          if (step == Step::take_order) tables_.open_order(table);
-          for (int i = 0; i < copies; ++i)
-            if (!jobs.try_send(boost::system::error_code{}, Job{table, turn, step}))
-              throw std::runtime_error("restaurant/asyncloop: a role's job queue is full");
-        },
-        use_awaitable);
+    struct Awaiter {
+      LoopRestaurant& r;
+      Job job;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) {
+        r.waiting_[static_cast<std::size_t>(job.table)] = Wake([h] { h.resume(); });
+        r.send(job);
+      }
+      void await_resume() const noexcept {}
+    };
+    return Awaiter{*this, Job{table, turn, step}};
+  }
+
+  void send(const Job& job) {
+    JobQueue& jobs = *queues_[static_cast<std::size_t>(role_of(job.step))];
+    // A diner ready to order waves, and every WaitBot sees it; the first to claim it goes.
+    const int copies = job.step == Step::take_order ? staff_.bots[static_cast<std::size_t>(Role::wait)] : 1;
+    if (job.step == Step::take_order) tables_.open_order(job.table);
+    for (int i = 0; i < copies; ++i)
+      if (!jobs.try_send(boost::system::error_code{}, job))
+        throw std::runtime_error("restaurant/asyncloop: a role's job queue is full");
   }
 
   // A table: its diners, one after another, each through the meal's script. Waits sleep on
-  // the loop's one timer queue (no helper coroutine: its frame would live as long as the wait).
-  asio::awaitable<void> table(int t) {
+  // the loop's one timer queue. A LoopTask, not an asio::awaitable: see asyncloop/loop_task.hpp.
+  LoopTask table(int t) {
     for (int turn = 0; turn < p_.turns; ++turn) {
       const auto arrived = arrival(p_, t, turn);
       auto deadline = recorder_.at(arrived);
-      co_await sleepers_.sleep_until(deadline, use_awaitable);
+      co_await sleepers_.sleep_until(deadline);
       recorder_.woke(Clock::now() - deadline);
       if (turn == 0) recorder_.table_started();
       for (const Action& a : script()) {
@@ -157,7 +167,7 @@ class LoopRestaurant {
         if (a.kind == Action::wait) {
           deadline = Clock::now() + std::chrono::nanoseconds(static_cast<std::int64_t>(
                                         p_.waits_ms[static_cast<std::size_t>(a.wait_index)] * 1e6));
-          co_await sleepers_.sleep_until(deadline, use_awaitable);
+          co_await sleepers_.sleep_until(deadline);
           recorder_.woke(Clock::now() - deadline);
         }
       }

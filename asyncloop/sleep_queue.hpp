@@ -8,39 +8,91 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <coroutine>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 namespace tvl {
 
 namespace asio = boost::asio;
 
-// A stored completion handler: a move-only void() callable. (Boost 1.81's
-// asio::any_completion_handler wraps itself again on move assignment, without end.)
+// A stored completion handler: a move-only void() callable. A coroutine's handler is one
+// pointer, so it lives inline, without an allocation per waiting task; anything larger goes
+// to the heap. (Boost 1.81's asio::any_completion_handler would do, but it wraps itself again
+// on move assignment, without end.)
 class Wake {
  public:
   Wake() = default;
   template <typename Handler>
-  explicit Wake(Handler h) : impl_(std::make_unique<Impl<Handler>>(std::move(h))) {}
+  explicit Wake(Handler h) : ops_(&ops_for<Handler>) {
+    if constexpr (fits<Handler>)
+      new (buf_) Handler(std::move(h));
+    else
+      *reinterpret_cast<Handler**>(buf_) = new Handler(std::move(h));
+  }
+  Wake(Wake&& o) noexcept : ops_(std::exchange(o.ops_, nullptr)) {
+    if (ops_) ops_->move(o.buf_, buf_);
+  }
+  Wake& operator=(Wake&& o) noexcept {
+    if (this != &o) {
+      reset();
+      ops_ = std::exchange(o.ops_, nullptr);
+      if (ops_) ops_->move(o.buf_, buf_);
+    }
+    return *this;
+  }
+  ~Wake() { reset(); }
 
   void operator()() {
-    auto impl = std::move(impl_);
-    impl->call();
+    Wake self(std::move(*this));  // empty afterwards, even if the call throws
+    self.ops_->call(self.buf_);
   }
 
  private:
-  struct Base {
-    virtual ~Base() = default;
-    virtual void call() = 0;
+  static constexpr std::size_t kInline = 2 * sizeof(void*);
+  template <typename H>
+  static constexpr bool fits = sizeof(H) <= kInline && alignof(H) <= alignof(void*);
+
+  struct Ops {
+    void (*call)(void*);
+    void (*move)(void* from, void* to);
+    void (*destroy)(void*);
   };
-  template <typename Handler>
-  struct Impl final : Base {
-    explicit Impl(Handler h) : handler(std::move(h)) {}
-    void call() override { std::move(handler)(); }
-    Handler handler;
+  template <typename H>
+  static H& get(void* p) {
+    if constexpr (fits<H>)
+      return *std::launder(reinterpret_cast<H*>(p));
+    else
+      return **reinterpret_cast<H**>(p);
+  }
+  template <typename H>
+  static constexpr Ops ops_for = {
+      [](void* p) { std::move(get<H>(p))(); },
+      [](void* from, void* to) {
+        if constexpr (fits<H>) {
+          new (to) H(std::move(get<H>(from)));
+          get<H>(from).~H();
+        } else {
+          *reinterpret_cast<H**>(to) = *reinterpret_cast<H**>(from);
+        }
+      },
+      [](void* p) {
+        if constexpr (fits<H>)
+          get<H>(p).~H();
+        else
+          delete *reinterpret_cast<H**>(p);
+      },
   };
-  std::unique_ptr<Base> impl_;
+
+  void reset() {
+    if (ops_) std::exchange(ops_, nullptr)->destroy(buf_);
+  }
+
+  const Ops* ops_ = nullptr;
+  alignas(void*) unsigned char buf_[kInline];
 };
 
 // Resumes the waiter later, on the loop: never inside the code that woke it.
@@ -57,13 +109,22 @@ class SleepQueue {
   // Completes (on the loop) once `when` has passed: `co_await q.sleep_until(t, use_awaitable)`.
   template <typename Token>
   auto sleep_until(Clock::time_point when, Token&& token) {
-    return asio::async_initiate<Token, void()>(
-        [this, when](auto handler) {
-          heap_.push_back({when, next_seq_++, Wake(std::move(handler))});
-          std::push_heap(heap_.begin(), heap_.end(), later);
-          if (heap_.front().seq == next_seq_ - 1) arm();  // perhaps a new earliest deadline
-        },
-        token);
+    return asio::async_initiate<Token, void()>([this, when](auto handler) { push(when, Wake(std::move(handler))); },
+                                               token);
+  }
+
+  // The same for a bare coroutine (LoopTask): `co_await q.sleep_until(t)`. The loop resumes it.
+  auto sleep_until(Clock::time_point when) {
+    struct Awaiter {
+      SleepQueue& q;
+      Clock::time_point when;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) {
+        q.push(when, Wake([h] { h.resume(); }));
+      }
+      void await_resume() const noexcept {}
+    };
+    return Awaiter{*this, when};
   }
 
   std::size_t size() const { return heap_.size(); }
@@ -79,6 +140,12 @@ class SleepQueue {
   // Arms the timer for the earliest sleeper, on a grid of kTick: sleepers due within one tick
   // share a wake-up, and setting the kernel's timer (a system call) happens once per tick at
   // most rather than once per sleeper. Each sleeper still records how late it really woke.
+  void push(Clock::time_point when, Wake wake) {
+    heap_.push_back({when, next_seq_++, std::move(wake)});
+    std::push_heap(heap_.begin(), heap_.end(), later);
+    if (heap_.front().seq == next_seq_ - 1) arm();  // perhaps a new earliest deadline
+  }
+
   void arm() {
     const auto tick = heap_.front().when.time_since_epoch() / kTick + 1;
     const Clock::time_point at(tick * kTick);

@@ -212,6 +212,76 @@ class InputTest(unittest.TestCase):
         self.assertFailsWith("primitives/threads/mystery", "no ns_per_switch")
 
 
+class RestaurantTest(unittest.TestCase):
+    """The restaurant section on its fixtures, found beside the cutlery fixture: a few registry
+    medians (restaurant_bench.json) and a sweep with one point that did not run."""
+
+    FILES = ("restaurant_bench.json", "sweep_restaurant_fixture.json")
+    FIGURES = ("restaurant_idle", "restaurant_chatty", "restaurant_memory", "restaurant_overhead")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+        (cls.tmp / "results").mkdir()
+        for name in cls.FILES:
+            shutil.copy(FIXTURE.parent / name, cls.tmp / "results" / name)
+        bench, sweep = (json.loads((FIXTURE.parent / n).read_text(encoding="utf-8"))
+                        for n in cls.FILES)
+        cls.medians, cls.sweep = bench["benchmarks"], sweep
+        cls.out = cls.tmp / "report"
+        cls.proc = run_script(cls.tmp / "results", cls.out, "--command", COMMAND)
+        ok = cls.proc.returncode == 0
+        cls.md = (cls.out / "report.md").read_text(encoding="utf-8") if ok else ""
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def svg(self, name):
+        return (self.out / "figures" / f"{name}.svg").read_text(encoding="utf-8")
+
+    def test_exit_status(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_figures_exist_and_are_stamped(self):
+        for name in self.FIGURES:
+            png = self.out / "figures" / f"{name}.png"
+            self.assertTrue(png.is_file() and png.read_bytes().startswith(b"\x89PNG"), png)
+            self.assertIn(f"](figures/{name}.png)", self.md)
+            for value in (self.sweep["context"]["cpu_model"], COMMAND):
+                self.assertIn(html.escape(value), self.svg(name), name)
+        for name in ("restaurant_memory", "restaurant_overhead"):  # and the sweep's own command
+            self.assertIn(html.escape(self.sweep["context"]["tvl_command"]), self.svg(name))
+
+    def test_failure_reason_reported(self):
+        failed = [b for b in self.sweep["benchmarks"] if b.get("sweep_failed")]
+        self.assertEqual(len(failed), 1)
+        self.assertIn(failed[0]["failure_reason"], self.md)
+        model = failed[0]["name"].split("/")[1]
+        for name in ("restaurant_memory", "restaurant_overhead"):  # the ✕ and its label
+            self.assertTrue(f"{model} stopped" in self.svg(name), f"{name}.svg lacks the stop")
+
+    def test_table_row_per_configuration(self):
+        for b in self.medians:
+            model, variant, staff, chatty = b["run_name"].split("/")[1:5]
+            row = (f"| {model} | {variant} | {staff.split(':')[1]} | {chatty.split(':')[1]} | "
+                   f"{b['items_per_second']:.1f} |")
+            self.assertEqual(sum(line.startswith(row) for line in self.md.splitlines()), 1, row)
+
+    def test_sweep_points_in_table(self):
+        for b in self.sweep["benchmarks"]:
+            model = b["name"].split("/")[1]
+            cell = "—" if b.get("sweep_failed") else f"{b['kib_per_table']:.2f}"
+            self.assertIn(f"| {model} | {int(b['tables']):,} | {cell} |", self.md)
+
+    def test_summary_counts_collisions(self):
+        for b in self.medians:
+            if "/unsafe/" in b["run_name"]:
+                model, staff = b["run_name"].split("/")[1], b["run_name"].split("/")[3][6:]
+                self.assertIn(f"unsafe {model} ({staff} staff): {b['collisions']:.0f}", self.md)
+        self.assertTrue(any(b["collisions"] > 0 for b in self.medians), "fixture lacks a collision")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--script", required=True, type=Path)

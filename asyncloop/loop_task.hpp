@@ -1,0 +1,42 @@
+// The leanest coroutine that lives on an io_context: its frame is its only allocation.
+//
+// asio::awaitable spawned with co_spawn brings a spawn frame, a thread of awaitable frames and a
+// work guard: about 0.9 KiB per coroutine before it has done anything (measured here with one
+// sleep each). That is fine for a handful of bots and too much for a million tables, so a
+// table is a LoopTask: it starts when the loop runs it, suspends into the loop's timer queue or
+// a bot's queue as a bare std::coroutine_handle, and is resumed by the loop (asio::post).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <coroutine>
+#include <exception>
+
+namespace tvl {
+
+class LoopTask {
+ public:
+  struct promise_type {
+    LoopTask get_return_object() noexcept { return LoopTask(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    std::suspend_always initial_suspend() noexcept { return {}; }  // starts when spawn() posts it
+    std::suspend_never final_suspend() noexcept { return {}; }     // the frame frees itself
+    void return_void() noexcept {}
+    void unhandled_exception() { throw; }  // out of resume(), out of io_context::run()
+  };
+
+  // Hands the coroutine to the loop, which starts it.
+  void spawn(const boost::asio::any_io_executor& ex) && {
+    boost::asio::post(ex, [h = std::exchange(handle_, {})] { h.resume(); });
+  }
+
+  LoopTask(LoopTask&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+  ~LoopTask() {
+    if (handle_) handle_.destroy();  // never spawned
+  }
+
+ private:
+  explicit LoopTask(std::coroutine_handle<promise_type> h) : handle_(h) {}
+  std::coroutine_handle<promise_type> handle_;
+};
+
+}  // namespace tvl
