@@ -174,6 +174,8 @@ std::vector<std::pair<std::string, double>> restaurant_counters(const restaurant
       {"os_threads", r.os_threads},
       {"stack_kib", static_cast<double>(r.stack_kib)},
       {"seconds", r.seconds},
+      {"chatty_ms", p.chatty == "none" ? 0.0 : p.chatty_ms},
+      {"chatty_every", p.chatty == "none" ? 0.0 : p.chatty_every},
   };
   // Idle time per role (mean over its bots) and of the busiest bot, as the book counts it.
   double busiest = 0;
@@ -190,7 +192,10 @@ std::vector<std::pair<std::string, double>> restaurant_counters(const restaurant
     if (role_bots[static_cast<std::size_t>(i)] > 0)
       c.emplace_back(std::string("idle_pct_") + restaurant::role_name(static_cast<restaurant::Role>(i)),
                      100.0 * (1.0 - role_busy[static_cast<std::size_t>(i)] / role_bots[static_cast<std::size_t>(i)]));
-  if (r.loop_cpu_s >= 0) c.emplace_back("loop_idle_pct", 100.0 * (1.0 - r.loop_cpu_s / r.seconds));
+  if (r.loop_cpu_s >= 0) {  // busy: computing, or blocked inside a step (asleep, yet not free)
+    c.emplace_back("loop_idle_pct", 100.0 * (1.0 - (r.loop_cpu_s + r.loop_blocked_s) / r.seconds));
+    c.emplace_back("loop_blocked_pct", 100.0 * r.loop_blocked_s / r.seconds);
+  }
   double total = 0;
   for (int i = 0; i < restaurant::kCollisionKinds; ++i) {
     total += static_cast<double>(r.collisions[static_cast<std::size_t>(i)]);

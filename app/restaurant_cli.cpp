@@ -2,7 +2,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fmt/chrono.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -163,8 +167,14 @@ int run_sweep(const Params& p, const SweepOptions& o) {
   open_or_throw(out, o.json);
   nlohmann::json context = nlohmann::json::object();
   for (const auto& [key, value] : machine_context()) context[key] = value;
-  context["tvl_command"] = fmt::format("tvl sweep restaurant --model {} --variant {} --tables {}", p.model, p.variant,
-                                       fmt::join(o.tables, ","));
+  context["tvl_command"] =
+      fmt::format("tvl sweep restaurant --model {} --variant {} --tables {} --arrival-rate {} --timeout {}{}", p.model,
+                  p.variant, fmt::join(o.tables, ","), o.arrival_rate, o.timeout_s,
+                  o.address_space_mib ? fmt::format(" --max-address-space {}", o.address_space_mib) : "");
+  context["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(std::time(nullptr)));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  context["host_name"] = host;
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
   const auto tmp = std::filesystem::temp_directory_path() / fmt::format("tvl-sweep-{}.json", getpid());

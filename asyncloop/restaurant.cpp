@@ -77,6 +77,7 @@ class LoopRestaurant {
     recorder_.finish(r);
     r.bots = stats_;
     r.collisions = tables_.collisions();
+    r.loop_blocked_s = std::chrono::duration<double>(blocked_).count();
     return r;
   }
 
@@ -91,7 +92,8 @@ class LoopRestaurant {
     for (;;) {
       auto [ec, job] = co_await jobs.async_receive(asio::as_tuple(use_awaitable));
       if (ec) co_return;  // the channel closed: the restaurant is shut
-      if (job.step == Step::take_order && !tables_.claim_order(job.table, p_.variant == "safe")) continue;
+      if (job.step == Step::take_order && !tables_.claim_order(job.table, p_.variant == "safe", walk_time(p_)))
+        continue;
       const auto t0 = Clock::now();
       tables_.enter(job.table, job.step);
       if (job.step == Step::bill && is_chatty(p_, job.table, job.turn)) co_await chat();
@@ -119,8 +121,10 @@ class LoopRestaurant {
             co_return;
           },
           use_awaitable);
-    } else {
+    } else {  // the loop thread itself sleeps: CPU time would count this as idle, so count it
+      const auto t0 = Clock::now();
       std::this_thread::sleep_for(talk);
+      blocked_ += Clock::now() - t0;
     }
   }
 
@@ -188,6 +192,7 @@ class LoopRestaurant {
   int pool_threads_;
   std::optional<asio::thread_pool> pool_;  // only for the offloaded chatty guest
   int tables_done_ = 0;
+  Clock::duration blocked_{0};  // time the loop thread slept inside a step (the chatty guest)
 };
 
 }  // namespace

@@ -107,14 +107,32 @@ std::int64_t default_stack_kib() {
   return static_cast<std::int64_t>(size / 1024);
 }
 
+static std::string limit_text(int resource, std::uint64_t unit = 1) {
+  rlimit lim{};
+  getrlimit(resource, &lim);
+  return lim.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(lim.rlim_cur / unit);
+}
+
+static std::string meminfo(const char* key) {
+  std::ifstream in("/proc/meminfo");
+  std::string k, value, unit;
+  while (in >> k >> value >> unit)
+    if (k == key) return value + " kB";
+  return "?";
+}
+
 std::string thread_limits() {
-  rlimit nproc{};
-  getrlimit(RLIMIT_NPROC, &nproc);
-  const std::string nproc_text = nproc.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(nproc.rlim_cur);
+  const std::string nproc_text = limit_text(RLIMIT_NPROC);
+  const std::string as_text = limit_text(RLIMIT_AS, 1024 * 1024);
+  std::string pids = read_first_line("/sys/fs/cgroup/pids.max");            // cgroup v2
+  if (pids == "?") pids = read_first_line("/sys/fs/cgroup/pids/pids.max");  // v1
   return "pid_max=" + read_first_line("/proc/sys/kernel/pid_max") +
          " threads-max=" + read_first_line("/proc/sys/kernel/threads-max") +
          " max_map_count=" + read_first_line("/proc/sys/vm/max_map_count") + " RLIMIT_NPROC=" + nproc_text +
-         " default_stack=" + std::to_string(default_stack_kib()) + " KiB" + " MemAvailable=" + mem_available();
+         " RLIMIT_AS=" + as_text + (as_text == "unlimited" ? "" : " MiB") + " cgroup pids.max=" + pids +
+         " default_stack=" + std::to_string(default_stack_kib()) + " KiB" + " MemAvailable=" + mem_available() +
+         " overcommit_memory=" + read_first_line("/proc/sys/vm/overcommit_memory") +
+         " CommitLimit=" + meminfo("CommitLimit:") + " Committed_AS=" + meminfo("Committed_AS:");
 }
 
 }  // namespace tvl::metrics

@@ -99,6 +99,10 @@ std::chrono::nanoseconds ideal_meal(const Params& p) {
   return total;
 }
 
+std::chrono::nanoseconds walk_time(const Params& p) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(Step::take_order) * p.service_scale / 5);
+}
+
 bool is_chatty(const Params& p, int table, int turn) {
   return p.chatty != "none" && (table * p.turns + turn) % p.chatty_every == 0;
 }
@@ -123,13 +127,13 @@ void Tables::open_order(int table) {
   t.order_open.store(true);
 }
 
-bool Tables::claim_order(int table, bool safe) {
+bool Tables::claim_order(int table, bool safe, std::chrono::nanoseconds walk) {
   Table& t = (*this)[table];
   if (safe) {
     if (!t.order_open.exchange(false)) return false;
   } else {
     if (!t.order_open.load()) return false;  // look ...
-    work_for(5us);                           // ... walk over ...
+    work_for(walk);                          // ... walk over ...
     t.order_open.store(false);               // ... and take the order
   }
   if (t.order_claims.fetch_add(1) != 0) {  // another WaitBot has this slip already

@@ -84,6 +84,9 @@ std::chrono::nanoseconds arrival(const Params& p, int table, int turn);
 // The ideal meal: every service time and every wait, with no queueing at all.
 std::chrono::nanoseconds ideal_meal(const Params& p);
 
+// How long a WaitBot takes to walk over to a table that called (a fifth of taking the order).
+std::chrono::nanoseconds walk_time(const Params& p);
+
 // Whether diner (table, turn) is a chatty guest.
 bool is_chatty(const Params& p, int table, int turn);
 
@@ -104,9 +107,10 @@ class Tables {
 
   void enter(int table, Step step);
   void leave(int table, Step step);
-  // A WaitBot answering the diner's call. Safe: one atomic exchange. Unsafe: look, then take
-  // (two WaitBots can both see the order open). Returns whether this WaitBot took it.
-  bool claim_order(int table, bool safe);
+  // A WaitBot answering the diner's call. Safe: one atomic exchange. Unsafe: look, walk over
+  // (for `walk`), then take: two WaitBots can both see the order open. Returns whether this
+  // WaitBot took it.
+  bool claim_order(int table, bool safe, std::chrono::nanoseconds walk = std::chrono::microseconds(5));
   void open_order(int table);
 
   std::array<std::int64_t, kCollisionKinds> collisions() const;
@@ -134,6 +138,7 @@ struct Result {
   Histogram lateness_ns;  // how late each wait ended, past its deadline
   std::vector<BotStat> bots;
   double loop_cpu_s = -1;  // asyncloop: CPU time of the loop thread
+  double loop_blocked_s = 0;  // asyncloop: time the loop thread slept inside a step
   std::array<std::int64_t, kCollisionKinds> collisions{};
   std::int64_t rss_before_kib = 0, rss_peak_kib = 0;
   std::int64_t vcsw = 0, ivcsw = 0;

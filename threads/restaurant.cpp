@@ -11,6 +11,7 @@
 // variant) collides with the next bot at that table, as the book's ThreadBots do.
 //
 // Compare with asyncloop/restaurant.cpp: the same script, tables and bots; only the model changes.
+#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <atomic>
@@ -72,8 +73,14 @@ class ThreadRestaurant {
 
   Result run() {
     Result r;
-    if (mode_ == Mode::pool)
-      arena_.emplace(p_.os_threads > 0 ? p_.os_threads : static_cast<int>(std::thread::hardware_concurrency()));
+    // No thread of ours joins the arena (steps arrive by enqueue), so reserve no slot for one,
+    // and let oneTBB's global pool hold that many workers.
+    const int workers = p_.os_threads > 0 ? p_.os_threads : static_cast<int>(std::thread::hardware_concurrency());
+    std::optional<tbb::global_control> pool_size;
+    if (mode_ == Mode::pool) {
+      pool_size.emplace(tbb::global_control::max_allowed_parallelism, workers + 1);
+      arena_.emplace(workers, 0);
+    }
     std::vector<std::thread> bots, tables;
     if (mode_ != Mode::pool)
       for (auto& stat : stats_) bots.emplace_back([this, &stat] { bot(stat); });
@@ -127,7 +134,7 @@ class ThreadRestaurant {
   }
 
   void step(const Job& job, BotStat& stat) {
-    if (job.step == Step::take_order && !tables_.claim_order(job.table, p_.variant == "safe")) return;
+    if (job.step == Step::take_order && !tables_.claim_order(job.table, p_.variant == "safe", walk_time(p_))) return;
     const auto t0 = Clock::now();
     tables_.enter(job.table, job.step);
     // The chatty guest holds this bot's thread; the other bots go on.
