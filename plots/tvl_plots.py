@@ -313,6 +313,11 @@ def prim_label(value):
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def fixed(value, digits):
+    """A counter with a fixed number of decimals (0 prints as 0.00); missing as a dash."""
+    return "—" if value is None or value != value else f"{value:.{digits}f}"
+
+
 def prim_floor(values):
     """The power of ten just below the smallest value: where log-scale bars start."""
     import math
@@ -441,7 +446,7 @@ def render_primitives(plt, rows, context, command):
             table.append([r["model"], r["variant"],
                           "" if kind == "memory" else ("yes" if r["pinned"] else "no"),
                           measure, f"{c[key]:.{1 if kind == 'switch' else 3}f}",
-                          num(c.get("fit_residual_kib"), 2), num(c.get("fit_r2"), 4),
+                          fixed(c.get("fit_residual_kib"), 2), fixed(c.get("fit_r2"), 4),
                           ", ".join(map(str, ns)), num(c.get("vcsw"), 0),
                           num(c.get("ivcsw"), 0), num(c.get("stack_kib"), 0)])
     blocks.append(("table", table))
