@@ -313,7 +313,7 @@ def prim_label(value):
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def fixed(value, digits):
+def prim_fixed(value, digits):
     """A counter with a fixed number of decimals (0 prints as 0.00); missing as a dash."""
     return "—" if value is None or value != value else f"{value:.{digits}f}"
 
@@ -388,7 +388,7 @@ def primitives_memory_figure(plt, rows, context, command):
             left.plot(xs, [v / 1024 for v in line], "-", color=color, linewidth=1, alpha=0.7)
         right.bar(i, c["kib_per_task"], color=color, edgecolor="#333333", linewidth=0.5)
         right.text(i, c["kib_per_task"] * 1.08, f"{c['kib_per_task']:.3g} KiB\n"
-                   f"RMS residual\n{c.get('fit_residual_kib', float('nan')):.2g} KiB",
+                   f"RMS residual\n{c.get('fit_residual_kib', float('nan')):.2f} KiB",
                    ha="center", va="bottom", fontsize=7)
     left.set(xscale="log", yscale="log", xlabel="waiting tasks N (log scale)",
              ylabel="RSS growth of the child process, MiB (log scale)",
@@ -446,7 +446,8 @@ def render_primitives(plt, rows, context, command):
             table.append([r["model"], r["variant"],
                           "" if kind == "memory" else ("yes" if r["pinned"] else "no"),
                           measure, f"{c[key]:.{1 if kind == 'switch' else 3}f}",
-                          fixed(c.get("fit_residual_kib"), 2), fixed(c.get("fit_r2"), 4),
+                          prim_fixed(c.get("fit_residual_kib"), 2),
+                          prim_fixed(c.get("fit_r2"), 4),
                           ", ".join(map(str, ns)), num(c.get("vcsw"), 0),
                           num(c.get("ivcsw"), 0), num(c.get("stack_kib"), 0)])
     blocks.append(("table", table))
