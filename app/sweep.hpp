@@ -21,7 +21,7 @@ struct Outcome {
 // address space (RLIMIT_AS), the one limit that binds root too.
 Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long address_space_mib = 0);
 
-// This program's own path (/proc/self/exe), for re-running it as a child.
+// This program, for re-running it as a child.
 std::string self_exe();
 
 }  // namespace tvl::sweep

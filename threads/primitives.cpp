@@ -86,9 +86,10 @@ RunResult threads_pipe(const RunParams& p) {
   std::thread ponger([&] {
     unsigned char b = 0;
     for (long i = 0; i < p.count; ++i) {
-      if (!receive_byte(pipes.ping[0], b) || !send_byte(pipes.pong[1], b)) return;
+      if (!receive_byte(pipes.ping[0], b) || !send_byte(pipes.pong[1], b)) break;
       ++pongs;
     }
+    close(pipes.pong[1]), pipes.pong[1] = -1;  // EOF for the pinger, should this side stop early
   });
   RunResult r;
   r.cpus = pin.cpus();
