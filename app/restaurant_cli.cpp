@@ -5,6 +5,7 @@
 #include <fmt/chrono.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -112,6 +113,9 @@ std::vector<std::string> child_args(Params p, int tables, double arrival_rate, c
   // the first diners still eating when the last sit down: every table is waiting at once.
   p.ramp_s = std::max(p.ramp_s, tables / arrival_rate);
   p.waits_ms[2] += p.ramp_s * 1000;
+  // The run's own deadline: the whole schedule, and a minute to spare.
+  p.deadline_s = std::max(p.deadline_s, p.ramp_s + p.turns * p.period_s +
+                                            (p.waits_ms[0] + p.waits_ms[1] + p.waits_ms[2]) / 1000 + 60);
   return {sweep::self_exe(),
           "run",
           "restaurant",
@@ -180,8 +184,10 @@ int run_sweep(const Params& p, const SweepOptions& o) {
   const auto tmp = std::filesystem::temp_directory_path() / fmt::format("tvl-sweep-{}.json", getpid());
   for (const int n : o.tables) {
     fmt::print(stderr, "sweep restaurant/{}/{}: {} tables ...\n", p.model, p.variant, n);
-    const auto outcome =
-        sweep::run_child(child_args(p, n, o.arrival_rate, tmp.string()), o.timeout_s, o.address_space_mib);
+    const auto args = child_args(p, n, o.arrival_rate, tmp.string());
+    // The child's own deadline comes first: the timeout only catches a child that hangs.
+    const double deadline = std::stod(*(std::find(args.begin(), args.end(), "--deadline") + 1));
+    const auto outcome = sweep::run_child(args, std::max(o.timeout_s, deadline + 30), o.address_space_mib);
     const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
     nlohmann::json row = {{"name", name},      {"run_name", name}, {"run_type", "iteration"},
                           {"repetitions", 1},  {"iterations", 1},  {"threads", 1},
