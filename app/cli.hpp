@@ -15,6 +15,7 @@ struct UsageError : std::runtime_error {
 };
 
 struct Commands {
+  CLI::App& app;  // for scenarios with commands of their own (`tvl broker`, `tvl load`)
   CLI::App& run;
   CLI::App& explain;
   CLI::App& sweep;
@@ -24,5 +25,6 @@ struct Commands {
 void add_cutlery(Commands c);
 void add_primitives(Commands c);
 void add_restaurant(Commands c);
+void add_fanout(Commands c);
 
 }  // namespace tvl::cli

@@ -114,8 +114,8 @@ std::vector<std::string> child_args(Params p, int tables, double arrival_rate, c
   p.ramp_s = std::max(p.ramp_s, tables / arrival_rate);
   p.waits_ms[2] += p.ramp_s * 1000;
   // The run's own deadline: the whole schedule, and a minute to spare.
-  p.deadline_s = std::max(p.deadline_s, p.ramp_s + p.turns * p.period_s +
-                                            (p.waits_ms[0] + p.waits_ms[1] + p.waits_ms[2]) / 1000 + 60);
+  p.deadline_s = std::max(
+      p.deadline_s, p.ramp_s + p.turns * p.period_s + (p.waits_ms[0] + p.waits_ms[1] + p.waits_ms[2]) / 1000 + 60);
   return {sweep::self_exe(),
           "run",
           "restaurant",
@@ -160,7 +160,7 @@ std::vector<std::string> child_args(Params p, int tables, double arrival_rate, c
 struct SweepOptions {
   std::vector<int> tables{10, 100, 1000, 10000};
   double arrival_rate = 10'000;  // tables seated per second
-  double timeout_s = 300;
+  double timeout_s = 0;          // 0: the point's own schedule and deadline, plus 30 s
   long address_space_mib = 0;
   std::string json;
 };
@@ -187,7 +187,7 @@ int run_sweep(const Params& p, const SweepOptions& o) {
     const auto args = child_args(p, n, o.arrival_rate, tmp.string());
     // The child's own deadline comes first: the timeout only catches a child that hangs.
     const double deadline = std::stod(*(std::find(args.begin(), args.end(), "--deadline") + 1));
-    const auto outcome = sweep::run_child(args, std::max(o.timeout_s, deadline + 30), o.address_space_mib);
+    const auto outcome = sweep::run_child(args, o.timeout_s > 0 ? o.timeout_s : deadline + 30, o.address_space_mib);
     const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
     nlohmann::json row = {{"name", name},      {"run_name", name}, {"run_type", "iteration"},
                           {"repetitions", 1},  {"iterations", 1},  {"threads", 1},
@@ -251,7 +251,7 @@ void add_restaurant(Commands c) {
   sw->add_option("--arrival-rate", o->arrival_rate, "tables seated per second (the ramp is at least tables/rate)")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
-  sw->add_option("--timeout", o->timeout_s, "seconds a point may take before it is killed")
+  sw->add_option("--timeout", o->timeout_s, "seconds a point may take before it is killed (0: its schedule + 30 s)")
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   sw->add_option("--max-address-space", o->address_space_mib, "cap each point's address space, MiB (0: no cap)")

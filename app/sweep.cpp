@@ -83,4 +83,59 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
   return o;
 }
 
+Child spawn(const std::vector<std::string>& argv) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    dup2(out[1], STDERR_FILENO);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  return {pid, out[0], {}};
+}
+
+std::string read_line(Child& c, const std::string& prefix, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  char buf[4096];
+  for (;;) {
+    for (std::size_t nl; (nl = c.pending.find('\n')) != std::string::npos;) {
+      std::string line = c.pending.substr(0, nl);
+      c.pending.erase(0, nl + 1);
+      if (line.rfind(prefix, 0) == 0) return line;
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return {};
+    pollfd pfd{c.out_fd, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+    const ssize_t n = read(c.out_fd, buf, sizeof buf);
+    if (n <= 0) return {};
+    c.pending.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+int stop(Child& c, int sig, double timeout_s) {
+  if (c.pid <= 0) return -1;
+  kill(c.pid, sig);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  while (waitpid(c.pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(c.pid, SIGKILL);
+      waitpid(c.pid, &status, 0);
+      break;
+    }
+    usleep(10'000);
+  }
+  c.pid = -1;
+  return status;
+}
+
 }  // namespace tvl::sweep

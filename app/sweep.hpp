@@ -2,6 +2,8 @@
 // machine (threads, memory, time) is recorded with its reason and the sweep goes on.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -20,6 +22,19 @@ struct Outcome {
 // Runs argv[0] with argv, at most timeout_s seconds; address_space_mib > 0 caps the child's
 // address space (RLIMIT_AS), the one limit that binds root too.
 Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long address_space_mib = 0);
+
+// A long-running child (a broker) whose standard output we read line by line.
+struct Child {
+  pid_t pid = -1;
+  int out_fd = -1;  // its stdout and stderr
+  std::string pending;
+};
+Child spawn(const std::vector<std::string>& argv);
+// The next line the child prints that starts with `prefix` (others are skipped), within
+// timeout_s; empty if none came (the child exited, or the time ran out).
+std::string read_line(Child& c, const std::string& prefix, double timeout_s);
+// Sends `sig`, waits up to timeout_s for the child to exit (then SIGKILL); returns its status.
+int stop(Child& c, int sig, double timeout_s);
 
 // This program, for re-running it as a child.
 std::string self_exe();

@@ -37,10 +37,11 @@ int main(int argc, char** argv) {
   for (auto* sub : {run, explain, sweep}) sub->require_subcommand(1);
 
   int exit_code = 0;
-  const tvl::cli::Commands commands{*run, *explain, *sweep, exit_code};
+  const tvl::cli::Commands commands{app, *run, *explain, *sweep, exit_code};
   tvl::cli::add_cutlery(commands);
   tvl::cli::add_primitives(commands);
   tvl::cli::add_restaurant(commands);
+  tvl::cli::add_fanout(commands);
 
   try {
     app.parse(argc, argv);

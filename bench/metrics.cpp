@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -61,15 +62,20 @@ std::optional<Usage> usage_of(pid_t pid) {
   }
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   Usage u{utime / ticks, stime / ticks, 0, 0};
-  std::ifstream status(proc_path(pid, "status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    std::istringstream kv(line);
-    std::string key;
-    std::int64_t n = 0;
-    kv >> key >> n;
-    if (key == "voluntary_ctxt_switches:") u.vcsw = n;
-    if (key == "nonvoluntary_ctxt_switches:") u.ivcsw = n;
+  // Context switches are counted per thread: add up every thread's (a threaded broker's main
+  // thread only accepts; its connection threads do the switching).
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(proc_path(pid, "task"), ec)) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      std::istringstream kv(line);
+      std::string key;
+      std::int64_t n = 0;
+      kv >> key >> n;
+      if (key == "voluntary_ctxt_switches:") u.vcsw += n;
+      if (key == "nonvoluntary_ctxt_switches:") u.ivcsw += n;
+    }
   }
   return u;
 }

@@ -125,9 +125,11 @@ def load_results(results_dir):
             # it has no counters, only its reason, which the scenario's section reports.
             failure = (one_line(entry.get("failure_reason") or "no reason recorded")
                        if entry.get("sweep_failed") else None)
+            # A point that ran but whose checks failed keeps its numbers and its reason.
+            check = one_line(entry["check_failed"]) if entry.get("check_failed") else None
             rows[run_name] = dict(scenario=scenario, model=model, variant=variant, params=params,
                                   counters=counters, aggregate=how, source=path.name,
-                                  failure=failure, context=contexts[path.name])
+                                  failure=failure, check=check, context=contexts[path.name])
     if failed:
         raise PlotError(f"{len(failed)} benchmark(s) reported an error: " + "; ".join(failed))
     if not rows:
@@ -479,6 +481,7 @@ REST_NEEDS = ("items_per_second", "p50_us", "p99_us", "overhead_p50_us", "overhe
 REST_SWEEP_NEEDS = ("kib_per_table", "overhead_p50_us", "overhead_p99_us", "lateness_p99_us")
 REST_THREAD_FAIL = re.compile(r"thread creation failed after (\d+) threads(?: \(([^)]*)\))?")
 REST_LIMIT_VALUE = re.compile(r"([A-Za-z_][\w-]*)=(\d+)")
+FD_LIMIT_FAIL = re.compile(r"(\d+) descriptors needed, the open-files hard limit is (\d+)")
 
 
 def rest_name(r):
@@ -546,6 +549,9 @@ def short_failure(reason):
     m = REST_THREAD_FAIL.search(reason)
     if m:
         return m.group(0)
+    m = FD_LIMIT_FAIL.search(reason)
+    if m:
+        return f"open-files hard limit {m.group(2)}, {m.group(1)} descriptors needed"
     return reason if len(reason) <= 70 else reason[:67] + "..."
 
 
@@ -572,35 +578,49 @@ def sweep_stamp(fig, points, context, command):
              va="bottom")
 
 
-def sweep_figure(plt, sweeps, keys, ylabel, title, context, command):
-    """Log-log chart of sweep points against tables; a point that did not run is an ✕."""
+def rest_style(model):
+    """A restaurant sweep series' colour and marker, by model."""
+    base = model.split("/")[0]
+    return dict(color=REST_COLORS.get(base, "#444444"), marker=REST_MARKERS.get(base, "o"))
+
+
+def draw_sweep(ax, sweeps, keys, x="tables", unit="tables", style=rest_style, mark="stopped"):
+    """Draw sweep points on one log-x axes: a line per series and key (a key's line style, when
+    given, overrides the series'); a point that did not run is an ✕ on the floor of the chart,
+    its reason in the legend and `mark` (unless None) written beside it."""
     import textwrap
-    from matplotlib.ticker import FuncFormatter
-    fig, ax = plt.subplots(figsize=(10, 6))
+    ax.set_xscale("log")
     fails = []
     for model, points in sweeps.items():
-        color = REST_COLORS.get(model.split("/")[0], "#444444")
+        st = style(model)
         ok = [p for p in points if not p.get("failure")]
-        for key, style, what in keys:
-            ax.plot([p["tables"] for p in ok], [p["counters"][key] for p in ok], linestyle=style,
-                    marker=REST_MARKERS.get(model.split("/")[0], "o"), color=color,
-                    linewidth=1.6, markersize=5, label=f"{model}{what}")
-        fails += [(p, color, model) for p in points if p.get("failure")]
-    ax.set(xscale="log", yscale="log", xlabel="concurrent tables (log scale)", ylabel=ylabel,
-           title=title)
+        for key, line, what in keys:
+            ax.plot([p[x] for p in ok], [p["counters"][key] for p in ok], linewidth=1.6,
+                    markersize=5, label=f"{model}{what}",
+                    **{**st, **({"linestyle": line} if line else {})})
+        fails += [(p, st["color"], model) for p in points if p.get("failure")]
     where = ax.get_xaxis_transform()  # x in data, y as a fraction of the axes
-    for p, color, model in fails:  # an ✕ on the floor of the chart where the model stopped
-        ax.axvline(p["tables"], color=color, linestyle=":", linewidth=1.2)
-        reason = textwrap.fill(f"{model}: ✕ did not run at {p['tables']:,} tables — "
+    for p, color, model in fails:
+        ax.axvline(p[x], color=color, linestyle=":", linewidth=1.2)
+        reason = textwrap.fill(f"{model}: ✕ did not run at {p[x]:,} {unit} — "
                                f"{short_failure(p['failure'])}", 44,
                                break_on_hyphens=False)
-        ax.plot([p["tables"]], [0.04], marker="X", markersize=12, color=color, transform=where,
+        ax.plot([p[x]], [0.04], marker="X", markersize=12, color=color, transform=where,
                 clip_on=False, zorder=5, linestyle="none", label=reason)
-        ax.text(p["tables"] * 1.04, 0.5, f"{model} stopped", rotation=90, transform=where,
-                ha="left", va="center", fontsize=7.5, color=color,
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
-    every = [p["tables"] for points in sweeps.values() for p in points]
+        if mark is not None:
+            ax.text(p[x] * 1.04, 0.5, f"{model} {mark}", rotation=90, transform=where,
+                    ha="left", va="center", fontsize=7.5, color=color,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+    every = [p[x] for points in sweeps.values() for p in points]
     ax.set_xlim(min(every) / 1.5, max(every) * 1.5)
+
+
+def sweep_figure(plt, sweeps, keys, ylabel, title, context, command):
+    """Log-log chart of sweep points against tables; a point that did not run is an ✕."""
+    from matplotlib.ticker import FuncFormatter
+    fig, ax = plt.subplots(figsize=(10, 6))
+    draw_sweep(ax, sweeps, keys)
+    ax.set(yscale="log", xlabel="concurrent tables (log scale)", ylabel=ylabel, title=title)
     ax.grid(True, which="major", alpha=0.3)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     plain_log_axis(ax.yaxis)
@@ -900,6 +920,554 @@ def render_restaurant(plt, rows, context, command):
     return blocks, figures
 
 
+# ---------------------------------------------------------------------------- fan-out
+
+FAN_ORDER = ["threads/naive", "threads/improved", "asyncloop/naive", "asyncloop/improved",
+             "redis", "python", "python-uvloop"]
+FAN_STYLES = {"threads/naive": dict(color="#8fb5ea", marker="o", linestyle="--"),
+              "threads/improved": dict(color="#1f4e9c", marker="o", linestyle="-"),
+              "asyncloop/naive": dict(color="#f0a030", marker="D", linestyle="--"),
+              "asyncloop/improved": dict(color="#c05a00", marker="D", linestyle="-"),
+              "redis": dict(color="#444444", marker="s", linestyle=":"),
+              "python": dict(color="#1b7a3a", marker="^", linestyle=":"),
+              "python-uvloop": dict(color="#7a2f9c", marker="v", linestyle=":")}
+FAN_REFERENCE = "redis"  # the reference broker every ratio is taken against (SPEC §6)
+FAN_COMPARED = ("asyncloop/improved", "threads/improved", "python", "python-uvloop")
+FAN_NEEDS = ("items_per_second", "published_per_second", "delivered", "lost", "gaps",
+             "duplicates_or_reordered", "p50_us", "p99_us", "p999_us", "sent_p50_us",
+             "sent_p99_us", "sent_p999_us", "rss_kib")
+FAN_PERCENTILES = (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"))
+FAN_CHECK = dict(marker="o", markersize=14, markerfacecolor="none", markeredgecolor="#d62728",
+                 markeredgewidth=1.8, linestyle="none", zorder=6)
+
+
+def fan_name(r):
+    """The row's benchmark name."""
+    return "/".join(["fanout", r["model"], r["variant"]]
+                    + [f"{k}:{v}" for k, v in r["params"].items()])
+
+
+def fan_key(r):
+    """Series of a row: model/design for tvl's brokers, 'model (peer)' for a reference broker."""
+    return f"{r['model']} (peer)" if r["variant"] == "peer" else f"{r['model']}/{r['variant']}"
+
+
+def fan_base(key):
+    """A series' key without ' (peer)': what FAN_ORDER and FAN_STYLES know it by."""
+    return key.split(" ")[0]
+
+
+def fan_style(key):
+    """A series' colour, marker and line style: improved solid, naive dashed, peers dotted."""
+    return dict(FAN_STYLES.get(fan_base(key), dict(color="#888888", marker="x", linestyle="-.")))
+
+
+def fan_connections(r):
+    """Connections the broker held at this point: subscribers, publishers and slow ones."""
+    c = r["counters"]
+    return r["subscribers"] + int(c.get("publishers", 1)) + int(c.get("slow_subscribers", 0))
+
+
+def fanout_rows(rows):
+    """Split rows into ({series: points}, {series: slow-consumer points}), each list sorted by
+    subscribers; adds the derived counters the figures draw (KiB per connection, its slope)."""
+    normal, slow = {}, {}
+    for r in rows:
+        c = r["counters"]
+        subs = r["params"].get("subscribers", c.get("subscribers"))
+        missing = ([] if r.get("failure") else [k for k in FAN_NEEDS if k not in c]) \
+            + (["subscribers"] if subs is None else [])
+        if missing:
+            raise PlotError(f"{fan_name(r)}: missing counter " + ", ".join(missing))
+        r["subscribers"] = int(subs)
+        r["slow"] = int(r["params"].get("slow", 0) or c.get("slow_subscribers", 0) or 0)
+        if not r.get("failure"):
+            c["kib_per_connection"] = c["rss_kib"] / fan_connections(r)
+        (slow if r["slow"] else normal).setdefault(fan_key(r), []).append(r)
+    rank = lambda k: (FAN_ORDER.index(fan_base(k)) if fan_base(k) in FAN_ORDER else 99, k)
+    out = [{k: sorted(group[k], key=lambda r: r["subscribers"]) for k in sorted(group, key=rank)}
+           for group in (normal, slow)]
+    for points in out[0].values():  # the slope: KiB per connection added since the last point
+        ok = [p for p in points if not p.get("failure")]
+        for prev, p in zip(ok, ok[1:]):
+            added = fan_connections(p) - fan_connections(prev)
+            if added > 0:
+                p["counters"]["kib_per_added_connection"] = (
+                    (p["counters"]["rss_kib"] - prev["counters"]["rss_kib"]) / added)
+    return out
+
+
+def fan_latency_tick(v, _=None):
+    """A latency tick in µs written plainly: 500 µs, 2 ms, 1.5 s."""
+    for scale, unit in ((1e6, "s"), (1e3, "ms"), (1, "µs")):
+        if v >= scale or scale == 1:
+            return f"{v / scale:g} {unit}"
+
+
+def fan_rate_tick(v, _=None):
+    """A rate tick written plainly: 500 /s, 20 k/s, 1 M/s."""
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
+        if v >= scale or scale == 1:
+            return f"{v / scale:g} {prefix}/s"
+
+
+def fan_axes(ax, ylabel=None, tick=None):
+    """Common dressing of a fan-out chart: plain subscriber counts on x, a tick format on y."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ax.grid(True, which="major", alpha=0.3)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if tick:
+        ax.yaxis.set_major_formatter(FuncFormatter(tick))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    if ylabel:
+        ax.set_ylabel(ylabel)
+
+
+def decade_limits(ax, values):
+    """Widen a log y axis to whole decades around the values, so every decade is labelled."""
+    import math
+    values = [v for v in values if v and v > 0]
+    if values:
+        lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+        ax.set_ylim(10 ** lo, 10 ** max(hi, lo + 1))
+
+
+def sweep_values(sweeps, key):
+    """Every value of one counter in a group of sweeps (points that ran)."""
+    return [p["counters"][key] for pts in sweeps.values() for p in pts
+            if not p.get("failure") and key in p["counters"]]
+
+
+def ring_checks(ax, sweeps, key, label=True):
+    """A red ring around every drawn point whose checks failed: its numbers stay, flagged."""
+    drawn = False
+    for points in sweeps.values():
+        for p in points:
+            if p.get("check") and not p.get("failure") and key in p["counters"]:
+                ax.plot([p["subscribers"]], [p["counters"][key]], **FAN_CHECK,
+                        label=None if drawn or not label else
+                        "check failed: numbers kept,\nnot valid (reason in the report)")
+                drawn = True
+
+
+def fan_legend(fig, ax, right, top):
+    """One legend for the figure, beside the plots (their right and top edges), from one axes'
+    lines."""
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))  # one entry per label
+    fig.legend(list(seen.values()), list(seen.keys()), fontsize=7.5, loc="upper left",
+               bbox_to_anchor=(right + 0.01, top), frameon=False)
+
+
+def fan_rate(c):
+    """The publishers' target rate of a point (messages per second, all publishers)."""
+    return c.get("rate", c["published_per_second"])
+
+
+def fan_offered(normal):
+    """The offered load as curves of (subscribers, deliveries per second) with a label each:
+    what a broker that delivers every message to every subscriber reaches. One curve when every
+    series had the same load; else one per series, less those another curve contains."""
+    per_series = [sorted({(p["subscribers"], fan_rate(p["counters"]) * p["subscribers"],
+                           fan_rate(p["counters"])) for p in pts if not p.get("failure")})
+                  for pts in normal.values()]
+    per_series = [c for c in per_series if c]
+    merged = sorted({point for c in per_series for point in c})
+    if len({n for n, _, _ in merged}) == len(merged):
+        curves = [merged]
+    else:
+        sets = [set(c) for c in per_series]
+        curves = [c for i, c in enumerate(per_series)
+                  if not any(set(c) < other or (set(c) == other and j < i)
+                             for j, other in enumerate(sets) if j != i)]
+    out = []
+    for curve in curves:
+        totals, rates = {d for _, d, _ in curve}, {r for _, _, r in curve}
+        label = (f"offered: {fan_rate_tick(curve[0][1])} deliveries" if len(totals) == 1
+                 else f"offered: {fan_rate_tick(curve[0][2])} × subscribers" if len(rates) == 1
+                 else "offered: rate × subscribers")
+        out.append(([(n, d) for n, d, _ in curve], label))
+    return out
+
+
+def fanout_throughput_figure(plt, normal, context, command):
+    """Deliveries per second against subscribers, with the offered load as a reference."""
+    fig, ax = plt.subplots(figsize=(10.5, 6.2))
+    offered = fan_offered(normal)
+    for curve, label in offered:  # what an ideal broker delivers: every message to everyone
+        if len(curve) == 1:
+            ax.plot([curve[0][0]], [curve[0][1]], marker="_", markersize=30, color="#bbbbbb",
+                    markeredgewidth=5, linestyle="none", zorder=1, label=label)
+        else:
+            ax.plot([n for n, _ in curve], [d for _, d in curve], color="#bbbbbb", linewidth=5,
+                    alpha=0.6, zorder=1, solid_capstyle="round", label=label)
+    draw_sweep(ax, normal, [("items_per_second", None, "")], x="subscribers",
+               unit="subscribers", style=fan_style, mark="did not run")
+    ring_checks(ax, normal, "items_per_second")
+    ax.set(yscale="log", xlabel="subscribers (log scale)",
+           title="Fan-out: messages delivered per second, all subscribers together")
+    decade_limits(ax, sweep_values(normal, "items_per_second")
+                  + [d for curve, _ in offered for _, d in curve])
+    fan_axes(ax, "deliveries per second (log scale)", fan_rate_tick)
+    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.subplots_adjust(left=0.1, right=0.7, top=0.92, bottom=0.2)
+    sweep_stamp(fig, normal, context, command)
+    return fig
+
+
+def fanout_latency_figure(plt, normal, context, command):
+    """p50, p99 and p99.9 against subscribers: from the intended send time (top) and from the
+    actual send (bottom), one scale for all six panels."""
+    fig, axes = plt.subplots(2, 3, figsize=(13.5, 8), sharex=True, sharey=True)
+    rows = (("", "from the intended send time\n(corrected for coordinated omission)"),
+            ("sent_", "from the actual send\n(uncorrected)"))
+    for i, (prefix, what) in enumerate(rows):
+        for j, (key, name) in enumerate(FAN_PERCENTILES):
+            ax = axes[i][j]
+            draw_sweep(ax, normal, [(prefix + key, None, "")], x="subscribers",
+                       unit="subscribers", style=fan_style,
+                       mark="did not run" if i == j == 0 else None)
+            ring_checks(ax, normal, prefix + key)
+            ax.set_yscale("log")
+            fan_axes(ax, f"latency {what}\n(log scale)" if j == 0 else None, fan_latency_tick)
+            ax.set_title(f"{name}, {what.split(chr(10))[0]}", fontsize=9)
+            if i == 1:
+                ax.set_xlabel("subscribers (log scale)")
+    decade_limits(axes[0][0], [v for pre in ("", "sent_") for key, _ in FAN_PERCENTILES
+                               for v in sweep_values(normal, pre + key)])
+    fig.suptitle("Fan-out: delivery latency against subscribers — top: from when each message "
+                 "was due (open loop); bottom: from when it was really sent", fontsize=11)
+    fan_legend(fig, axes[0][0], 0.77, 0.9)
+    fig.subplots_adjust(left=0.1, right=0.77, top=0.9, bottom=0.16, wspace=0.08, hspace=0.18)
+    sweep_stamp(fig, normal, context, command)
+    return fig
+
+
+def fanout_memory_figure(plt, normal, context, command):
+    """Broker RSS per connection (left) and the slope between points (right)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), sharex=True)
+    draw_sweep(left, normal, [("kib_per_connection", None, "")], x="subscribers",
+               unit="subscribers", style=fan_style, mark="did not run")
+    ring_checks(left, normal, "kib_per_connection")
+    left.set(yscale="log", xlabel="subscribers (log scale)")
+    left.set_title("broker RSS ÷ connections\n(subscribers + publishers)", fontsize=10)
+    decade_limits(left, sweep_values(normal, "kib_per_connection"))
+    fan_axes(left, "KiB per connection (log scale)", lambda v, _: f"{v:,.0f}" if v >= 1
+             else f"{v:g}")
+    slopes = {k: [p for p in pts if p.get("failure") or "kib_per_added_connection"
+                  in p["counters"]] for k, pts in normal.items()}
+    slopes = {k: v for k, v in slopes.items() if v}
+    if slopes:
+        draw_sweep(right, slopes, [("kib_per_added_connection", None, "")], x="subscribers",
+                   unit="subscribers", style=fan_style, mark="did not run")
+        ring_checks(right, slopes, "kib_per_added_connection", label=False)
+        right.axhline(0, color="#888888", linewidth=0.8)
+        right.set_ylim(min(0, *sweep_values(slopes, "kib_per_added_connection")) * 1.15,
+                       max(1, *sweep_values(slopes, "kib_per_added_connection")) * 1.15)
+        every = [p["subscribers"] for pts in normal.values() for p in pts]
+        right.set_xlim(min(every) / 1.5, max(every) * 1.5)
+    else:
+        right.text(0.5, 0.5, "one point per broker: no slope to draw", ha="center",
+                   transform=right.transAxes, color="#555555")
+    right.set(xlabel="subscribers (log scale)")
+    right.set_title("slope: RSS growth ÷ connections added\nsince the previous point (drawn at "
+                    "the later one)", fontsize=10)
+    fan_axes(right, "KiB per added connection (linear)")
+    fig.suptitle("Fan-out: broker memory per connection (RSS read from /proc/<pid> "
+                 "after the load)", fontsize=11)
+    fan_legend(fig, left, 0.76, 0.84)
+    fig.subplots_adjust(left=0.07, right=0.76, top=0.84, bottom=0.2, wspace=0.25)
+    sweep_stamp(fig, normal, context, command)
+    return fig
+
+
+def fan_slow_label(p):
+    """An x label of the slow-consumer chart: series, subscribers, slow ones, check."""
+    text = (f"{fan_key(p)}\n{p['subscribers']:,} subscribers\n+ {p['slow']} slow")
+    if p.get("failure"):
+        return text + "\n✕ did not run"
+    return text + ("\n✕ check failed" if p.get("check") else "")
+
+
+def fanout_slow_figure(plt, slow, normal, context, command):
+    """A subscriber that never reads: what the others got (with the same run without it beside),
+    and what the broker did with the slow one's messages."""
+    points = [p for pts in slow.values() for p in pts]
+    same = lambda p: (fan_key(p), p["subscribers"], fan_rate(p["counters"]),
+                      p["counters"].get("payload"))  # the same load, but for the slow one
+    baseline = {same(p): p for pts in normal.values() for p in pts if not p.get("failure")}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 6.4))
+    width = 0.38
+    panels = (("items_per_second", "delivered per second to the others", fan_rate_tick, si),
+              ("p99_us", "p99 latency of the others (from intended send)", fan_latency_tick,
+               dur))
+    for ax, (key, title, tick, text) in zip(axes, panels):
+        values, labelled = [], set()
+        for i, p in enumerate(points):
+            base = None if p.get("failure") else baseline.get(same(p))
+            color = fan_style(fan_key(p))["color"]
+            bars = [(-width / 2, p, "with the slow subscriber", "")]
+            if base:
+                bars.append((width / 2, base, "the same point without it", "//"))
+            else:
+                ax.text(i + width / 2, 0.03, "no run\nwithout it", ha="center", va="bottom",
+                        fontsize=7, color="#777777", transform=ax.get_xaxis_transform())
+            for off, q, label, hatch in bars:
+                if q.get("failure"):
+                    ax.text(i + off, 0.05, "✕", transform=ax.get_xaxis_transform(),
+                            ha="center", color="#d62728", fontsize=14)
+                    continue
+                v = q["counters"][key]
+                values.append(v)
+                ax.bar(i + off, v, width, color=color if not hatch else "white",
+                       edgecolor="#d62728" if q.get("check") else color, hatch=hatch,
+                       linewidth=2 if q.get("check") else 1,
+                       label=None if label in labelled else label)
+                labelled.add(label)
+                ax.text(i + off, v * 1.12, text(v), ha="center", va="bottom", fontsize=7,
+                        rotation=90)
+        ax.set(yscale="log", title=title, xticks=range(len(points)))
+        if values:
+            ax.set_ylim(bottom=prim_floor(values), top=max(values) * 30)
+        fan_axes(ax, tick=tick)
+        ax.grid(False, axis="x")
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+    ax = axes[2]
+    counts = (("broker_dropped", "messages dropped (policy drop)", "#fdae6b"),
+              ("broker_slow_disconnects", "slow subscribers disconnected", "#e6550d"),
+              ("lost", "deliveries lost to the others", "#756bb1"))
+    w, top, labelled = 0.26, 1, set()
+    for i, p in enumerate(points):
+        for j, (key, label, color) in enumerate(counts):
+            if p.get("failure"):
+                continue
+            v = p["counters"].get(key)
+            x = i + (j - 1) * w
+            if v is None:  # a peer that does not report it
+                ax.text(x, 0.6, "n/a", ha="center", fontsize=7, color="#555555")
+                continue
+            top = max(top, v)
+            ax.bar(x, v, w, color=color, edgecolor="#333333", linewidth=0.5,
+                   label=None if label in labelled else label)
+            labelled.add(label)
+            ax.text(x, max(v, 0.6) * 1.15, f"{v:,.0f}", ha="center", va="bottom", fontsize=7,
+                    rotation=90)
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(0, top * 60)
+    ax.set(title="what happened to the messages", xticks=range(len(points)))
+    fan_axes(ax, tick=lambda v, _: f"{v:,.0f}")
+    ax.grid(False, axis="x")
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    for ax in axes:
+        ax.set_xticklabels([fan_slow_label(p) for p in points], fontsize=7.5)
+        for label, p in zip(ax.get_xticklabels(), points):
+            if p.get("check") or p.get("failure"):
+                label.set_color("#d62728")
+        ax.set_xlim(-0.6, len(points) - 0.4)
+    fig.suptitle("Fan-out: one subscriber that never reads — naive against improved", fontsize=11)
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=0.26, wspace=0.22)
+    sweep_stamp(fig, slow, context, command)
+    return fig
+
+
+def ratio(a, b):
+    """a / b written as '0.98×', or a dash when it is not defined."""
+    return "—" if a is None or b is None or b <= 0 or a != a else f"{a / b:.2f}×"
+
+
+def cpu_per_million(c):
+    """Broker CPU seconds per million deliveries, or None without broker_cpu_s."""
+    if c.get("broker_cpu_s") is None or not c.get("delivered"):
+        return None
+    return c["broker_cpu_s"] / c["delivered"] * 1e6
+
+
+def fanout_ratios(normal):
+    """Ratios to the reference broker at every subscriber count that both reached:
+    (table, sentences)."""
+    ref_key = f"{FAN_REFERENCE} (peer)"
+    ref = {p["subscribers"]: p for p in normal.get(ref_key, []) if not p.get("failure")}
+    keys = [k for k in normal if fan_base(k) in FAN_COMPARED]
+    keys.sort(key=lambda k: FAN_COMPARED.index(fan_base(k)))
+    table = [["subscribers", "broker", "delivered/s", "× redis", "p99 from intended send",
+              "× redis", "p99 from actual send", "× redis", "broker CPU s per M deliveries",
+              "× redis", "check"]]
+    sentences = []
+    for n in sorted(ref):
+        r = ref[n]["counters"]
+        rc = cpu_per_million(r)
+        mine = [(k, p) for k in keys for p in normal[k]
+                if p["subscribers"] == n and not p.get("failure")]
+        if not mine:
+            continue
+        table.append([f"{n:,}", "redis-server (reference)", si(r["items_per_second"]), "1",
+                      dur(r["p99_us"]), "1", dur(r["sent_p99_us"]), "1",
+                      "—" if rc is None else f"{rc:.2f}", "1",
+                      f"CHECK FAILED: {ref[n]['check']}" if ref[n].get("check") else "ok"])
+        parts = []
+        for k, p in mine:
+            c = p["counters"]
+            mc = cpu_per_million(c)
+            table.append([f"{n:,}", k, si(c["items_per_second"]),
+                          ratio(c["items_per_second"], r["items_per_second"]),
+                          dur(c["p99_us"]), ratio(c["p99_us"], r["p99_us"]),
+                          dur(c["sent_p99_us"]), ratio(c["sent_p99_us"], r["sent_p99_us"]),
+                          "—" if mc is None else f"{mc:.2f}", ratio(mc, rc),
+                          f"CHECK FAILED: {p['check']}" if p.get("check") else "ok"])
+            parts.append(f"{k} {ratio(c['items_per_second'], r['items_per_second'])} "
+                         "redis-server's deliveries per second, "
+                         f"{ratio(c['p99_us'], r['p99_us'])} its p99 "
+                         "latency" + (f", {ratio(mc, rc)} its CPU time per delivery"
+                                      if ratio(mc, rc) != "—" else "")
+                         + (" (**its checks failed**: not a valid comparison)"
+                            if p.get("check") else ""))
+        offered = fan_rate(r) * n
+        kept = all(q["counters"]["lost"] == 0 and not q.get("check")
+                   and q["counters"]["items_per_second"] >= 0.95 * offered
+                   for q in [ref[n]] + [p for _, p in mine])
+        sentences.append(
+            f"**Against redis-server at {n:,} subscribers** ({fan_rate_tick(offered)} offered, "
+            "identical load): " + "; ".join(parts) + "."
+            + (" Every broker here delivered every message, within 5% of the offered rate, "
+               "so the delivered-per-second ratio says little more than that; the latency and "
+               "CPU ratios are the comparison." if kept else ""))
+    return (table if len(table) > 1 else None), sentences
+
+
+def fanout_findings(normal):
+    """Sentences computed from the rows: threads against the loop at the largest subscriber
+    count both improved brokers reached."""
+    t = {p["subscribers"]: p for p in normal.get("threads/improved", []) if not p.get("failure")}
+    a = {p["subscribers"]: p for p in normal.get("asyncloop/improved", []) if not p.get("failure")}
+    both = sorted(set(t) & set(a))
+    if not both:
+        return []
+    n = both[-1]
+    tc, ac = t[n]["counters"], a[n]["counters"]
+    cpu = [cpu_per_million(tc), cpu_per_million(ac)]
+    text = (f"**Threads against one event loop** (improved designs, {n:,} subscribers): broker "
+            f"RSS per connection {tc['kib_per_connection']:.1f} KiB (threads) against "
+            f"{ac['kib_per_connection']:.1f} KiB (asyncloop)")
+    if "kib_per_added_connection" in tc and "kib_per_added_connection" in ac:
+        text += (f", {tc['kib_per_added_connection']:.1f} against "
+                 f"{ac['kib_per_added_connection']:.1f} KiB per connection added since the "
+                 "previous point")
+    if None not in cpu:
+        text += f"; CPU per million deliveries {cpu[0]:.2f} s against {cpu[1]:.2f} s"
+    text += (f"; p99 latency {dur(tc['p99_us'])} against {dur(ac['p99_us'])}; main-thread "
+             f"context switches {num(tc.get('vcsw'), 0)} voluntary / {num(tc.get('ivcsw'), 0)} "
+             f"involuntary against {num(ac.get('vcsw'), 0)} / {num(ac.get('ivcsw'), 0)}.")
+    flagged = [k for k, p in (("threads", t[n]), ("asyncloop", a[n])) if p.get("check")]
+    if flagged:
+        text += f" (**Check failed** for {', '.join(flagged)} at this point: see above.)"
+    return [("p", text)]
+
+
+def fanout_table(normal, slow):
+    """Every point, failed ones included, in series order."""
+    table = [["model", "design", "subscribers", "slow", "published/s", "delivered/s", "lost",
+              "gaps", "dup/reordered", "p50 / p99 / p99.9 from intended send",
+              "p50 / p99 / p99.9 from actual send", "broker RSS", "KiB per connection",
+              "broker CPU s", "vcsw", "ivcsw", "check"]]
+    lat = lambda c, pre: " / ".join(dur(c[pre + k]) for k, _ in FAN_PERCENTILES)
+    for group in (normal, slow):
+        for points in group.values():
+            for p in points:
+                head = [p["model"], p["variant"], f"{p['subscribers']:,}", str(p["slow"])]
+                if p.get("failure"):
+                    table.append(head + ["—"] * 12 + [f"did not run: {p['failure']}"])
+                    continue
+                c = p["counters"]
+                table.append(head + [
+                    si(c["published_per_second"]), si(c["items_per_second"]), num(c["lost"], 0),
+                    num(c["gaps"], 0), num(c["duplicates_or_reordered"], 0), lat(c, ""),
+                    lat(c, "sent_"), f"{c['rss_kib'] / 1024:.1f} MiB",
+                    f"{c['kib_per_connection']:.1f}", num(c.get("broker_cpu_s"), 2),
+                    num(c.get("vcsw"), 0), num(c.get("ivcsw"), 0),
+                    f"CHECK FAILED: {p['check']}" if p.get("check") else "ok"])
+    return table
+
+
+def render_fanout(plt, rows, context, command):
+    """Fan-out section: throughput, latency, memory and slow-consumer figures, ratios to
+    redis-server, every point in a table, and every failure with its reason."""
+    normal, slow = fanout_rows(rows)
+    every = [p for group in (normal, slow) for pts in group.values() for p in pts]
+    first = every[0]["context"]
+    blocks = [("p", "Each point starts one broker as a child process (`tvl sweep fanout`), "
+                    "connects the subscribers and publishers, confirms every subscription with a "
+                    "probe message, then publishes on an open-loop schedule and checks that every "
+                    "subscriber got every message, once, in order. Latency is taken from when "
+                    "each message was due (corrected for coordinated omission) and from when it "
+                    "was really sent. Broker RSS, CPU time (all threads) and context switches "
+                    "are read from /proc/<pid>; the context switches come from "
+                    "/proc/<pid>/status, which counts the main thread only — for the threads "
+                    "broker, the acceptor, not its connection threads. The load generator runs "
+                    "on the same machine "
+                    f"({ctx(first, 'cores')} cores) as the broker, so the two compete for the "
+                    "CPU.")]
+    checks = [p for p in every if p.get("check") and not p.get("failure")]
+    for p in checks:
+        note = (" A naive broker with a slow subscriber is expected to fail here: it moves at "
+                "the pace of its slowest subscriber." if p["slow"] and p["variant"] == "naive"
+                else "")
+        blocks.append(("p", f"**Check failed:** `{fan_name(p)}` — {p['check']}. Its numbers are "
+                            "kept in the figures (ringed in red) and the table, but they do not "
+                            "measure a broker that did its work." + note))
+    for p in (p for p in every if p.get("failure")):
+        blocks.append(("p", f"**Did not run:** `{fan_name(p)}` — {p['failure']}"))
+    ratios, sentences = fanout_ratios(normal)
+    blocks += [("p", s) for s in sentences]
+    if ratios:
+        blocks.append(("table", ratios))
+        blocks.append(("p", "Ratios are this broker's value over redis-server's at the same "
+                            "subscriber count, rate and payload: above 1 means more deliveries "
+                            "per second, more latency or more CPU per delivery than Redis. CPU "
+                            "time is counted in clock ticks, so a broker that used well under a "
+                            "second is measured coarsely."))
+    else:
+        blocks.append(("p", "No ratio to redis-server: no subscriber count was reached both by "
+                            "redis-server and by a broker it is compared with (asyncloop and "
+                            "threads improved, Python asyncio)."))
+    blocks += fanout_findings(normal)
+    figures = {}
+    if normal:
+        figures["fanout_throughput"] = fanout_throughput_figure(plt, normal, context, command)
+        blocks.append(("figure", "fanout_throughput",
+                       "Messages delivered per second (over all subscribers) against subscribers. "
+                       "The grey band is the offered load, the rate times the subscribers: a "
+                       "broker on it delivered everything as fast as it was published. Solid: "
+                       "improved designs; dashed: naive; dotted: reference peers."))
+        figures["fanout_latency"] = fanout_latency_figure(plt, normal, context, command)
+        blocks.append(("figure", "fanout_latency",
+                       "Latency percentiles against subscribers. Top: from the moment each "
+                       "message was due on the open-loop schedule, which counts the time a message "
+                       "waited because the publisher or broker was behind. Bottom: from the "
+                       "moment it was really sent, which hides that wait (coordinated omission)."))
+        figures["fanout_memory"] = fanout_memory_figure(plt, normal, context, command)
+        blocks.append(("figure", "fanout_memory",
+                       "Left: the broker's RSS after the load divided by its connections; at few "
+                       "connections it is mostly the process's fixed memory. Right: the slope, "
+                       "RSS growth per connection added between two points — what one more "
+                       "connection costs."))
+    if slow:
+        figures["fanout_slow"] = fanout_slow_figure(plt, slow, normal, context, command)
+        blocks.append(("figure", "fanout_slow",
+                       "One extra subscriber connects and never reads. Solid bars: the run with "
+                       "it; hatched: the same point without it. The naive broker writes to every "
+                       "subscriber in turn and waits, so once the slow one's socket buffers fill, "
+                       "everyone waits; the improved broker queues per subscriber and drops "
+                       "(or disconnects) when the slow one's bounded queue is full."))
+    else:
+        blocks.append(("p", "**Slow consumer:** no slow-consumer run is in these results (rows "
+                            "named `fanout/<model>/<design>/slow:1/...`, from `tvl sweep fanout "
+                            "--slow-subscribers 1`), so the naive and improved designs are not "
+                            "compared with a subscriber that never reads."))
+    blocks.append(("table", fanout_table(normal, slow)))
+    return blocks, figures
+
+
 def render_generic(plt, rows, context, command):
     """Fallback section: one table of every counter, no figures."""
     first = ["items_per_second", "fail_rate", "p50_us", "p99_us", "p999_us", "rss_kib",
@@ -919,10 +1487,11 @@ def render_generic(plt, rows, context, command):
 
 
 SECTIONS = {"cutlery": render_cutlery, "primitives": render_primitives,
-            "restaurant": render_restaurant}
+            "restaurant": render_restaurant, "fanout": render_fanout}
 TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
           "primitives": "Primitives (the costs under every scenario)",
-          "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)"}
+          "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)",
+          "fanout": "Fan-out (book ch. 4, Streams: a message queue)"}
 
 # ---------------------------------------------------------------------------- report
 

@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev libgtest-dev         # harness and unit tests
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3-matplotlib                    # plots, under /usr/bin/python3
+  redis-server                          # the fan-out scenario's reference broker (started by the harness)
 )
 
 missing=()

@@ -282,6 +282,105 @@ class RestaurantTest(unittest.TestCase):
         self.assertTrue(any(b["collisions"] > 0 for b in self.medians), "fixture lacks a collision")
 
 
+class FanoutTest(unittest.TestCase):
+    """The fan-out section on its fixture, found beside the cutlery fixture: tvl's brokers and
+    the reference peers at a few subscriber counts, one point that did not run, points whose
+    checks failed, and a slow consumer under the naive and the improved design."""
+
+    FILE = "sweep_fanout_fixture.json"
+    FIGURES = ("fanout_throughput", "fanout_latency", "fanout_memory", "fanout_slow")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+        (cls.tmp / "results").mkdir()
+        shutil.copy(FIXTURE.parent / cls.FILE, cls.tmp / "results" / cls.FILE)
+        cls.doc = json.loads((FIXTURE.parent / cls.FILE).read_text(encoding="utf-8"))
+        cls.out = cls.tmp / "report"
+        cls.proc = run_script(cls.tmp / "results", cls.out, "--command", COMMAND)
+        ok = cls.proc.returncode == 0
+        cls.md = (cls.out / "report.md").read_text(encoding="utf-8") if ok else ""
+        cls.html = (cls.out / "report.html").read_text(encoding="utf-8") if ok else ""
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def point(self, name):
+        """The fixture row with this name."""
+        return next(b for b in self.doc["benchmarks"] if b["name"] == name)
+
+    def test_exit_status(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_figures_exist_and_are_stamped(self):
+        for name in self.FIGURES:
+            png = self.out / "figures" / f"{name}.png"
+            self.assertTrue(png.is_file() and png.read_bytes().startswith(b"\x89PNG"), png)
+            self.assertIn(f"](figures/{name}.png)", self.md)
+            svg = (self.out / "figures" / f"{name}.svg").read_text(encoding="utf-8")
+            for value in (self.doc["context"]["cpu_model"], self.doc["context"]["git_revision"],
+                          COMMAND, self.doc["context"]["tvl_command"]):
+                self.assertIn(html.escape(value), svg, f"{name}.svg lacks {value!r}")
+
+    def test_ratio_table(self):
+        rows = [line for line in self.md.splitlines() if line.startswith("| ")]
+        self.assertTrue(any(r.startswith("| subscribers | broker | delivered/s | × redis")
+                            for r in rows), "no ratio table")
+        for n in (10, 1000):
+            ref = self.point(f"fanout/redis/peer/subscribers:{n}")
+            mine = self.point(f"fanout/asyncloop/improved/subscribers:{n}")
+            row = [r for r in rows if r.startswith(f"| {n:,} | asyncloop/improved |")]
+            self.assertEqual(len(row), 1, n)
+            for key in ("items_per_second", "p99_us", "sent_p99_us"):
+                self.assertIn(f"{mine[key] / ref[key]:.2f}×", row[0], key)
+            cpu = lambda b: b["broker_cpu_s"] / b["delivered"]
+            self.assertIn(f"{cpu(mine) / cpu(ref):.2f}×", row[0])
+            self.assertIn(f"**Against redis-server at {n:,} subscribers**", self.md)
+        self.assertTrue(any(r.startswith("| 10 | python (peer) |") for r in rows))
+        self.assertFalse(any(r.startswith("| 1,000 | python (peer) |") for r in rows),
+                         "a ratio where the fixture has no python point")
+
+    def test_failure_and_check_reasons(self):
+        failed = [b for b in self.doc["benchmarks"] if b.get("sweep_failed")]
+        checked = [b for b in self.doc["benchmarks"] if b.get("check_failed")]
+        self.assertEqual(len(failed), 1)
+        self.assertGreaterEqual(len(checked), 1)
+        text = html.unescape(self.html)
+        for b in failed:
+            self.assertIn(f"**Did not run:** `{b['name']}` — {b['failure_reason']}", self.md)
+            self.assertIn(b["failure_reason"], text)
+        for b in checked:
+            self.assertIn(f"**Check failed:** `{b['name']}` — {b['check_failed']}", self.md)
+            self.assertIn(f"CHECK FAILED: {b['check_failed']}", self.md)  # in the table too
+            self.assertIn(b["check_failed"], text)
+        self.assertIn("did not run", (self.out / "figures" / "fanout_throughput.svg")
+                      .read_text(encoding="utf-8"))
+
+    def test_table_row_per_point(self):
+        for b in self.doc["benchmarks"]:
+            model, design = b["name"].split("/")[1:3]
+            slow = 1 if "/slow:" in b["name"] else 0
+            start = f"| {model} | {design} | {int(b['subscribers']):,} | {slow} |"
+            rows = [line for line in self.md.splitlines() if line.startswith(start)]
+            self.assertEqual(len(rows), 1, start)
+            if not b.get("sweep_failed"):
+                self.assertIn(f"| {b['lost']:.0f} | {b['gaps']:.0f} |", rows[0])
+
+    def test_without_slow_consumer_runs(self):
+        doc = json.loads(json.dumps(self.doc))
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if "/slow:" not in b["name"]]
+        results = self.tmp / "no_slow"
+        results.mkdir()
+        (results / self.FILE).write_text(json.dumps(doc), encoding="utf-8")
+        proc = run_script(results, self.tmp / "no_slow_out")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        md = (self.tmp / "no_slow_out" / "report.md").read_text(encoding="utf-8")
+        self.assertIn("no slow-consumer run is in these results", md)
+        self.assertFalse((self.tmp / "no_slow_out" / "figures" / "fanout_slow.png").exists())
+        self.assertIn("](figures/fanout_throughput.png)", md)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--script", required=True, type=Path)

@@ -1,0 +1,56 @@
+// The fan-out load generator (`tvl load`): S subscribers and P publishers on loopback, an
+// open-loop rate, every delivery checked for gaps, duplicates and reordering, latency from the
+// intended send time (coordinated-omission corrected) and from the actual one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench/histogram.hpp"
+
+namespace tvl::load {
+
+struct Params {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  std::string protocol = "tvl";  // tvl (the book's frames) | resp (redis-server PUBLISH/SUBSCRIBE)
+  int subscribers = 10;
+  int publishers = 1;
+  int slow_subscribers = 0;  // extra subscribers that never read (not counted in `expected`)
+  std::size_t payload = 64;  // bytes per message (at least the stamp)
+  double rate = 10'000;      // messages per second, all publishers together, open loop
+  double duration_s = 2;
+  std::string channel = "/topic/load";
+  double drain_s = 5;     // after the last send, how long deliveries may take to arrive
+  double confirm_s = 10;  // how long subscriptions may take to be confirmed
+  pid_t broker_pid = 0;   // read the broker's RSS, CPU and context switches from /proc
+};
+
+struct Result {
+  std::int64_t published = 0, delivered = 0, expected = 0;
+  std::int64_t gaps = 0, duplicates_or_reordered = 0, lost = 0;
+  std::int64_t subscribers_confirmed = 0;
+  std::int64_t publishers_stalled = 0;  // publishers whose writes the broker stopped taking
+  double seconds = 0;                   // from the first send to the last delivery
+  Histogram from_intended_ns, from_sent_ns;
+  std::int64_t broker_rss_kib = -1, broker_hwm_kib = -1, broker_vcsw = -1, broker_ivcsw = -1;
+  double broker_cpu_s = -1;
+  std::int64_t fd_limit = 0;
+};
+
+// Raises this process's open-files soft limit to the hard limit; throws if `needed` descriptors
+// cannot fit even then (a sweep point is reported as unreachable, never silently shrunk).
+std::int64_t raise_fd_limit(std::int64_t needed);
+
+// Runs the load against a broker already listening on host:port. Throws on a failure to
+// connect or to confirm the subscriptions.
+Result run(const Params& p);
+
+// The counters of a run, with the names every scenario uses.
+std::vector<std::pair<std::string, double>> counters(const Params& p, const Result& r);
+
+}  // namespace tvl::load
