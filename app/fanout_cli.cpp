@@ -2,6 +2,7 @@
 // each model, an open-loop load against it, and a sweep that starts each broker (or a peer:
 // redis-server, the Python asyncio broker) as a child process, loads it, stops it with SIGTERM
 // and checks its counters against the load's.
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -216,6 +218,10 @@ int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
       o.model == "threads" || o.model == "asyncloop" ? " --design " + o.design : "", fmt::join(o.subscribers, ","),
       o.deliveries > 0 ? fmt::format("--deliveries {}", o.deliveries) : fmt::format("--rate {}", lp.rate),
       lp.duration_s, lp.payload, lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : "");
+  context["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(std::time(nullptr)));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  context["host_name"] = host;
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
   const std::string design = o.model == "threads" || o.model == "asyncloop" ? o.design : "peer";
