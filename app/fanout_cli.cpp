@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "app/cli.hpp"
+#include "app/fanout_harness.hpp"
 #include "app/loadgen.hpp"
 #include "app/sweep.hpp"
 #include "bench/context.hpp"
@@ -118,91 +119,11 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
 }
 
 struct SweepOptions {
-  std::string model = "asyncloop";  // threads | asyncloop | redis | python | python-uvloop
-  std::string design = "improved";
+  fanout_harness::Target target;
   std::vector<int> subscribers{10, 100, 1000};
-  std::size_t queue_depth = 10'000;
-  std::string slow_policy = "drop";
   double deliveries = 0;  // > 0: each point's rate is deliveries / subscribers (a constant load)
   std::string json;
 };
-
-// A free loopback port for a peer that cannot pick its own and tell us (redis-server).
-std::uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool can_connect(std::uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
-// Starts the broker of one sweep point; returns it with the port it listens on.
-std::pair<sweep::Child, std::uint16_t> start_broker(const SweepOptions& o) {
-  std::vector<std::string> argv;
-  std::uint16_t port = 0;
-  if (o.model == "redis") {
-    port = free_port();  // persistence off, loopback only, enough clients for the largest point
-    argv = {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",    "--save", "",
-            "--appendonly", "no",     "--protected-mode",   "no",     "--maxclients", "19000",  "--loglevel",
-            "warning"};
-  } else if (o.model.starts_with("python")) {
-    argv = {"/usr/bin/python3", std::string(TVL_SOURCE_DIR) + "/peers/asyncio_broker.py",
-            "--port",           "0",
-            "--queue-depth",    std::to_string(o.queue_depth),
-            "--slow-policy",    o.slow_policy};
-    if (o.model == "python-uvloop") argv.push_back("--uvloop");
-  } else {
-    argv = {sweep::self_exe(), "broker",     "--model", o.model,         "--design",
-            o.design,          "--port",     "0",       "--queue-depth", std::to_string(o.queue_depth),
-            "--slow-policy",   o.slow_policy};
-  }
-  sweep::Child child = sweep::spawn(argv);
-  if (o.model == "redis") {
-    for (int i = 0; i < 500 && !can_connect(port); ++i) usleep(10'000);
-    if (!can_connect(port)) throw std::runtime_error("redis-server did not start (is it installed?)");
-    return {std::move(child), port};
-  }
-  const std::string line = sweep::read_line(child, "listening on ", 10);
-  if (line.empty()) {
-    sweep::stop(child, SIGKILL, 1);
-    throw std::runtime_error(o.model + " broker did not say where it listens");
-  }
-  port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
-  return {std::move(child), port};
-}
-
-// What a point proves: everything published reached every subscriber, once, in order, and the
-// broker's own counters agree with the load's. Returns an empty string when it holds.
-std::string check_point(const load::Params& lp, const load::Result& r, const nlohmann::json& stats) {
-  if (r.publishers_stalled > 0)
-    return fmt::format("{} publisher(s) stalled: the broker stopped reading them; {} of {} deliveries arrived",
-                       r.publishers_stalled, r.delivered, r.expected);
-  if (r.lost > 0) return fmt::format("lost {} of {} deliveries", r.lost, r.expected);
-  if (r.gaps > 0 || r.duplicates_or_reordered > 0)
-    return fmt::format("{} gaps, {} duplicated or reordered", r.gaps, r.duplicates_or_reordered);
-  if (!stats.is_null() && stats.value("messages_in", 0) < r.published)
-    return fmt::format("broker counted {} messages in, {} were published", stats.value("messages_in", 0), r.published);
-  if (!stats.is_null() && stats.value("deliveries", 0) < r.delivered)
-    return fmt::format("broker counted {} deliveries, subscribers received {}", stats.value("deliveries", 0),
-                       r.delivered);
-  (void)lp;
-  return {};
-}
 
 int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
   std::ofstream out;
@@ -210,12 +131,12 @@ int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
     out.open(o.json);
     if (!out) throw UsageError("cannot write --json file '" + o.json + "'");
   }
-  if (o.model == "redis") lp.protocol = "resp";
+  const auto& t = o.target;
   nlohmann::json context = nlohmann::json::object();
   for (const auto& [key, value] : machine_context()) context[key] = value;
   context["tvl_command"] = fmt::format(
-      "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}", o.model,
-      o.model == "threads" || o.model == "asyncloop" ? " --design " + o.design : "", fmt::join(o.subscribers, ","),
+      "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}", t.model,
+      t.model == "threads" || t.model == "asyncloop" ? " --design " + t.design : "", fmt::join(o.subscribers, ","),
       o.deliveries > 0 ? fmt::format("--deliveries {}", o.deliveries) : fmt::format("--rate {}", lp.rate),
       lp.duration_s, lp.payload, lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : "");
   context["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(std::time(nullptr)));
@@ -224,10 +145,10 @@ int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
   context["host_name"] = host;
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
-  const std::string design = o.model == "threads" || o.model == "asyncloop" ? o.design : "peer";
+  const std::string design = t.model == "threads" || t.model == "asyncloop" ? t.design : "peer";
   for (const int n : o.subscribers) {
-    fmt::print(stderr, "sweep fanout/{}/{}: {} subscribers ...\n", o.model, design, n);
-    const std::string name = fmt::format("fanout/{}/{}/{}subscribers:{}", o.model, design,
+    fmt::print(stderr, "sweep fanout/{}/{}: {} subscribers ...\n", t.model, design, n);
+    const std::string name = fmt::format("fanout/{}/{}/{}subscribers:{}", t.model, design,
                                          lp.slow_subscribers ? fmt::format("slow:{}/", lp.slow_subscribers) : "", n);
     if (o.deliveries > 0) lp.rate = std::max(1.0, o.deliveries / n);
     nlohmann::json row = {{"name", name},     {"run_name", name}, {"run_type", "iteration"},
@@ -236,35 +157,14 @@ int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
     std::string failure;
     try {
       lp.subscribers = n;
-      load::raise_fd_limit(n + lp.publishers + 64);  // the broker, a child, inherits the raised limit
-      auto [broker, port] = start_broker(o);
-      lp.port = port;
-      lp.broker_pid = broker.pid;
-      load::Result r;
-      try {
-        r = load::run(lp);
-      } catch (...) {
-        sweep::stop(broker, SIGKILL, 2);
-        close(broker.out_fd);
-        throw;
-      }
-      sweep::stop(broker, SIGTERM, 10);
-      nlohmann::json stats;
-      if (o.model != "redis") {
-        const std::string line = sweep::read_line(broker, "tvl-broker-stats ", 1);
-        if (!line.empty()) stats = nlohmann::json::parse(line.substr(17));
-      }
-      close(broker.out_fd);
-      for (const auto& [k, v] : load::counters(lp, r)) row[k] = v;
-      if (!stats.is_null())
-        for (const auto& [k, v] : stats.items()) row["broker_" + k] = v;
-      row["real_time"] = r.seconds * 1e9;
-      failure = check_point(lp, r, stats);
+      const auto point = fanout_harness::run_point(o.target, lp);
+      for (const auto& [k, v] : point.counters) row[k] = v;
+      row["real_time"] = point.result.seconds * 1e9;
       fmt::print("  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us  broker RSS {} KiB{}\n",
                  n, row["items_per_second"].get<double>(), row["p50_us"].get<double>(), row["p99_us"].get<double>(),
-                 r.broker_rss_kib, failure.empty() ? "" : "  CHECK FAILED: " + failure);
-      if (!failure.empty()) row["check_failed"] = failure;
-      failure.clear();  // a failed check is recorded with the numbers, not as a missing point
+                 point.result.broker_rss_kib, point.check.empty() ? "" : "  CHECK FAILED: " + point.check);
+      // A failed check is recorded with the numbers, not as a missing point.
+      if (!point.check.empty()) row["check_failed"] = point.check;
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -341,18 +241,19 @@ void add_fanout(Commands c) {
   sp->rate = 20'000;
   auto* sw = c.sweep.add_subcommand("fanout",
                                     "load a broker (or a peer) at many subscriber counts, each broker a child process");
-  sw->add_option("--model", so->model, "threads, asyncloop, or a peer: redis, python, python-uvloop")
+  sw->add_option("--model", so->target.model, "threads, asyncloop, or a peer: redis, python, python-uvloop")
       ->check(CLI::IsMember({"threads", "asyncloop", "redis", "python", "python-uvloop"}))
       ->capture_default_str();
-  sw->add_option("--design", so->design, "naive or improved (tvl brokers)")
+  sw->add_option("--design", so->target.design, "naive or improved (tvl brokers)")
       ->check(CLI::IsMember({"naive", "improved"}))
       ->capture_default_str();
   sw->add_option("--subscribers", so->subscribers, "subscriber counts, comma separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
-  sw->add_option("--queue-depth", so->queue_depth, "per-subscriber send queue (improved)")->capture_default_str();
-  sw->add_option("--slow-policy", so->slow_policy, "drop or disconnect")
+  sw->add_option("--queue-depth", so->target.queue_depth, "per-subscriber send queue (improved)")
+      ->capture_default_str();
+  sw->add_option("--slow-policy", so->target.slow_policy, "drop or disconnect")
       ->check(CLI::IsMember({"drop", "disconnect"}))
       ->capture_default_str();
   add_load_options(sw, *sp, false);

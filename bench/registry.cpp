@@ -69,7 +69,10 @@ Profile profile_named(const std::string& name) {
             .waiting_threads = {250, 500, 1000, 2000},
             .waiting_coroutines = {10'000, 20'000, 50'000, 100'000},
             .restaurant_tables_service = 20,
-            .restaurant_turns = 2};
+            .restaurant_turns = 2,
+            .fanout_subscribers = 100,
+            .fanout_deliveries = 200'000,
+            .fanout_seconds = 1};
   if (name == "full")
     return {.name = name,
             .repetitions = 5,
@@ -80,7 +83,10 @@ Profile profile_named(const std::string& name) {
             .waiting_threads = {1000, 2000, 4000, 8000, 16000},
             .waiting_coroutines = {100'000, 200'000, 500'000, 1'000'000},
             .restaurant_tables_service = 20,
-            .restaurant_turns = 5};
+            .restaurant_turns = 5,
+            .fanout_subscribers = 1000,
+            .fanout_deliveries = 200'000,
+            .fanout_seconds = 3};
   throw std::invalid_argument("unknown profile '" + name + "' (quick or full)");
 }
 
@@ -89,6 +95,7 @@ void register_all(const std::string& profile_name) {
   register_cutlery(profile);
   register_primitives(profile);
   register_restaurant(profile);
+  register_fanout(profile);
 }
 
 void register_cutlery(const Profile& profile) {

@@ -22,6 +22,10 @@ struct Profile {
   // restaurant (the sweeps of concurrent tables run as `tvl sweep restaurant`, see scripts/)
   int restaurant_tables_service;  // tables of one service in the registry rows
   int restaurant_turns;           // diners per table in one service
+  // fan-out (the subscriber sweeps run as `tvl sweep fanout`, see scripts/)
+  int fanout_subscribers;    // subscribers of the registry rows
+  double fanout_deliveries;  // deliveries per second offered (open loop)
+  double fanout_seconds;     // seconds of load
 };
 
 Profile profile_named(const std::string& name);  // "quick" or "full"; throws otherwise
@@ -33,6 +37,7 @@ void register_all(const std::string& profile);
 void register_cutlery(const Profile& p);
 void register_primitives(const Profile& p);
 void register_restaurant(const Profile& p);
+void register_fanout(const Profile& p);
 
 // A benchmark that did not do the work it claims calls this (and SkipWithError);
 // the binary then exits non-zero.

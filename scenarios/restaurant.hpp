@@ -137,7 +137,7 @@ struct Result {
   Histogram overhead_ns;  // latency - ideal meal
   Histogram lateness_ns;  // how late each wait ended, past its deadline
   std::vector<BotStat> bots;
-  double loop_cpu_s = -1;  // asyncloop: CPU time of the loop thread
+  double loop_cpu_s = -1;     // asyncloop: CPU time of the loop thread
   double loop_blocked_s = 0;  // asyncloop: time the loop thread slept inside a step
   std::array<std::int64_t, kCollisionKinds> collisions{};
   std::int64_t rss_before_kib = 0, rss_peak_kib = 0;

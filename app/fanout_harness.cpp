@@ -1,0 +1,141 @@
+#include "app/fanout_harness.hpp"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <climits>
+#include <stdexcept>
+
+#include "app/sweep.hpp"
+
+namespace tvl::fanout_harness {
+namespace {
+
+// A free loopback port for a peer that cannot pick its own and tell us (redis-server).
+std::uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool can_connect(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// Starts the broker of one sweep point; returns it with the port it listens on.
+std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
+  std::vector<std::string> argv;
+  std::uint16_t port = 0;
+  if (o.model == "redis") {
+    port = free_port();  // persistence off, loopback only, enough clients for the largest point
+    argv = {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",    "--save", "",
+            "--appendonly", "no",     "--protected-mode",   "no",     "--maxclients", "19000",  "--loglevel",
+            "warning"};
+  } else if (o.model.starts_with("python")) {
+    argv = {"/usr/bin/python3", std::string(TVL_SOURCE_DIR) + "/peers/asyncio_broker.py",
+            "--port",           "0",
+            "--queue-depth",    std::to_string(o.queue_depth),
+            "--slow-policy",    o.slow_policy};
+    if (o.model == "python-uvloop") argv.push_back("--uvloop");
+  } else {
+    argv = {o.tvl_exe.empty() ? sweep::self_exe() : o.tvl_exe,
+            "broker",
+            "--model",
+            o.model,
+            "--design",
+            o.design,
+            "--port",
+            "0",
+            "--queue-depth",
+            std::to_string(o.queue_depth),
+            "--slow-policy",
+            o.slow_policy};
+  }
+  sweep::Child child = sweep::spawn(argv);
+  if (o.model == "redis") {
+    for (int i = 0; i < 500 && !can_connect(port); ++i) usleep(10'000);
+    if (!can_connect(port)) throw std::runtime_error("redis-server did not start (is it installed?)");
+    return {std::move(child), port};
+  }
+  const std::string line = sweep::read_line(child, "listening on ", 10);
+  if (line.empty()) {
+    sweep::stop(child, SIGKILL, 1);
+    throw std::runtime_error(o.model + " broker did not say where it listens");
+  }
+  port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
+  return {std::move(child), port};
+}
+
+// What a point proves: everything published reached every subscriber, once, in order, and the
+// broker's own counters agree with the load's. Returns an empty string when it holds.
+std::string check_point(const load::Params& lp, const load::Result& r, const nlohmann::json& stats) {
+  if (r.publishers_stalled > 0)
+    return fmt::format("{} publisher(s) stalled: the broker stopped reading them; {} of {} deliveries arrived",
+                       r.publishers_stalled, r.delivered, r.expected);
+  if (r.lost > 0) return fmt::format("lost {} of {} deliveries", r.lost, r.expected);
+  if (r.gaps > 0 || r.duplicates_or_reordered > 0)
+    return fmt::format("{} gaps, {} duplicated or reordered", r.gaps, r.duplicates_or_reordered);
+  if (!stats.is_null() && stats.value("messages_in", 0) < r.published)
+    return fmt::format("broker counted {} messages in, {} were published", stats.value("messages_in", 0), r.published);
+  if (!stats.is_null() && stats.value("deliveries", 0) < r.delivered)
+    return fmt::format("broker counted {} deliveries, subscribers received {}", stats.value("deliveries", 0),
+                       r.delivered);
+  (void)lp;
+  return {};
+}
+
+}  // namespace
+
+Point run_point(const Target& t, load::Params lp) {
+  if (t.model == "redis") lp.protocol = "resp";
+  load::raise_fd_limit(lp.subscribers + lp.slow_subscribers + lp.publishers + 64);  // the broker inherits it
+  auto [broker, port] = start_broker(t);
+  lp.port = port;
+  lp.broker_pid = broker.pid;
+  Point point;
+  try {
+    point.result = load::run(lp);
+  } catch (...) {
+    sweep::stop(broker, SIGKILL, 2);
+    close(broker.out_fd);
+    throw;
+  }
+  sweep::stop(broker, SIGTERM, 10);
+  nlohmann::json stats;
+  if (t.model != "redis") {
+    const std::string line = sweep::read_line(broker, "tvl-broker-stats ", 1);
+    if (!line.empty()) stats = nlohmann::json::parse(line.substr(17));
+  }
+  close(broker.out_fd);
+  point.counters = load::counters(lp, point.result);
+  if (!stats.is_null())
+    for (const auto& [k, v] : stats.items()) point.counters.emplace_back("broker_" + k, v.get<double>());
+  point.check = check_point(lp, point.result, stats);
+  return point;
+}
+
+std::string tvl_beside_me() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
+  std::string path(buf, static_cast<std::size_t>(n));
+  return path.substr(0, path.rfind('/') + 1) + "tvl";
+}
+
+}  // namespace tvl::fanout_harness
