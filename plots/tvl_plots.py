@@ -1401,10 +1401,8 @@ def render_fanout(plt, rows, context, command):
                     "subscriber got every message, once, in order. Latency is taken from when "
                     "each message was due (corrected for coordinated omission) and from when it "
                     "was really sent. Broker RSS, CPU time (all threads) and context switches "
-                    "are read from /proc/<pid>; the context switches come from "
-                    "/proc/<pid>/status, which counts the main thread only — for the threads "
-                    "broker, the acceptor, not its connection threads. The load generator runs "
-                    "on the same machine "
+                    "are read from /proc/<pid> (context switches summed over every thread). "
+                    "The load generator runs on the same machine "
                     f"({ctx(first, 'cores')} cores) as the broker, so the two compete for the "
                     "CPU.")]
     checks = [p for p in every if p.get("check") and not p.get("failure")]
