@@ -75,9 +75,9 @@ Profile profile_named(const std::string& name) {
             .fanout_seconds = 1};
   if (name == "full")
     return {.name = name,
-            .repetitions = 5,
+            .repetitions = 3,
             .cutlery_tables = {10, 100, 1000, 10000, 100000},
-            .cutlery_trials = 100,
+            .cutlery_trials = 50,
             .switch_round_trips = 1'000'000,
             .create_count = 10'000,
             .waiting_threads = {1000, 2000, 4000, 8000, 16000},

@@ -1199,7 +1199,12 @@ def fanout_slow_figure(plt, slow, normal, context, command):
     baseline = {same(p): p for pts in normal.values() for p in pts if not p.get("failure")}
     fig, axes = plt.subplots(1, 3, figsize=(14, 6.4))
     width = 0.38
-    panels = (("items_per_second", "delivered per second to the others", fan_rate_tick, si),
+    for p in points + list(baseline.values()):  # what share of the others' deliveries arrived
+        c = p["counters"]
+        if not p.get("failure") and c.get("expected"):
+            c["arrived_pct"] = 100.0 * c["delivered"] / c["expected"]
+    panels = (("arrived_pct", "share of the others' deliveries that arrived", None,
+               lambda v: f"{v:.0f}%"),
               ("p99_us", "p99 latency of the others (from intended send)", fan_latency_tick,
                dur))
     for ax, (key, title, tick, text) in zip(axes, panels):
@@ -1227,9 +1232,13 @@ def fanout_slow_figure(plt, slow, normal, context, command):
                 labelled.add(label)
                 ax.text(i + off, v * 1.12, text(v), ha="center", va="bottom", fontsize=7,
                         rotation=90)
-        ax.set(yscale="log", title=title, xticks=range(len(points)))
-        if values:
-            ax.set_ylim(bottom=prim_floor(values), top=max(values) * 30)
+        if key == "arrived_pct":  # a share: linear, 0 to 100%
+            ax.set(title=title, xticks=range(len(points)), ylim=(0, 125))
+            tick = lambda v, _pos: f"{v:.0f}%"
+        else:
+            ax.set(yscale="log", title=title, xticks=range(len(points)))
+            if values:
+                ax.set_ylim(bottom=prim_floor(values), top=max(values) * 30)
         fan_axes(ax, tick=tick)
         ax.grid(False, axis="x")
         ax.legend(fontsize=7, frameon=False, loc="upper left")
