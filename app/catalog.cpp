@@ -103,8 +103,7 @@ cutlery::Summary run_cutlery(const cutlery::Params& p) {
 }
 
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s) {
-  nlohmann::json context = nlohmann::json::object();
-  for (const auto& [key, value] : machine_context()) context[key] = value;
+  const nlohmann::json context = json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant);
   return {
       {"name", "cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables)},
       {"scenario", "cutlery"},
@@ -207,8 +206,7 @@ std::vector<std::pair<std::string, double>> restaurant_counters(const restaurant
 }
 
 nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r) {
-  nlohmann::json context = nlohmann::json::object();
-  for (const auto& [key, value] : machine_context()) context[key] = value;
+  const nlohmann::json context = json_context("tvl run restaurant --model " + p.model + " --variant " + p.variant);
   nlohmann::json counters = nlohmann::json::object();
   for (const auto& [key, value] : restaurant_counters(p, r)) counters[key] = value;
   return {

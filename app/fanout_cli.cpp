@@ -2,7 +2,6 @@
 // each model, an open-loop load against it, and a sweep that starts each broker (or a peer:
 // redis-server, the Python asyncio broker) as a child process, loads it, stops it with SIGTERM
 // and checks its counters against the load's.
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <netinet/in.h>
@@ -12,7 +11,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <ctime>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -132,17 +130,12 @@ int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
     if (!out) throw UsageError("cannot write --json file '" + o.json + "'");
   }
   const auto& t = o.target;
-  nlohmann::json context = nlohmann::json::object();
-  for (const auto& [key, value] : machine_context()) context[key] = value;
-  context["tvl_command"] = fmt::format(
+  const nlohmann::json context = json_context(fmt::format(
       "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}", t.model,
       t.model == "threads" || t.model == "asyncloop" ? " --design " + t.design : "", fmt::join(o.subscribers, ","),
       o.deliveries > 0 ? fmt::format("--deliveries {}", o.deliveries) : fmt::format("--rate {}", lp.rate),
-      lp.duration_s, lp.payload, lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : "");
-  context["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(std::time(nullptr)));
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  context["host_name"] = host;
+      lp.duration_s, lp.payload,
+      lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : ""));
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
   const std::string design = t.model == "threads" || t.model == "asyncloop" ? t.design : "peer";

@@ -124,8 +124,7 @@ int run_primitives(const Options& o) {
   fmt::print("\ndefault thread stack: {} KiB (pthread_attr_getstacksize); resident is only what a thread touched\n",
              prim::default_stack_kib());
   if (file.is_open()) {
-    nlohmann::json context = nlohmann::json::object();
-    for (const auto& [key, value] : machine_context()) context[key] = value;
+    nlohmann::json context = json_context("tvl run primitives");
     context["tvl_profile"] = "tvl run";
     file << nlohmann::json{{"context", context}, {"benchmarks", results}}.dump(2) << '\n';
     fmt::print("wrote {}\n", o.json);

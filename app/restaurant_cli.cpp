@@ -2,12 +2,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <fmt/chrono.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -169,16 +167,10 @@ struct SweepOptions {
 int run_sweep(const Params& p, const SweepOptions& o) {
   std::ofstream out;
   open_or_throw(out, o.json);
-  nlohmann::json context = nlohmann::json::object();
-  for (const auto& [key, value] : machine_context()) context[key] = value;
-  context["tvl_command"] =
+  const nlohmann::json context = json_context(
       fmt::format("tvl sweep restaurant --model {} --variant {} --tables {} --arrival-rate {} --timeout {}{}", p.model,
                   p.variant, fmt::join(o.tables, ","), o.arrival_rate, o.timeout_s,
-                  o.address_space_mib ? fmt::format(" --max-address-space {}", o.address_space_mib) : "");
-  context["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}", fmt::gmtime(std::time(nullptr)));
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  context["host_name"] = host;
+                  o.address_space_mib ? fmt::format(" --max-address-space {}", o.address_space_mib) : ""));
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
   const auto tmp = std::filesystem::temp_directory_path() / fmt::format("tvl-sweep-{}.json", getpid());

@@ -8,7 +8,11 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <ctime>
 
 namespace tvl {
 namespace {
@@ -67,6 +71,17 @@ std::vector<std::pair<std::string, std::string>> machine_context() {
       {"git_revision", git_revision()},
       {"sanitizer", sanitizer},
   };
+}
+
+nlohmann::json json_context(const std::string& command) {
+  nlohmann::json context = nlohmann::json::object();
+  for (const auto& [key, value] : machine_context()) context[key] = value;
+  context["date"] = fmt::format("{:%Y-%m-%dT%H:%M:%S}+00:00", fmt::gmtime(std::time(nullptr)));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  context["host_name"] = host;
+  context["tvl_command"] = command;
+  return context;
 }
 
 }  // namespace tvl

@@ -1,6 +1,7 @@
 // The machine and build a result came from, stamped on every JSON file and figure.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,5 +11,9 @@ namespace tvl {
 // Ordered (key, value) pairs: compiler, boost_version, tbb_version, benchmark_version, kernel,
 // cpu_model, cores, git_revision, sanitizer.
 std::vector<std::pair<std::string, std::string>> machine_context();
+
+// The same as the "context" object of a JSON file tvl writes outside Google Benchmark (`tvl run
+// --json`, `tvl sweep`): the machine context plus the date, the host and the command.
+nlohmann::json json_context(const std::string& command);
 
 }  // namespace tvl
