@@ -26,5 +26,6 @@ void add_cutlery(Commands c);
 void add_primitives(Commands c);
 void add_restaurant(Commands c);
 void add_fanout(Commands c);
+void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
 
 }  // namespace tvl::cli

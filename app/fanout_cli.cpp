@@ -63,7 +63,9 @@ int run_broker(const fanout::BrokerConfig& c) {
     fmt::print("listening on {}:{}\n", c.host, port);
     std::fflush(stdout);
   };
-  const auto stats = c.model == "threads" ? fanout::run_threads_broker(c, ctl) : fanout::run_asyncloop_broker(c, ctl);
+  const auto stats = c.model == "threads"        ? fanout::run_threads_broker(c, ctl)
+                     : c.model == "asyncloop-mt" ? fanout::run_asyncloop_mt_broker(c, ctl)
+                                                 : fanout::run_asyncloop_broker(c, ctl);
   fmt::print("tvl-broker-stats {}\n", stats_json(stats).dump());
   std::fflush(stdout);
   return 0;
@@ -88,6 +90,10 @@ void print_load(const load::Params& p, const load::Result& r) {
   if (p.broker_pid > 0)
     fmt::print("  broker: RSS {} KiB (peak {}), CPU {:.3f} s, context switches {} voluntary, {} involuntary\n",
                r.broker_rss_kib, r.broker_hwm_kib, r.broker_cpu_s, r.broker_vcsw, r.broker_ivcsw);
+  fmt::print("  generator: {} thread(s){}, CPU {:.3f} s, busiest thread {:.0f}% busy (on a CPU or waiting for one){}\n",
+             r.load_threads, p.cpus.empty() ? "" : fmt::format(" on CPUs {}", fmt::join(p.cpus, ",")), r.load_cpu_s,
+             r.load_busy * 100, r.load_bound ? "  LOAD-BOUND: the generator may have been the limit" : "");
+  if (!r.impossible.empty()) fmt::print("  IMPOSSIBLE COUNTS: {}\n", r.impossible);
 }
 
 void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
@@ -114,31 +120,50 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
   cmd->add_option("--drain", p.drain_s, "seconds the last deliveries may take")
       ->check(CLI::Range(0.0, 600.0))
       ->capture_default_str();
+  cmd->add_option("--load-threads", p.threads, "load generator threads, an event loop each")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--load-cpus", p.cpus, "pin every load thread to these CPUs, comma separated (default: anywhere)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
 }
 
 struct SweepOptions {
   fanout_harness::Target target;
+  std::string broker_cpus;  // empty: the default placement (broker and load pinned apart)
+  bool no_pin = false;
   std::vector<int> subscribers{10, 100, 1000};
   double deliveries = 0;  // > 0: each point's rate is deliveries / subscribers (a constant load)
   std::string json;
 };
 
-int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
+int run_fanout_sweep(SweepOptions o, load::Params lp) {
   std::ofstream out;
   if (!o.json.empty()) {
     out.open(o.json);
     if (!out) throw UsageError("cannot write --json file '" + o.json + "'");
   }
+  fanout_harness::Placement where;
+  try {
+    where = fanout_harness::place(o.broker_cpus, lp.cpus.empty() ? "" : fmt::format("{}", fmt::join(lp.cpus, ",")),
+                                  o.no_pin);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  o.target.cpus = where.broker, lp.cpus = where.load;
   const auto& t = o.target;
-  const nlohmann::json context = json_context(fmt::format(
-      "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}", t.model,
-      t.model == "threads" || t.model == "asyncloop" ? " --design " + t.design : "", fmt::join(o.subscribers, ","),
+  nlohmann::json context = json_context(fmt::format(
+      "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}{}", t.model,
+      t.is_tvl() ? " --design " + t.design : "", fmt::join(o.subscribers, ","),
       o.deliveries > 0 ? fmt::format("--deliveries {}", o.deliveries) : fmt::format("--rate {}", lp.rate),
-      lp.duration_s, lp.payload,
-      lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : ""));
+      lp.duration_s, lp.payload, lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : "",
+      o.no_pin ? " --no-pin" : ""));
+  const nlohmann::json placement = where.to_json();
+  for (const auto& [k, v] : placement.items()) context[k] = v;
+  fmt::print(stderr, "sweep fanout/{}: {}\n", t.model, where.describe());
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
-  const std::string design = t.model == "threads" || t.model == "asyncloop" ? t.design : "peer";
+  const std::string design = t.design_name();
   for (const int n : o.subscribers) {
     fmt::print(stderr, "sweep fanout/{}/{}: {} subscribers ...\n", t.model, design, n);
     const std::string name = fmt::format("fanout/{}/{}/{}subscribers:{}", t.model, design,
@@ -180,8 +205,8 @@ int run_fanout_sweep(const SweepOptions& o, load::Params lp) {
 void add_fanout(Commands c) {
   auto cfg = std::make_shared<fanout::BrokerConfig>();
   auto* b = c.app.add_subcommand("broker", "run the book's message broker (ch. 4) until SIGINT or SIGTERM");
-  b->add_option("--model", cfg->model, "threads or asyncloop")
-      ->check(CLI::IsMember({"threads", "asyncloop"}))
+  b->add_option("--model", cfg->model, "threads, asyncloop, or asyncloop-mt (an event loop per core; improved only)")
+      ->check(CLI::IsMember({"threads", "asyncloop", "asyncloop-mt"}))
       ->capture_default_str();
   b->add_option("--design", cfg->design, "naive (the book's prototype) or improved (bounded queues, a writer each)")
       ->check(CLI::IsMember({"naive", "improved"}))
@@ -193,6 +218,12 @@ void add_fanout(Commands c) {
       ->capture_default_str();
   b->add_option("--queue-depth", cfg->queue_depth, "messages one subscriber's send queue holds (improved)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
+  b->add_option("--queue-bytes", cfg->queue_bytes, "bytes one subscriber's send queue holds (improved)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
+      ->capture_default_str();
+  b->add_option("--loops", cfg->loops, "asyncloop-mt: event loops (0: one per CPU in this process's affinity mask)")
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   b->add_option("--slow-policy", cfg->slow_policy, "when a subscriber's queue is full: drop or disconnect")
       ->check(CLI::IsMember({"drop", "disconnect"}))
@@ -234,8 +265,8 @@ void add_fanout(Commands c) {
   sp->rate = 20'000;
   auto* sw = c.sweep.add_subcommand("fanout",
                                     "load a broker (or a peer) at many subscriber counts, each broker a child process");
-  sw->add_option("--model", so->target.model, "threads, asyncloop, or a peer: redis, python, python-uvloop")
-      ->check(CLI::IsMember({"threads", "asyncloop", "redis", "python", "python-uvloop"}))
+  sw->add_option("--model", so->target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
+      ->check(CLI::IsMember(fanout_harness::kModels))
       ->capture_default_str();
   sw->add_option("--design", so->target.design, "naive or improved (tvl brokers)")
       ->check(CLI::IsMember({"naive", "improved"}))
@@ -249,6 +280,12 @@ void add_fanout(Commands c) {
   sw->add_option("--slow-policy", so->target.slow_policy, "drop or disconnect")
       ->check(CLI::IsMember({"drop", "disconnect"}))
       ->capture_default_str();
+  sw->add_option("--queue-bytes", so->target.queue_bytes, "bytes one subscriber's queue holds (tvl brokers)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34));
+  sw->add_option("--loops", so->target.loops, "asyncloop-mt: event loops (default: one per broker CPU)")
+      ->check(CLI::Range(1, 256));
+  sw->add_option("--broker-cpus", so->broker_cpus, "CPUs the broker runs on (default: the first one, e.g. 0)");
+  sw->add_flag("--no-pin", so->no_pin, "pin neither the broker nor the load (default: pinned apart)");
   add_load_options(sw, *sp, false);
   sw->add_option("--deliveries", so->deliveries,
                  "deliveries per second at every point: the rate becomes this / subscribers")

@@ -1,18 +1,26 @@
 #include "app/fanout_harness.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <stdexcept>
 
 #include "app/sweep.hpp"
+#include "scenarios/fanout.hpp"
 
 namespace tvl::fanout_harness {
 namespace {
+
+constexpr std::string_view kStatsPrefix = "tvl-broker-stats ";  // what `tvl broker` prints at the end
+
+// Below the open-files hard limit (20,000 here), with room for redis-server's own descriptors.
+constexpr int kRedisMaxClients = 19'000;
 
 // A free loopback port for a peer that cannot pick its own and tell us (redis-server).
 std::uint16_t free_port() {
@@ -45,7 +53,7 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
   if (o.model == "redis") {
     port = free_port();  // persistence off, loopback only, enough clients for the largest point
     argv = {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",    "--save", "",
-            "--appendonly", "no",     "--protected-mode",   "no",     "--maxclients", "19000",  "--loglevel",
+            "--appendonly", "no",     "--protected-mode",   "no",     "--maxclients", std::to_string(kRedisMaxClients),  "--loglevel",
             "warning"};
   } else if (o.model.starts_with("python")) {
     argv = {"/usr/bin/python3", std::string(TVL_SOURCE_DIR) + "/peers/asyncio_broker.py",
@@ -66,8 +74,11 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
             std::to_string(o.queue_depth),
             "--slow-policy",
             o.slow_policy};
+    if (o.queue_bytes > 0) argv.insert(argv.end(), {"--queue-bytes", std::to_string(o.queue_bytes)});
+    if (o.model == "asyncloop-mt" && o.loops > 0) argv.insert(argv.end(), {"--loops", std::to_string(o.loops)});
   }
-  sweep::Child child = sweep::spawn(argv);
+  argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
+  sweep::Child child = sweep::spawn(argv, o.cpus);
   if (o.model == "redis") {
     for (int i = 0; i < 500 && !can_connect(port); ++i) usleep(10'000);
     if (!can_connect(port)) throw std::runtime_error("redis-server did not start (is it installed?)");
@@ -82,25 +93,76 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
   return {std::move(child), port};
 }
 
-// What a point proves: everything published reached every subscriber, once, in order, and the
-// broker's own counters agree with the load's. Returns an empty string when it holds.
-std::string check_point(const load::Params& lp, const load::Result& r, const nlohmann::json& stats) {
+// Counts that cannot be, whatever the broker did: more deliveries than were sent, or fewer
+// deliveries counted by the broker than its subscribers received. Empty when they add up.
+std::string impossible_counts(const load::Params& lp, const load::Result& r, const nlohmann::json& stats) {
+  if (r.delivered > r.expected)
+    return fmt::format("{} deliveries arrived but only {} were possible ({} published{})", r.delivered, r.expected,
+                       r.published, fanout::is_queue(lp.channel) ? "" : fmt::format(" to {} subscribers", lp.subscribers));
+  if (!stats.is_null() && stats.value("deliveries", std::int64_t{0}) < r.delivered)
+    return fmt::format("broker counted {} deliveries, subscribers received {}", stats.value("deliveries", 0),
+                       r.delivered);
+  // Every message a subscriber received went through the broker's reader.
+  const std::int64_t per_message = fanout::is_queue(lp.channel) ? 1 : lp.subscribers;
+  if (!stats.is_null() && stats.value("messages_in", std::int64_t{0}) * per_message < r.delivered)
+    return fmt::format("broker counted {} messages in, subscribers received {} deliveries", stats.value("messages_in", 0),
+                       r.delivered);
+  return {};
+}
+
+// What a sweep point proves: everything published reached every subscriber, once, in order, and
+// the broker's own counters agree with the load's. Returns an empty string when it holds.
+std::string check_point(const load::Params& lp, const load::Result& r, const nlohmann::json& stats,
+                        const std::string& impossible) {
+  if (!impossible.empty()) return impossible;
   if (r.publishers_stalled > 0)
     return fmt::format("{} publisher(s) stalled: the broker stopped reading them; {} of {} deliveries arrived",
                        r.publishers_stalled, r.delivered, r.expected);
   if (r.lost > 0) return fmt::format("lost {} of {} deliveries", r.lost, r.expected);
   if (r.gaps > 0 || r.duplicates_or_reordered > 0)
     return fmt::format("{} gaps, {} duplicated or reordered", r.gaps, r.duplicates_or_reordered);
-  if (!stats.is_null() && stats.value("messages_in", 0) < r.published)
+  // Everything arrived, so the broker read everything (a publisher cut off mid-write may have
+  // its last message counted as published but only partly sent: one per publisher).
+  if (!stats.is_null() && stats.value("messages_in", std::int64_t{0}) < r.published - lp.publishers)
     return fmt::format("broker counted {} messages in, {} were published", stats.value("messages_in", 0), r.published);
-  if (!stats.is_null() && stats.value("deliveries", 0) < r.delivered)
-    return fmt::format("broker counted {} deliveries, subscribers received {}", stats.value("deliveries", 0),
-                       r.delivered);
-  (void)lp;
   return {};
 }
 
 }  // namespace
+
+std::string Placement::describe() const {
+  if (broker.empty() && load.empty()) return "not pinned";
+  auto list = [](const std::vector<int>& cpus) {
+    return cpus.empty() ? std::string("any CPU") : fmt::format("CPU{} {}", cpus.size() > 1 ? "s" : "", fmt::join(cpus, ","));
+  };
+  return fmt::format("broker on {}, load on {}{}", list(broker), list(load), broker == load ? " (shared)" : "");
+}
+
+nlohmann::json Placement::to_json() const {
+  return {{"broker_cpus", fmt::format("{}", fmt::join(broker, ","))},
+          {"load_cpus", fmt::format("{}", fmt::join(load, ","))},
+          {"pinned", !broker.empty() || !load.empty()},
+          {"placement", describe()}};
+}
+
+Placement place(const std::string& broker_cpus, const std::string& load_cpus, bool no_pin) {
+  Placement p;
+  if (no_pin) {
+    if (!broker_cpus.empty() || !load_cpus.empty())
+      throw std::invalid_argument("--no-pin goes without --broker-cpus and --load-cpus");
+    return p;
+  }
+  const std::vector<int> all = sweep::allowed_cpus();
+  p.broker = broker_cpus.empty() ? std::vector<int>{all.front()} : sweep::parse_cpus(broker_cpus);
+  if (!load_cpus.empty()) {
+    p.load = sweep::parse_cpus(load_cpus);
+  } else {
+    for (const int c : all)
+      if (std::find(p.broker.begin(), p.broker.end(), c) == p.broker.end()) p.load.push_back(c);
+    if (p.load.empty()) p.load = p.broker;  // one CPU in all: they can only share it
+  }
+  return p;
+}
 
 Point run_point(const Target& t, load::Params lp) {
   if (t.model == "redis") lp.protocol = "resp";
@@ -119,14 +181,15 @@ Point run_point(const Target& t, load::Params lp) {
   sweep::stop(broker, SIGTERM, 10);
   nlohmann::json stats;
   if (t.model != "redis") {
-    const std::string line = sweep::read_line(broker, "tvl-broker-stats ", 1);
-    if (!line.empty()) stats = nlohmann::json::parse(line.substr(17));
+    const std::string line = sweep::read_line(broker, std::string(kStatsPrefix), 1);
+    if (!line.empty()) stats = nlohmann::json::parse(line.substr(kStatsPrefix.size()));
   }
   close(broker.out_fd);
   point.counters = load::counters(lp, point.result);
   if (!stats.is_null())
     for (const auto& [k, v] : stats.items()) point.counters.emplace_back("broker_" + k, v.get<double>());
-  point.check = check_point(lp, point.result, stats);
+  point.impossible = impossible_counts(lp, point.result, stats);
+  point.check = check_point(lp, point.result, stats, point.impossible);
   return point;
 }
 

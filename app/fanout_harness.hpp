@@ -13,18 +13,42 @@
 namespace tvl::fanout_harness {
 
 struct Target {
-  std::string model = "asyncloop";  // threads | asyncloop | redis | python | python-uvloop
+  std::string model = "asyncloop";  // threads | asyncloop | asyncloop-mt | redis | python | python-uvloop
   std::string design = "improved";  // naive | improved (tvl brokers)
   std::size_t queue_depth = 10'000;
+  std::size_t queue_bytes = 0;  // tvl brokers: bytes one subscriber's queue holds (0: the broker's default)
+  int loops = 0;                // asyncloop-mt: event loops (0: one per CPU it may use)
   std::string slow_policy = "drop";
-  std::string tvl_exe;  // the tvl binary that runs `tvl broker` (empty: this very program)
+  std::vector<int> cpus;                // the broker runs only on these CPUs (empty: anywhere)
+  std::vector<std::string> extra_args;  // appended to the broker's command line
+  std::string tvl_exe;                  // the tvl binary that runs `tvl broker` (empty: this very program)
+
+  bool is_tvl() const { return model == "threads" || model.starts_with("asyncloop"); }
+  std::string design_name() const { return is_tvl() ? design : "peer"; }  // "peer" for redis and python
 };
+
+// The models `tvl sweep fanout` and `tvl capacity` can load: tvl's brokers, then the peers.
+inline const std::vector<std::string> kModels = {"threads",         "asyncloop", "asyncloop-mt", "redis",
+                                                 "python",          "python-uvloop"};
 
 struct Point {
   load::Result result;
   std::vector<std::pair<std::string, double>> counters;  // the load's, then broker_<counter>
-  std::string check;                                     // empty when every check held
+  std::string impossible;  // counts that cannot be (more delivered than sent...): a bug, never a result
+  std::string check;       // empty when every check held (impossible counts, loss, a stalled publisher)
 };
+
+// Where the broker and the load generator run. By default they are pinned apart: the broker on
+// the first CPU this process may use, the load on the others (on a 2-core machine: broker on
+// CPU 0, load on CPU 1), the same for every broker, so that models compare on equal CPUs.
+struct Placement {
+  std::vector<int> broker, load;  // empty: not pinned
+  std::string describe() const;   // "broker on CPU 0, load on CPU 1", "not pinned"
+  nlohmann::json to_json() const;
+};
+// broker_cpus / load_cpus: CPU lists as typed (empty: the default); no_pin: leave both free.
+// Throws std::invalid_argument on a malformed list or a CPU this process may not use.
+Placement place(const std::string& broker_cpus, const std::string& load_cpus, bool no_pin);
 
 // Runs one point; throws when it could not run at all (limits, a broker that did not start).
 Point run_point(const Target& t, load::Params lp);

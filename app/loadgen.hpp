@@ -1,6 +1,8 @@
 // The fan-out load generator (`tvl load`): S subscribers and P publishers on loopback, an
 // open-loop rate, every delivery checked for gaps, duplicates and reordering, latency from the
-// intended send time (coordinated-omission corrected) and from the actual one.
+// intended send time (coordinated-omission corrected) and from the actual one. It measures
+// itself too: a run whose generator was saturated, or starved of CPU, says so (`load_bound`),
+// so a capacity search never reports the generator's limit as the broker's.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +15,10 @@
 #include "bench/histogram.hpp"
 
 namespace tvl::load {
+
+// A load thread that was on a CPU, or runnable and waiting for one, this share of the load
+// phase or more was the limit of the run, not the broker.
+inline constexpr double kLoadBoundBusy = 0.9;
 
 struct Params {
   std::string host = "127.0.0.1";
@@ -28,6 +34,8 @@ struct Params {
   double drain_s = 5;     // after the last send, how long deliveries may take to arrive
   double confirm_s = 10;  // how long subscriptions may take to be confirmed
   pid_t broker_pid = 0;   // read the broker's RSS, CPU and context switches from /proc
+  int threads = 1;        // load threads, an io_context each; connections spread round-robin
+  std::vector<int> cpus;  // every load thread is pinned to this set; empty: affinity left alone
 };
 
 struct Result {
@@ -40,6 +48,18 @@ struct Result {
   std::int64_t broker_rss_kib = -1, broker_hwm_kib = -1, broker_vcsw = -1, broker_ivcsw = -1;
   double broker_cpu_s = -1;
   std::int64_t fd_limit = 0;
+  // The generator's own cost over the load phase (from the start of the schedule to the end of
+  // the drain). load_busy: the highest, over load threads, of (CPU time + time runnable but
+  // waiting for a CPU) / wall time, from /proc/thread-self/schedstat. The schedule alone is
+  // also a window, and the higher share counts, so a drain that only waits for lost messages
+  // cannot dilute a saturated schedule.
+  int load_threads = 1;
+  double load_cpu_s = 0;
+  double load_busy = 0;
+  bool load_bound = false;  // load_busy >= kLoadBoundBusy: the generator may have been the limit
+  // Non-empty when the counts cannot be true: more deliveries than were published (to every
+  // subscriber), or a subscriber that received a message no publisher counted as sent.
+  std::string impossible;
 };
 
 // Raises this process's open-files soft limit to the hard limit; throws if `needed` descriptors

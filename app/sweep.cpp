@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -10,6 +12,8 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 namespace tvl::sweep {
@@ -83,7 +87,67 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
   return o;
 }
 
-Child spawn(const std::vector<std::string>& argv) {
+namespace {
+
+cpu_set_t cpu_set_of(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (const int c : cpus) CPU_SET(c, &set);
+  return set;
+}
+
+}  // namespace
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) throw std::runtime_error("sched_getaffinity failed");
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+std::vector<int> parse_cpus(const std::string& text) {
+  const auto allowed = allowed_cpus();
+  const std::set<int> ok(allowed.begin(), allowed.end());
+  std::set<int> cpus;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::size_t used = 0;
+    int first = -1, last = -1;
+    try {
+      first = std::stoi(item, &used);
+      last = first;
+      if (used < item.size() && item[used] == '-') last = std::stoi(item.substr(used + 1), &used), used = item.size();
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || first < 0 || last < first)
+      throw std::invalid_argument("'" + text + "' is not a CPU list (like 0 or 0,1 or 0-3)");
+    for (int c = first; c <= last; ++c) {
+      if (!ok.count(c)) {
+        std::string list;
+        for (const int a : allowed) list += (list.empty() ? "" : ",") + std::to_string(a);
+        throw std::invalid_argument("CPU " + std::to_string(c) + " is not available (this process may use " + list +
+                                    ")");
+      }
+      cpus.insert(c);
+    }
+  }
+  if (cpus.empty()) throw std::invalid_argument("an empty CPU list");
+  return {cpus.begin(), cpus.end()};
+}
+
+void pin_this_thread(const std::vector<int>& cpus) {
+  if (cpus.empty()) return;
+  const cpu_set_t set = cpu_set_of(cpus);
+  if (const int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set); e != 0)
+    throw std::runtime_error(std::string("cannot pin a thread: ") + strerror(e));
+}
+
+Child spawn(const std::vector<std::string>& argv, const std::vector<int>& cpus) {
+  const cpu_set_t set = cpu_set_of(cpus);  // built before fork: the child only makes system calls
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::vector<char*> args;
@@ -92,6 +156,7 @@ Child spawn(const std::vector<std::string>& argv) {
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    if (!cpus.empty() && sched_setaffinity(0, sizeof set, &set) != 0) _exit(126);
     dup2(out[1], STDOUT_FILENO);
     dup2(out[1], STDERR_FILENO);
     execvp(args[0], args.data());

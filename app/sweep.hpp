@@ -29,12 +29,22 @@ struct Child {
   int out_fd = -1;  // its stdout and stderr
   std::string pending;
 };
-Child spawn(const std::vector<std::string>& argv);
+// `cpus` non-empty: the child runs only on those CPUs (its affinity is set before exec, so
+// every thread it starts inherits it).
+Child spawn(const std::vector<std::string>& argv, const std::vector<int>& cpus = {});
 // The next line the child prints that starts with `prefix` (others are skipped), within
 // timeout_s; empty if none came (the child exited, or the time ran out).
 std::string read_line(Child& c, const std::string& prefix, double timeout_s);
 // Sends `sig`, waits up to timeout_s for the child to exit (then SIGKILL); returns its status.
 int stop(Child& c, int sig, double timeout_s);
+
+// The CPUs this process may run on (its affinity mask), in order.
+std::vector<int> allowed_cpus();
+// Parses "0", "0,1" or "0-3,6" into CPU numbers; throws std::invalid_argument naming the text
+// when it is malformed or names a CPU this process may not use.
+std::vector<int> parse_cpus(const std::string& text);
+// Pins the calling thread to `cpus` (empty: leaves it alone); throws on failure.
+void pin_this_thread(const std::vector<int>& cpus);
 
 // This program, for re-running it as a child.
 std::string self_exe();

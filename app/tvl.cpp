@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   tvl::cli::add_primitives(commands);
   tvl::cli::add_restaurant(commands);
   tvl::cli::add_fanout(commands);
+  tvl::cli::add_capacity(commands);
 
   try {
     app.parse(argc, argv);

@@ -1,38 +1,56 @@
-// The message broker on an event loop: the book's mq_server (ch. 4, "Streams").
+// The message broker on event loops: the book's mq_server (ch. 4, "Streams").
 //
-// One io_context, run by one thread, serves every connection. Each connection has a reader
-// coroutine that takes large chunks and parses every complete frame in them; with the
-// improved design it also has a writer coroutine that drains its send queue. Two designs:
-//   naive     the book's prototype: a publisher's reader writes the message to each
-//             subscriber in turn and waits for each write, so every publisher moves at the
-//             pace of the slowest subscriber;
-//   improved  a bounded send queue per subscriber and a writer that flushes all of it with
-//             one gathered write; a message is encoded once and shared by every queue; a full
-//             queue drops the message or disconnects the subscriber, and the loop never waits.
-// Nothing runs in parallel, so the registry of channels and the counters need no lock: they
-// change only between two co_awaits. What the loop must never do is block.
+// An io_context run by one thread serves many connections: `asyncloop` runs one, and
+// `asyncloop-mt` one per core, the way production event-loop servers use many cores; both are
+// this code (one loop is K = 1). Each connection has a reader coroutine that takes large chunks
+// and handles every complete frame in place, in the chunk. Two designs:
+//   naive     the book's prototype: a publisher's reader writes the message to each subscriber
+//             in turn and waits for each write, so every publisher moves at the pace of the
+//             slowest subscriber (one loop only);
+//   improved  an output buffer per subscriber, as in Redis: the reader appends each message's
+//             frame (the very bytes it received, copied from the chunk) to every subscriber's
+//             buffer, at most queue_depth messages and queue_bytes bytes, and once the chunk is
+//             handled writes each buffer with one non-blocking send; only a socket that is
+//             full waits for writability. What does not fit is dropped or disconnects that
+//             subscriber. The loop never waits, and a loop busy writing is not reading: TCP
+//             slows the publishers down rather than the broker reading what it must drop.
+// With several loops, each owns its connections and its registry and they share nothing: a
+// loop delivers a chunk to its own subscribers and hands the chunk's messages, in one shared
+// buffer, to each other loop with subscribers on their channels (one asio::post per chunk and
+// loop). Which loop has subscribers where is itself told by posts, so no lock is taken; within
+// a loop nothing runs in parallel, and state changes only between two co_awaits.
 //
-// Compare with threads/fanout.cpp: the same reader, writer and registry; only the model changes.
+// Compare with threads/fanout.cpp: the same reader, buffers and registry; only the model changes.
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <chrono>
-#include <deque>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "scenarios/fanout.hpp"
@@ -46,75 +64,447 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // errors come back as values
 
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = 64 * 1024;    // one read takes up to this much (threads: the same)
+constexpr std::size_t kKeepBuffer = 256 * 1024;  // an emptied output buffer bigger than this is freed
+constexpr int kHandoffsInFlight = 16;            // a loop's batches posted and not yet handled, at most
 
-// One message, encoded once (length prefix and payload) and shared by every subscriber's queue.
-using Message = std::shared_ptr<const std::string>;
-
-// An async mutex: a channel with one slot. Sending takes it (waiting while it is full), and
-// receiving gives it back.
+// An async mutex (naive): a channel with one slot. Sending takes it, receiving gives it back.
 using Lock = asio::experimental::channel<void(error_code)>;
 
 // Every client: each one subscribes with its first frame, and any of them may publish after.
 struct Subscriber {
-  explicit Subscriber(tcp::socket s)
-      : socket(std::move(s)), wake(socket.get_executor()), turn(socket.get_executor(), 1) {
-    wake.expires_at(asio::steady_timer::time_point::max());
-  }
+  explicit Subscriber(tcp::socket s) : socket(std::move(s)), turn(socket.get_executor(), 1) {}
   tcp::socket socket;
   std::string channel;
   bool subscribed = false, open = true;
-  std::deque<Message> queue;  // improved: waiting to be written, the ones being written included
-  asio::steady_timer wake;    // improved: the writer sleeps here while the queue is empty
-  Lock turn;                  // naive: one publisher at a time writes to this socket
+  // improved: the output buffer, whole frames. out[head..] is still to be written; `queued`
+  // frames from out[counted] on are not all written yet (the one being written included).
+  std::vector<char> out;
+  std::size_t head = 0, counted = 0, queued = 0;
+  bool dirty = false;    // on the loop's list of buffers to write once the chunk is handled
+  bool waiting = false;  // the socket was full: a wait for writability is pending
+  Lock turn;             // naive: one publisher at a time writes to this socket
 };
 using SubscriberPtr = std::shared_ptr<Subscriber>;
 
-// The subscribers of one channel, and whose turn it is for a /queue channel.
+// A channel as one loop sees it: its own subscribers, and how many each loop has.
 struct Channel {
-  std::vector<SubscriberPtr> subscribers;
-  std::size_t next = 0;
-  const SubscriberPtr& next_in_turn() { return subscribers[next++ % subscribers.size()]; }
+  std::vector<SubscriberPtr> local;
+  std::vector<std::size_t> per_loop;     // this loop's entry is local.size()
+  std::size_t total = 0;                 // on every loop
+  std::size_t next_local = 0, next = 0;  // /queue: whose turn, here and among all
 };
 
-// Channel name -> subscribers. Only the loop's thread touches it, so it needs no mutex.
-class Registry {
+// A chunk's messages for other loops, shared by all of them: the (channel, data) pairs as the
+// publisher sent them and, for each pair on a /queue channel, the one loop that delivers it.
+struct Handoff {
+  std::vector<char> pairs;
+  std::vector<std::size_t> queue_targets;
+};
+
+struct NameHash {  // lets a channel be looked up by the string_view that points into a chunk
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+std::uint32_t length_at(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | std::uint32_t{u[3]};
+}
+
+struct Parsed {
+  std::size_t used = 0;           // bytes of complete pairs handled
+  bool bad = false, end = false;  // a frame over max_frame; the empty channel frame
+};
+
+// One event loop: an io_context, the thread that runs it, and everything that thread owns.
+class Loop {
  public:
-  void subscribe(const SubscriberPtr& s) { channels_[s->channel].subscribers.push_back(s); }
-  void unsubscribe(const SubscriberPtr& s) {
-    const auto it = channels_.find(s->channel);
-    if (it == channels_.end()) return;
-    std::erase(it->second.subscribers, s);
-    if (it->second.subscribers.empty()) channels_.erase(it);  // random channel names must not pile up
+  Loop(const BrokerConfig& c, std::vector<std::unique_ptr<Loop>>& all, std::size_t index)
+      : ctx(1),
+        c_(c),
+        naive_(c.design == "naive"),
+        drop_(c.slow_policy == "drop"),
+        all_(all),
+        index_(index),
+        busy_(ctx.get_executor()),
+        room_(ctx) {
+    room_.expires_at(asio::steady_timer::time_point::max());
   }
-  Channel* find(const std::string& name) {
+
+  asio::io_context ctx;
+  BrokerStats stats;
+  std::atomic<int> reported{0};  // shutdown: the last round answered, and whether all was quiet
+  std::atomic<bool> quiet{false};
+
+  // The reader: the client's first frame subscribes it, then (channel, data) pairs until an
+  // empty channel ends its sends.
+  asio::awaitable<void> serve(tcp::socket socket) {
+    const auto s = std::make_shared<Subscriber>(std::move(socket));
+    connections_.insert(s);
+    ++readers_;
+    std::size_t capacity = kReadChunk, have = 0;                    // grows only for a pair bigger than a chunk
+    auto chunk = std::make_unique_for_overwrite<char[]>(capacity);  // untouched pages cost no RSS
+    bool sending = true;
+    while (!stopping_ && s->open) {
+      if (outstanding_ > kHandoffsInFlight) {  // the other loops are behind: let them catch up
+        ++room_waiters_;
+        co_await room_.async_wait(use_tuple);
+        --room_waiters_;
+        continue;
+      }
+      if (have == capacity) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(capacity *= 2);
+        std::memcpy(bigger.get(), chunk.get(), have);
+        chunk = std::move(bigger);
+      }
+      auto [ec, n] = co_await s->socket.async_read_some(asio::buffer(chunk.get() + have, capacity - have), use_tuple);
+      if (ec) break;  // end of stream, reset, or closed by us
+      stats.bytes_in += static_cast<std::int64_t>(n);
+      if (!sending) continue;  // its sends are over: read on only to see it leave
+      have += n;
+      auto bytes = std::span<const char>(chunk.get(), have);
+      Parsed p;
+      if (!s->subscribed) {
+        const FrameView f = peek_frame(bytes, c_.max_frame);
+        p.bad = f.status == FrameView::too_long;
+        if (f.status == FrameView::complete) s->channel = f.payload, p.used = f.size, subscribe(s);
+      }
+      if (s->subscribed && !p.bad) {
+        const Parsed q = naive_ ? co_await publish_in_turn(bytes.subspan(p.used)) : distribute(bytes.subspan(p.used));
+        p.used += q.used, p.bad = q.bad, sending = !q.end;
+      }
+      if (p.bad) {  // a frame over max_frame: this connection goes, nobody else notices
+        ++stats.protocol_errors;
+        close(s);
+        break;
+      }
+      have = sending ? have - p.used : 0;
+      std::memmove(chunk.get(), chunk.get() + p.used, have);  // the start of a pair still coming
+    }
+    --readers_;
+    if (!stopping_) close(s);  // on shutdown finish() closes, once the buffers are flushed
+  }
+
+  // Another loop's chunk: deliver what is for this loop's subscribers, then say it is done.
+  void receive(const std::shared_ptr<const Handoff>& batch, Loop& from) {
+    distribute(batch->pairs, batch.get());
+    asio::post(from.ctx, [&from] { from.handed_back(); });
+  }
+
+  // Another loop's subscribers on `name` went up or down by one.
+  void count(const std::string& name, std::size_t loop, int delta) {
+    Channel& ch = entry(name);
+    ch.per_loop[loop] += static_cast<std::size_t>(delta), ch.total += static_cast<std::size_t>(delta);
+    if (ch.total == 0) channels_.erase(name);
+  }
+
+  // Shutdown, in three steps: stop reading; answer whether anything is left to write (until
+  // all is quiet or the flush time is up); count what is left and close everything.
+  void stop_reading() {
+    stopping_ = true;
+    error_code ignored;  // a pending read returns end of stream; writes go on
+    for (const auto& s : connections_) s->socket.shutdown(tcp::socket::shutdown_receive, ignored);
+    room_.cancel();
+  }
+  void report(int round) {
+    std::size_t queued = 0;
+    for (const auto& s : connections_) queued += s->queued;
+    quiet.store(readers_ == 0 && outstanding_ == 0 && queued == 0, std::memory_order_relaxed);
+    reported.store(round, std::memory_order_release);
+  }
+  void finish() {
+    for (const auto& s : std::vector<SubscriberPtr>(connections_.begin(), connections_.end())) {
+      stats.unflushed += static_cast<std::int64_t>(s->queued);
+      close(s);
+    }
+    room_.cancel();
+    busy_.reset();  // with every socket closed the loop runs out of work and run() returns
+  }
+
+ private:
+  // improved: every complete pair in `bytes`, from a publisher (batch null) or another loop.
+  // A run of messages to one channel is gathered once and appended to each subscriber's buffer
+  // in one go; the buffers are written once the whole chunk is handled.
+  Parsed distribute(std::span<const char> bytes, const Handoff* batch = nullptr) {
+    Parsed p;
+    std::size_t queue_pairs = 0;
+    while (!p.end) {
+      const PairView m = peek_pair(bytes.subspan(p.used), c_.max_frame);
+      if (m.status != FrameView::complete) {
+        p.bad = m.status == FrameView::too_long;
+        break;
+      }
+      p.used += m.whole.size(), p.end = m.end;
+      if (m.end) break;
+      if (!batch) ++stats.messages_in;
+      if (m.channel != run_name_) end_run(), run_name_ = m.channel, run_ = find(m.channel);
+      if (is_queue(m.channel)) {
+        const std::size_t target = batch ? batch->queue_targets[queue_pairs++] : index_;
+        if (run_ && target == index_) deliver_one(*run_, m, batch != nullptr);
+      } else if (run_) {
+        run_frames_.insert(run_frames_.end(), m.data.begin(), m.data.end());
+        run_ends_.push_back(run_frames_.size());
+        if (!batch && run_->local.size() < run_->total) hand_off(*run_, m.whole, std::nullopt);
+      }
+    }
+    end_run();
+    run_name_ = {}, run_ = nullptr;  // both point into this chunk
+    post_handoffs();
+    for (const auto& s : slow_)
+      if (s->open) ++stats.slow_disconnects, close(s);
+    slow_.clear();
+    for (const auto& s : dirty_) s->dirty = false, flush(s);
+    dirty_.clear();
+    return p;
+  }
+
+  void end_run() {
+    if (run_ && !run_ends_.empty())
+      for (const auto& s : run_->local) offer(s, run_frames_, run_ends_);
+    run_frames_.clear(), run_ends_.clear();
+  }
+
+  // /queue: one subscriber among all loops' in turn, or this loop's own if another loop chose
+  // this one. A loop whose subscribers left meanwhile passes the message on.
+  void deliver_one(Channel& ch, const PairView& m, bool handed) {
+    std::size_t to = index_;
+    if (!handed || ch.local.empty()) {
+      std::size_t slot = ch.next++ % ch.total;
+      for (to = 0; slot >= ch.per_loop[to]; ++to) slot -= ch.per_loop[to];
+    }
+    if (to != index_) return hand_off(ch, m.whole, to);
+    const std::size_t end = m.data.size();
+    offer(ch.local[ch.next_local++ % ch.local.size()], m.data, std::span(&end, 1));
+  }
+
+  // Appends a pair to this chunk's batch for other loops: for one loop (a /queue pair) or for
+  // every other loop with subscribers on the channel.
+  void hand_off(const Channel& ch, std::span<const char> pair, std::optional<std::size_t> to) {
+    if (!pending_) pending_ = std::make_unique<Handoff>(), targets_.assign(all_.size(), false);
+    pending_->pairs.insert(pending_->pairs.end(), pair.begin(), pair.end());
+    if (to) pending_->queue_targets.push_back(*to), targets_[*to] = true;
+    for (std::size_t j = 0; !to && j < all_.size(); ++j)
+      targets_[j] = targets_[j] || (j != index_ && ch.per_loop[j] > 0);
+  }
+
+  void post_handoffs() {
+    if (!pending_) return;
+    const std::shared_ptr<const Handoff> batch = std::move(pending_);
+    for (std::size_t j = 0; j < all_.size(); ++j)
+      if (targets_[j]) {
+        ++outstanding_;
+        asio::post(all_[j]->ctx, [to = all_[j].get(), from = this, batch] { to->receive(batch, *from); });
+      }
+  }
+
+  void handed_back() {
+    if (--outstanding_ <= kHandoffsInFlight && room_waiters_ > 0) room_.cancel();
+  }
+
+  // Appends what fits of a run of frames (frames[.. ends[k]) is the first k + 1 of them) to one
+  // subscriber's buffer; the rest follows the slow policy. An empty buffer takes one frame of
+  // any size, so that no frame is ever too big to deliver.
+  void offer(const SubscriberPtr& s, std::span<const char> frames, std::span<const std::size_t> ends) {
+    if (!s->open) return;
+    const std::size_t held = s->out.size() - s->head;
+    std::size_t take = std::min(ends.size(), c_.queue_depth - std::min(c_.queue_depth, s->queued));
+    if (take > 0 && held + ends[take - 1] > c_.queue_bytes)
+      take = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.begin() + static_cast<std::ptrdiff_t>(take),
+                                                       c_.queue_bytes - std::min(c_.queue_bytes, held)) -
+                                      ends.begin());
+    if (take == 0 && held == 0) take = 1;
+    if (take > 0) {
+      s->out.insert(s->out.end(), frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(ends[take - 1]));
+      s->queued += take;
+      if (!std::exchange(s->dirty, true)) dirty_.push_back(s);
+    }
+    if (take == ends.size()) return;
+    if (drop_)
+      stats.dropped += static_cast<std::int64_t>(ends.size() - take);
+    else
+      slow_.push_back(s);  // closed once the chunk is handled: closing edits the registry
+  }
+
+  // Writes what the socket takes now; waits for writability only when it is full.
+  void flush(const SubscriberPtr& s) {
+    while (s->open && !s->waiting && s->head < s->out.size()) {
+      error_code ec;
+      const std::size_t n = s->socket.write_some(asio::buffer(s->out.data() + s->head, s->out.size() - s->head), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        s->waiting = true;
+        s->socket.async_wait(tcp::socket::wait_write, [this, s](error_code e) {
+          s->waiting = false;
+          if (!e) flush(s);
+        });
+      } else if (ec) {
+        close(s);
+      } else {
+        s->head += n;
+        stats.bytes_out += static_cast<std::int64_t>(n);
+        for (std::size_t end; s->queued > 0 && (end = s->counted + 4 + length_at(&s->out[s->counted])) <= s->head;)
+          s->counted = end, --s->queued, ++stats.deliveries;
+      }
+    }
+    if (s->head == s->out.size() && s->head > 0) {
+      s->head = s->counted = 0;
+      if (s->out.capacity() > kKeepBuffer)
+        std::vector<char>().swap(s->out);  // a burst's buffer is not kept for good
+      else
+        s->out.clear();
+    }
+  }
+
+  // naive: write each message to each subscriber and wait for each write. An async_write may
+  // take several system calls, so two publishers writing to one subscriber at once would
+  // interleave their frames: each takes the subscriber's lock first. The pairs stay put in the
+  // reader's chunk while it waits.
+  asio::awaitable<Parsed> publish_in_turn(std::span<const char> bytes) {
+    Parsed p;
+    while (!p.end) {
+      const PairView m = peek_pair(bytes.subspan(p.used), c_.max_frame);
+      if (m.status != FrameView::complete) {
+        p.bad = m.status == FrameView::too_long;
+        break;
+      }
+      p.used += m.whole.size(), p.end = m.end;
+      if (m.end) break;
+      ++stats.messages_in;
+      Channel* ch = find(m.channel);
+      if (!ch) continue;
+      // A copy: subscribers come and go while this reader waits.
+      const std::vector<SubscriberPtr> targets =
+          is_queue(m.channel) ? std::vector{ch->local[ch->next_local++ % ch->local.size()]} : ch->local;
+      for (const auto& s : targets) {
+        if (!s->open) continue;
+        auto [gone] = co_await s->turn.async_send(error_code{}, use_tuple);
+        if (gone) continue;  // closed while we waited for our turn
+        auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(m.data.data(), m.data.size()), use_tuple);
+        s->turn.try_receive([](error_code) {});
+        if (ec) {
+          close(s);
+          continue;
+        }
+        ++stats.deliveries;
+        stats.bytes_out += static_cast<std::int64_t>(n);
+      }
+    }
+    co_return p;
+  }
+
+  Channel& entry(const std::string& name) {
+    const auto [it, fresh] = channels_.try_emplace(name);
+    if (fresh) it->second.per_loop.assign(all_.size(), 0);
+    return it->second;
+  }
+  Channel* find(std::string_view name) {
     const auto it = channels_.find(name);
     return it == channels_.end() ? nullptr : &it->second;
   }
 
- private:
-  std::unordered_map<std::string, Channel> channels_;
+  void subscribe(const SubscriberPtr& s) {
+    Channel& ch = entry(s->channel);
+    ch.local.push_back(s), ++ch.per_loop[index_], ++ch.total;
+    s->subscribed = true;
+    ++stats.subscribers;
+    announce(s->channel, +1);
+  }
+  void unsubscribe(const SubscriberPtr& s) {
+    Channel& ch = *find(s->channel);
+    std::erase(ch.local, s), --ch.per_loop[index_], --ch.total;
+    if (ch.total == 0) channels_.erase(s->channel);  // random channel names must not pile up
+    announce(s->channel, -1);
+  }
+  // The other loops learn of it in the order things happened here: a post from this loop to
+  // another runs before anything this loop posts there later, and before that loop reads what
+  // a client sent once it saw the subscription take effect here.
+  void announce(const std::string& name, int delta) {
+    for (const auto& l : all_)
+      if (l.get() != this)
+        asio::post(l->ctx, [to = l.get(), name, from = index_, delta] { to->count(name, from, delta); });
+  }
+
+  // Once, whoever notices first: the reader, a failed write, a slow queue, or the shutdown.
+  void close(const SubscriberPtr& s) {
+    if (!s->open) return;
+    s->open = false;
+    if (s->subscribed) unsubscribe(s);
+    error_code ignored;
+    s->socket.close(ignored);  // its reads and waits complete with operation_aborted
+    s->turn.close();
+    connections_.erase(s);
+    ++stats.closed;
+  }
+
+  const BrokerConfig& c_;
+  const bool naive_, drop_;
+  std::vector<std::unique_ptr<Loop>>& all_;  // every loop, this one included
+  const std::size_t index_;
+  asio::executor_work_guard<asio::io_context::executor_type> busy_;  // keeps run() going until finish()
+  std::unordered_map<std::string, Channel, NameHash, std::equal_to<>> channels_;
+  std::unordered_set<SubscriberPtr> connections_;  // every open connection, subscribed or not
+  int readers_ = 0;                                // readers still running (shutdown waits for them)
+  bool stopping_ = false;
+  // The chunk being distributed: the current run of one channel's frames, the buffers to write
+  // once it is done, the subscribers to disconnect, the batch for other loops.
+  std::string_view run_name_;
+  Channel* run_ = nullptr;
+  std::vector<char> run_frames_;
+  std::vector<std::size_t> run_ends_;
+  std::vector<SubscriberPtr> dirty_, slow_;
+  std::unique_ptr<Handoff> pending_;
+  std::vector<bool> targets_;
+  int outstanding_ = 0;      // batches posted to other loops and not yet handled there
+  int room_waiters_ = 0;     // readers waiting for outstanding_ to come down
+  asio::steady_timer room_;  // ... here; cancelled when it does
 };
 
 class Broker {
  public:
-  Broker(const BrokerConfig& c, int stop_fd, asio::io_context& loop)
-      : c_(c), naive_(c.design == "naive"), loop_(loop), acceptor_(loop), stop_(loop, own_copy(stop_fd)) {
+  Broker(const BrokerConfig& c, int stop_fd, std::size_t loops) : c_(c) {
+    for (std::size_t i = 0; i < loops; ++i) loops_.push_back(std::make_unique<Loop>(c, loops_, i));
+    asio::io_context& first = loops_.front()->ctx;
+    acceptor_.emplace(first);
+    stop_.emplace(first, own_copy(stop_fd));
     const tcp::endpoint at(asio::ip::make_address(c.host), c.port);
-    acceptor_.open(at.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(at);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    acceptor_->open(at.protocol());
+    acceptor_->set_option(tcp::acceptor::reuse_address(true));
+    acceptor_->bind(at);
+    acceptor_->listen(asio::socket_base::max_listen_connections);
   }
 
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::uint16_t port() const { return acceptor_->local_endpoint().port(); }
 
-  void start() {
-    co_spawn(loop_, listener(), rethrow);
-    co_spawn(loop_, stop_when_told(), rethrow);
+  // Loop 0 runs on this thread, the others on threads of their own.
+  BrokerStats run() {
+    asio::io_context& first = loops_.front()->ctx;
+    co_spawn(first, listener(), rethrow);
+    co_spawn(first, stop_when_told(), rethrow);
+    std::vector<std::exception_ptr> errors(loops_.size());
+    std::vector<std::thread> threads;
+    const auto run_loop = [this, &errors](std::size_t i) {
+      try {
+        loops_[i]->ctx.run();
+      } catch (...) {
+        errors[i] = std::current_exception();
+        for (const auto& l : loops_) l->ctx.stop();
+      }
+    };
+    for (std::size_t i = 1; i < loops_.size(); ++i) threads.emplace_back(run_loop, i);
+    run_loop(0);
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    BrokerStats sum;
+    for (const auto& l : loops_) {
+      const BrokerStats& s = l->stats;
+      sum.accepted += s.accepted, sum.closed += s.closed, sum.subscribers += s.subscribers;
+      sum.messages_in += s.messages_in, sum.deliveries += s.deliveries, sum.dropped += s.dropped;
+      sum.slow_disconnects += s.slow_disconnects, sum.protocol_errors += s.protocol_errors;
+      sum.unflushed += s.unflushed, sum.bytes_in += s.bytes_in, sum.bytes_out += s.bytes_out;
+    }
+    return sum;
   }
-
-  const BrokerStats& stats() const { return stats_; }
 
  private:
   static void rethrow(std::exception_ptr e) {
@@ -127,215 +517,98 @@ class Broker {
     return copy;
   }
 
+  // Hands the connections to the loops in turn: the socket is registered with its loop's
+  // io_context, and its reader runs there.
   asio::awaitable<void> listener() {
-    asio::steady_timer backoff(loop_);
-    while (acceptor_.is_open()) {
-      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    asio::steady_timer backoff(loops_.front()->ctx);
+    for (std::size_t next = 0; acceptor_->is_open(); next = (next + 1) % loops_.size()) {
+      Loop& to = *loops_[next];
+      auto [ec, socket] = co_await acceptor_->async_accept(to.ctx, use_tuple);
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) break;
       if (ec) {  // out of descriptors, most likely: give some time to be freed rather than spin
         backoff.expires_after(std::chrono::milliseconds(10));
         co_await backoff.async_wait(use_tuple);
         continue;
       }
-      ++stats_.accepted;
-      // Small frames must go out now, not wait for the peer's delayed ACK. (asyncio, which ran
-      // the book's broker, sets this on every TCP socket too.)
+      ++loops_.front()->stats.accepted;
+      // Small frames must go out now, not wait for the peer's delayed ACK; and a write that
+      // would block must say so (flush() then waits for writability instead).
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto s = std::make_shared<Subscriber>(std::move(socket));
-      connections_.insert(s);
-      co_spawn(loop_, reader(s), rethrow);
-      if (!naive_) co_spawn(loop_, writer(s), rethrow);
+      socket.non_blocking(true, ignored);
+      co_spawn(to.ctx, to.serve(std::move(socket)), rethrow);
     }
   }
 
-  // Reads large chunks and handles every complete frame in them: first the channel to
-  // subscribe to, then (channel, data) pairs, until an empty channel ends the client's sends.
-  asio::awaitable<void> reader(SubscriberPtr s) {
-    ++readers_;
-    FrameParser parser(c_.max_frame);
-    // Uninitialised: a connection that sends little never touches most of its pages.
-    const auto chunk = std::make_unique_for_overwrite<char[]>(kReadChunk);
-    std::optional<std::string> destination;  // the channel of the data frame that comes next
-    bool sending = true;
-    while (!stopping_ && s->open) {
-      auto [ec, n] = co_await s->socket.async_read_some(asio::buffer(chunk.get(), kReadChunk), use_tuple);
-      if (ec) break;  // end of stream, reset, or closed by us
-      stats_.bytes_in += static_cast<std::int64_t>(n);
-      if (!sending) continue;  // its sends are over: read on only to see it leave
-      parser.feed(std::span<const char>(chunk.get(), n));
-      while (s->open) {
-        auto f = parser.next();
-        if (!f) break;
-        if (!s->subscribed) {
-          s->channel = std::move(*f), s->subscribed = true;
-          registry_.subscribe(s);
-          ++stats_.subscribers;
-        } else if (!destination) {
-          if (f->empty()) {
-            sending = false;
-            break;
-          }
-          destination = std::move(*f);
-        } else {
-          ++stats_.messages_in;
-          const auto message = std::make_shared<const std::string>(frame(*f));
-          if (naive_)
-            co_await deliver_in_turn(*destination, message);
-          else
-            deliver(*destination, message);
-          destination.reset();
-        }
-      }
-      if (parser.failed()) {  // a frame over max_frame: this connection goes, nobody else notices
-        ++stats_.protocol_errors;
-        close(s);
-      }
-    }
-    --readers_;
-    // On shutdown the reader stops but the writer may still be flushing: the shutdown closes.
-    if (!stopping_) close(s);
-  }
-
-  // naive: write the message to each subscriber and wait for each write. An async_write may
-  // take several system calls, so two publishers writing to one subscriber at once would
-  // interleave their frames: each takes the subscriber's lock first.
-  asio::awaitable<void> deliver_in_turn(const std::string& name, const Message& message) {
-    Channel* ch = registry_.find(name);
-    if (!ch) co_return;
-    // A copy: subscribers come and go while this reader waits.
-    const std::vector<SubscriberPtr> targets =
-        is_queue(name) ? std::vector<SubscriberPtr>{ch->next_in_turn()} : ch->subscribers;
-    for (const auto& s : targets) {
-      if (!s->open) continue;
-      auto [gone] = co_await s->turn.async_send(error_code{}, use_tuple);
-      if (gone) continue;  // closed while we waited for our turn
-      auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(*message), use_tuple);
-      s->turn.try_receive([](error_code) {});
-      if (ec) {
-        close(s);
-        continue;
-      }
-      ++stats_.deliveries;
-      stats_.bytes_out += static_cast<std::int64_t>(n);
-    }
-  }
-
-  // improved: put the message on each subscriber's queue and return at once. The writers do
-  // the writing; the reader goes straight back to reading.
-  void deliver(const std::string& name, const Message& message) {
-    Channel* ch = registry_.find(name);
-    if (!ch) return;
-    std::vector<SubscriberPtr> slow;  // closed after the loop: closing edits ch->subscribers
-    auto offer = [&](const SubscriberPtr& s) {
-      if (s->queue.size() < c_.queue_depth) {
-        s->queue.push_back(message);
-        if (s->queue.size() == 1) s->wake.cancel();  // the writer was asleep
-      } else if (c_.slow_policy == "drop") {
-        ++stats_.dropped;
-      } else {
-        slow.push_back(s);
-      }
-    };
-    if (is_queue(name))
-      offer(ch->next_in_turn());
-    else
-      for (const auto& s : ch->subscribers) offer(s);
-    for (const auto& s : slow) {
-      ++stats_.slow_disconnects;
-      close(s);
-    }
-  }
-
-  // improved: one gathered write of everything queued, then go again. Messages stay on the
-  // queue until written, so queue_depth bounds what a subscriber holds, in flight included.
-  asio::awaitable<void> writer(SubscriberPtr s) {
-    std::vector<asio::const_buffer> batch;
-    while (s->open) {
-      if (s->queue.empty()) {
-        co_await s->wake.async_wait(use_tuple);  // cancelled by deliver() or close()
-        continue;
-      }
-      batch.clear();
-      for (const auto& m : s->queue) batch.push_back(asio::buffer(*m));
-      auto [ec, n] = co_await asio::async_write(s->socket, batch, use_tuple);
-      if (ec) break;
-      s->queue.erase(s->queue.begin(), s->queue.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-      stats_.deliveries += static_cast<std::int64_t>(batch.size());
-      stats_.bytes_out += static_cast<std::int64_t>(n);
-    }
-    close(s);
-  }
-
-  // Once, whoever notices first: the reader, the writer, a slow queue, or the shutdown.
-  void close(SubscriberPtr s) {
-    if (!s->open) return;
-    s->open = false;
-    if (s->subscribed) registry_.unsubscribe(s);
-    error_code ignored;
-    s->socket.close(ignored);  // its reads and writes complete with operation_aborted
-    s->wake.cancel();
-    s->turn.close();
-    connections_.erase(s);
-    ++stats_.closed;
-  }
-
-  // Shutdown: stop accepting and reading, give the writers flush_timeout_s to empty their
-  // queues, count what is left, close everything. With every socket closed the loop runs out
-  // of work and run() returns.
+  // Shutdown: stop accepting and reading; give the buffers flush_timeout_s to empty, asking
+  // every loop in rounds (two quiet rounds in a row: a batch one loop posted in the first
+  // shows in the second); then every loop counts what is left and closes everything.
   asio::awaitable<void> stop_when_told() {
-    co_await stop_.async_wait(asio::posix::stream_descriptor::wait_read, use_tuple);
-    stopping_ = true;
+    co_await stop_->async_wait(asio::posix::stream_descriptor::wait_read, use_tuple);
     error_code ignored;
-    acceptor_.close(ignored);
-    // A pending read returns end of stream; writes go on.
-    for (const auto& s : connections_) s->socket.shutdown(tcp::socket::shutdown_receive, ignored);
+    acceptor_->close(ignored);
+    for (const auto& l : loops_) asio::post(l->ctx, [l = l.get()] { l->stop_reading(); });
     const auto deadline =
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c_.flush_timeout_s));
-    asio::steady_timer tick(loop_);  // polling is plenty for a once-per-run wait
-    while ((readers_ > 0 || queued() > 0) && Clock::now() < deadline) {
-      tick.expires_after(std::chrono::milliseconds(5));
-      co_await tick.async_wait(use_tuple);
+    asio::steady_timer tick(loops_.front()->ctx);  // polling is plenty for a once-per-run wait
+    for (int round = 1, quiet_rounds = 0; quiet_rounds < 2 && Clock::now() < deadline; ++round) {
+      for (const auto& l : loops_) asio::post(l->ctx, [l = l.get(), round] { l->report(round); });
+      bool all = false;
+      while (!all && Clock::now() < deadline) {
+        tick.expires_after(std::chrono::milliseconds(2));
+        co_await tick.async_wait(use_tuple);
+        all = std::ranges::all_of(loops_, [round](const auto& l) { return l->reported.load() >= round; });
+      }
+      const bool quiet = all && std::ranges::all_of(loops_, [](const auto& l) { return l->quiet.load(); });
+      quiet_rounds = quiet ? quiet_rounds + 1 : 0;
     }
-    stats_.unflushed = queued();
-    for (const auto& s : std::vector<SubscriberPtr>(connections_.begin(), connections_.end())) close(s);
-  }
-
-  std::int64_t queued() const {
-    std::int64_t n = 0;
-    for (const auto& s : connections_) n += static_cast<std::int64_t>(s->queue.size());
-    return n;
+    for (const auto& l : loops_) asio::post(l->ctx, [l = l.get()] { l->finish(); });
   }
 
   const BrokerConfig& c_;
-  const bool naive_;
-  asio::io_context& loop_;
-  tcp::acceptor acceptor_;
-  asio::posix::stream_descriptor stop_;  // readable when the broker must shut down
-  Registry registry_;
-  std::unordered_set<SubscriberPtr> connections_;  // every open connection, subscribed or not
-  int readers_ = 0;                                // readers still running (shutdown waits for them)
-  bool stopping_ = false;
-  BrokerStats stats_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::optional<tcp::acceptor> acceptor_;               // on loop 0
+  std::optional<asio::posix::stream_descriptor> stop_;  // readable when the broker must shut down
 };
+
+void check(const BrokerConfig& c, const char* who) {
+  const std::string me = who;
+  if (c.design != "naive" && c.design != "improved") throw std::invalid_argument(me + ": no design '" + c.design + "'");
+  if (c.slow_policy != "drop" && c.slow_policy != "disconnect")
+    throw std::invalid_argument(me + ": no slow policy '" + c.slow_policy + "'");
+  if (c.queue_depth == 0) throw std::invalid_argument(me + ": queue_depth must be at least 1");
+  if (c.queue_bytes == 0) throw std::invalid_argument(me + ": queue_bytes must be at least 1");
+}
+
+BrokerStats run_loops(const BrokerConfig& c, const Control& ctl, std::size_t loops) {
+  if (ctl.stop_fd < 0) throw std::invalid_argument("fanout/asyncloop: no stop_fd");
+  Broker broker(c, ctl.stop_fd, loops);  // binds now: an address in use throws here, before anything runs
+  if (ctl.listening) ctl.listening(broker.port());
+  return broker.run();
+}
 
 }  // namespace
 
-// The broker: every connection a coroutine (two with the improved design) on one io_context,
-// run by this thread until stop_fd is readable.
+// The broker: every connection a coroutine on one io_context, run by this thread until
+// stop_fd is readable.
 BrokerStats run_asyncloop_broker(const BrokerConfig& c, const Control& ctl) {
-  if (c.design != "naive" && c.design != "improved")
-    throw std::invalid_argument("fanout/asyncloop: no design '" + c.design + "'");
-  if (c.slow_policy != "drop" && c.slow_policy != "disconnect")
-    throw std::invalid_argument("fanout/asyncloop: no slow policy '" + c.slow_policy + "'");
-  if (c.queue_depth == 0) throw std::invalid_argument("fanout/asyncloop: queue_depth must be at least 1");
-  if (ctl.stop_fd < 0) throw std::invalid_argument("fanout/asyncloop: no stop_fd");
-  asio::io_context loop(1);
-  Broker broker(c, ctl.stop_fd, loop);  // binds now: an address in use throws here, before anything runs
-  if (ctl.listening) ctl.listening(broker.port());
-  broker.start();
-  loop.run();
-  return broker.stats();
+  check(c, "fanout/asyncloop");
+  return run_loops(c, ctl, 1);
+}
+
+// The same with c.loops io_contexts (0: one per CPU this process may run on), each run by a
+// thread of its own; this thread runs the first.
+BrokerStats run_asyncloop_mt_broker(const BrokerConfig& c, const Control& ctl) {
+  check(c, "fanout/asyncloop-mt");
+  if (c.design != "improved")
+    throw std::invalid_argument("fanout/asyncloop-mt: only the improved design (naive runs on one loop: asyncloop)");
+  if (c.loops < 0) throw std::invalid_argument("fanout/asyncloop-mt: loops must not be negative");
+  std::size_t loops = static_cast<std::size_t>(c.loops);
+  if (loops == 0) {
+    cpu_set_t cpus;
+    loops = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? static_cast<std::size_t>(CPU_COUNT(&cpus)) : 1;
+  }
+  return run_loops(c, ctl, std::max<std::size_t>(loops, 1));
 }
 
 }  // namespace tvl::fanout

@@ -4,7 +4,7 @@
 Usage:
     /usr/bin/python3 peers/asyncio_broker.py [--host 127.0.0.1] [--port 0]
         [--max-frame BYTES] [--queue-depth N] [--slow-policy drop|disconnect]
-        [--flush-timeout S] [--uvloop]
+        [--flush-timeout S] [--uvloop] [--max-rate MSGS_PER_S]
 
 Wire protocol (byte-compatible with the book and with `tvl broker`):
   frame = 4-byte unsigned big-endian length, then that many bytes;
@@ -27,7 +27,11 @@ Design (what the book's version lacks):
 Stdout carries exactly two lines: `listening on HOST:PORT` once bound, and at shutdown (SIGINT or
 SIGTERM) `tvl-broker-stats {json}` with the counters below. Shutdown stops accepting, stops
 reading, lets the writers flush for at most --flush-timeout seconds, closes everything; messages
-still queued then are counted as `unflushed`. Exit status 0; 2 for a usage error (including
+still queued then are counted as `unflushed`.
+
+--max-rate caps the messages accepted from publishers per second (all publishers together): a
+broker with a known capacity, which the tests of `tvl capacity` must find. Readers that get
+ahead of the cap sleep, so the excess waits in the publishers' sockets as with a slow broker. Exit status 0; 2 for a usage error (including
 --uvloop when uvloop is not importable).
 """
 from __future__ import annotations
@@ -77,7 +81,11 @@ class Conn:
 
 
 class Broker:
-    def __init__(self, max_frame: int, queue_depth: int, slow_policy: str) -> None:
+    def __init__(self, max_frame: int, queue_depth: int, slow_policy: str,
+                 max_rate: float = 0.0) -> None:
+        self.max_rate = max_rate               # messages in per second; 0: as fast as it can
+        self.throttle_start: float | None = None
+        self.throttle_count = 0
         self.max_frame = max_frame
         self.queue_depth = queue_depth
         self.disconnect_slow = slow_policy == "disconnect"
@@ -161,6 +169,8 @@ class Broker:
                 data = await read_frame(reader)
                 self.stats.messages_in += 1
                 deliver(channel, data)
+                if self.max_rate:
+                    await self.throttle()
         except FrameTooLong:
             self.stats.protocol_errors += 1
             if c.writer_task is not None:
@@ -174,6 +184,19 @@ class Broker:
             self.handlers.discard(task)
             if not c.closed:
                 self.end_sends(c)
+
+    async def throttle(self) -> None:
+        """--max-rate: a token bucket. Sleep while the messages taken in are ahead of the cap's
+        schedule; an idle spell earns at most 10 ms of credit, so no burst follows a pause."""
+        now = asyncio.get_running_loop().time()
+        if self.throttle_start is None:
+            self.throttle_start, self.throttle_count = now, 0
+        self.throttle_count += 1
+        ahead = self.throttle_count / self.max_rate - (now - self.throttle_start)
+        if ahead < -0.01:
+            self.throttle_start = now - self.throttle_count / self.max_rate - 0.01
+        elif ahead > 0.001:
+            await asyncio.sleep(ahead)
 
     # --- fan-out ----------------------------------------------------------------------------
 
@@ -269,7 +292,7 @@ def raise_fd_limit() -> None:
 
 
 async def serve(args: argparse.Namespace) -> int:
-    broker = Broker(args.max_frame, args.queue_depth, args.slow_policy)
+    broker = Broker(args.max_frame, args.queue_depth, args.slow_policy, args.max_rate)
     server = await asyncio.start_server(broker.handle, args.host, args.port,
                                         limit=256 * 1024, backlog=4096)
     sock = server.sockets[0]
@@ -299,9 +322,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--flush-timeout", type=float, default=2.0, metavar="S",
                    help="on shutdown, how long queued messages may take to go out (default 2)")
     p.add_argument("--uvloop", action="store_true", help="run on uvloop (exit 2 if missing)")
+    p.add_argument("--max-rate", type=float, default=0.0, metavar="MSGS_PER_S",
+                   help="accept at most this many messages per second from publishers "
+                        "(a broker with a known capacity, for tests; default 0: no cap)")
     args = p.parse_args(argv)
     if args.max_frame < 0 or args.max_frame > 0xFFFFFFFF:
         p.error("--max-frame must be in [0, 2^32-1]")
+    if args.max_rate < 0:
+        p.error("--max-rate must be 0 (no cap) or positive")
     if args.queue_depth < 1:
         p.error("--queue-depth must be at least 1")
     if not 0 <= args.port <= 65535:

@@ -77,6 +77,38 @@ std::optional<std::string> FrameParser::next() {
   return out;
 }
 
+FrameView peek_frame(std::span<const char> bytes, std::uint32_t max_frame) {
+  FrameView f;
+  if (bytes.size() < 4) return f;
+  f.length = get_be32(bytes.data());
+  if (f.length > max_frame) {
+    f.status = FrameView::too_long;
+  } else if (bytes.size() - 4 >= f.length) {
+    f.status = FrameView::complete;
+    f.payload = std::string_view(bytes.data() + 4, f.length);
+    f.size = 4 + std::size_t{f.length};
+  }
+  return f;
+}
+
+PairView peek_pair(std::span<const char> bytes, std::uint32_t max_frame) {
+  PairView p;
+  const FrameView channel = peek_frame(bytes, max_frame);
+  p.status = channel.status;
+  if (channel.status != FrameView::complete) return p;
+  if (channel.payload.empty()) {
+    p.end = true, p.whole = bytes.first(channel.size);
+    return p;
+  }
+  const FrameView data = peek_frame(bytes.subspan(channel.size), max_frame);
+  p.status = data.status;
+  if (data.status != FrameView::complete) return p;
+  p.channel = channel.payload;
+  p.data = bytes.subspan(channel.size, data.size);
+  p.whole = bytes.first(channel.size + data.size);
+  return p;
+}
+
 std::string encode_stamp(const Stamp& s, std::size_t payload_bytes) {
   std::string out;
   out.reserve(std::max(payload_bytes, kStampBytes));

@@ -57,6 +57,28 @@ class FrameParser {
   std::uint32_t bad_length_ = 0;
 };
 
+// Zero-copy parsing, for brokers that parse frames in place in the chunk they read: the frame
+// at the front of `bytes`, if it is all there. `size` counts the length prefix too, so
+// bytes.first(size) is the frame exactly as it goes out again to a subscriber.
+struct FrameView {
+  enum Status { complete, partial, too_long } status = partial;
+  std::string_view payload;  // complete: the frame's bytes after the prefix
+  std::size_t size = 0;      // complete: 4 + payload.size()
+  std::uint32_t length = 0;  // too_long: the length the prefix claimed
+};
+FrameView peek_frame(std::span<const char> bytes, std::uint32_t max_frame);
+
+// A publisher's (channel, data) pair at the front of `bytes`, in place: complete once both
+// frames are all there; `end` when the channel frame is empty (the client's sends are over).
+struct PairView {
+  FrameView::Status status = FrameView::partial;
+  bool end = false;
+  std::string_view channel;
+  std::span<const char> data;   // the data frame, length prefix included
+  std::span<const char> whole;  // both frames
+};
+PairView peek_pair(std::span<const char> bytes, std::uint32_t max_frame);
+
 inline bool is_queue(std::string_view channel) { return channel.starts_with("/queue"); }
 
 // The load generator's payload: who sent it, its sequence number, and when it was meant to go
@@ -73,14 +95,16 @@ std::optional<Stamp> decode_stamp(std::string_view payload);
 
 // How a broker is run: `tvl broker --model M --design D ...`.
 struct BrokerConfig {
-  std::string model = "asyncloop";  // threads | asyncloop
+  std::string model = "asyncloop";  // threads | asyncloop | asyncloop-mt
   std::string design = "improved";  // naive | improved
   std::string host = "127.0.0.1";   // loopback unless told otherwise
   std::uint16_t port = 0;           // 0: any free port (reported through Control::listening)
   std::uint32_t max_frame = kDefaultMaxFrame;
-  std::size_t queue_depth = 10'000;  // improved: messages one subscriber's send queue may hold
-  std::string slow_policy = "drop";  // improved, queue full: drop the message, or disconnect
-  double flush_timeout_s = 2.0;      // on shutdown: how long queued messages may take to go out
+  std::size_t queue_depth = 10'000;   // improved: messages one subscriber's send queue may hold
+  std::size_t queue_bytes = 1 << 20;  // improved: bytes one subscriber's send queue may hold
+  std::string slow_policy = "drop";   // improved, queue full: drop the message, or disconnect
+  int loops = 0;                      // asyncloop-mt: event loops (0: one per CPU this process may use)
+  double flush_timeout_s = 2.0;       // on shutdown: how long queued messages may take to go out
 };
 
 // What a broker counts; printed at shutdown and checked by the harness against the load.
@@ -108,5 +132,7 @@ struct Control {
 using BrokerFn = BrokerStats (*)(const BrokerConfig&, const Control&);
 BrokerStats run_threads_broker(const BrokerConfig& c, const Control& ctl);    // threads/fanout.cpp
 BrokerStats run_asyncloop_broker(const BrokerConfig& c, const Control& ctl);  // asyncloop/fanout.cpp
+// An event loop per core: c.loops io_contexts, each run by its own thread (asyncloop/fanout.cpp).
+BrokerStats run_asyncloop_mt_broker(const BrokerConfig& c, const Control& ctl);
 
 }  // namespace tvl::fanout

@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   python3-matplotlib                    # plots, under /usr/bin/python3
   redis-server                          # the fan-out scenario's reference broker (started by the harness)
+  python3-uvloop                        # the Python peer on uvloop (tvl capacity --model python-uvloop)
 )
 
 missing=()

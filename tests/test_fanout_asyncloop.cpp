@@ -1,6 +1,10 @@
 // The asyncloop broker in-process: fan-out, round-robin, hostile clients, slow subscribers,
 // shutdown. Each test runs the broker on its own thread, on a free port, and stops it the way
 // `tvl broker` does: a byte down a pipe.
+//
+// Built twice (tests/CMakeLists.txt): as fanout.asyncloop.* against one event loop, and with
+// TVL_FANOUT_MT as fanout.asyncloop_mt.* against two (run_asyncloop_mt_broker, loops = 2), where
+// the clients of one test land on both loops. The mt broker has the improved design only.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -17,6 +21,18 @@ using namespace tvl::fanout;
 using tvl::testing::Client;
 using namespace std::chrono_literals;
 
+#ifdef TVL_FANOUT_MT
+#define TVL_MODEL asyncloop_mt
+constexpr BrokerFn kRun = run_asyncloop_mt_broker;
+constexpr int kLoops = 2;
+const std::vector<std::string> kDesigns = {"improved"};
+#else
+#define TVL_MODEL asyncloop
+constexpr BrokerFn kRun = run_asyncloop_broker;
+constexpr int kLoops = 0;
+const std::vector<std::string> kDesigns = {"naive", "improved"};
+#endif
+
 namespace {
 
 // A broker on its own thread. The port comes back through Control::listening.
@@ -30,7 +46,7 @@ class Running {
       ctl.stop_fd = stop_[0];
       ctl.listening = [this](std::uint16_t p) { listening_ = true, port_promise_.set_value(p); };
       try {
-        stats_ = run_asyncloop_broker(c, ctl);
+        stats_ = kRun(c, ctl);
       } catch (...) {
         if (!listening_)
           port_promise_.set_exception(std::current_exception());
@@ -88,6 +104,7 @@ class Running {
 BrokerConfig config(const std::string& design) {
   BrokerConfig c;
   c.design = design;
+  c.loops = kLoops;
   return c;
 }
 
@@ -244,7 +261,8 @@ void slow_subscriber(const std::string& policy) {
 // the run when the broker is told to stop. naive: nothing is queued; both read in step.
 void graceful_shutdown(const std::string& design) {
   BrokerConfig c = config(design);
-  c.flush_timeout_s = 10;  // a bound, never reached: B drains as soon as it reads
+  c.flush_timeout_s = 10;    // a bound, never reached: B drains as soon as it reads
+  c.queue_bytes = 64 << 20;  // B's queue holds the whole run (12.5 MiB)
   Running b(c);
   Clients subs = connect(b.port(), 2);
   subscribe_all(subs, "/topic/g");
@@ -301,14 +319,19 @@ int open_descriptors() {
 
 }  // namespace
 
-TEST(asyncloop, naive_topic_reaches_every_subscriber_in_order) { topic_fanout("naive"); }
-TEST(asyncloop, improved_topic_reaches_every_subscriber_in_order) { topic_fanout("improved"); }
-TEST(asyncloop, naive_queue_is_round_robin) { queue_round_robin("naive"); }
-TEST(asyncloop, improved_queue_is_round_robin) { queue_round_robin("improved"); }
+#ifndef TVL_FANOUT_MT
+TEST(TVL_MODEL, naive_topic_reaches_every_subscriber_in_order) { topic_fanout("naive"); }
+#endif
+TEST(TVL_MODEL, improved_topic_reaches_every_subscriber_in_order) { topic_fanout("improved"); }
+#ifndef TVL_FANOUT_MT
+TEST(TVL_MODEL, naive_queue_is_round_robin) { queue_round_robin("naive"); }
+#endif
+TEST(TVL_MODEL, improved_queue_is_round_robin) { queue_round_robin("improved"); }
 
+#ifndef TVL_FANOUT_MT
 // naive: two publishers' readers write large messages to one subscriber at once. A write
 // that the socket takes only in part must not let the other publisher's bytes in between.
-TEST(asyncloop, naive_publishers_take_turns_at_a_subscriber) {
+TEST(TVL_MODEL, naive_publishers_take_turns_at_a_subscriber) {
   Running b(config("naive"));
   Clients subs = connect(b.port(), 1);
   subscribe_all(subs, "/topic/x");
@@ -336,6 +359,7 @@ TEST(asyncloop, naive_publishers_take_turns_at_a_subscriber) {
   EXPECT_EQ(s.deliveries, 2 * n + 1);
   expect_all_closed(s);
 }
+#endif
 
 // A subscriber that disappears mid-run is closed and forgotten; the others carry on.
 void subscriber_killed(const std::string& design) {
@@ -356,10 +380,12 @@ void subscriber_killed(const std::string& design) {
   expect_all_closed(s);
 }
 
-TEST(asyncloop, naive_subscriber_killed_mid_run) { subscriber_killed("naive"); }
-TEST(asyncloop, improved_subscriber_killed_mid_run) { subscriber_killed("improved"); }
+#ifndef TVL_FANOUT_MT
+TEST(TVL_MODEL, naive_subscriber_killed_mid_run) { subscriber_killed("naive"); }
+#endif
+TEST(TVL_MODEL, improved_subscriber_killed_mid_run) { subscriber_killed("improved"); }
 
-TEST(asyncloop, max_frame_passes_and_one_byte_more_closes_only_that_client) {
+TEST(TVL_MODEL, max_frame_passes_and_one_byte_more_closes_only_that_client) {
   BrokerConfig c = config("improved");
   c.max_frame = 1024;
   Running b(c);
@@ -381,7 +407,7 @@ TEST(asyncloop, max_frame_passes_and_one_byte_more_closes_only_that_client) {
   expect_all_closed(s);
 }
 
-TEST(asyncloop, truncated_frame_then_close_is_a_plain_disconnect) {
+TEST(TVL_MODEL, truncated_frame_then_close_is_a_plain_disconnect) {
   Running b(config("improved"));
   {
     Client t(b.port());
@@ -395,8 +421,8 @@ TEST(asyncloop, truncated_frame_then_close_is_a_plain_disconnect) {
   expect_all_closed(s);
 }
 
-TEST(asyncloop, random_bytes_hurt_nobody_else) {
-  for (const char* design : {"naive", "improved"}) {
+TEST(TVL_MODEL, random_bytes_hurt_nobody_else) {
+  for (const auto& design : kDesigns) {
     Running b(config(design));
     std::mt19937 rng(42);
     Clients stay;  // half close at once, half stay connected until the end
@@ -416,7 +442,7 @@ TEST(asyncloop, random_bytes_hurt_nobody_else) {
   }
 }
 
-TEST(asyncloop, silent_client_holds_nothing_up) {
+TEST(TVL_MODEL, silent_client_holds_nothing_up) {
   Running b(config("improved"));
   Client silent(b.port());
   traffic_flows(b.port());
@@ -427,7 +453,7 @@ TEST(asyncloop, silent_client_holds_nothing_up) {
   expect_all_closed(s);
 }
 
-TEST(asyncloop, thousand_connect_disconnect_cycles_then_traffic) {
+TEST(TVL_MODEL, thousand_connect_disconnect_cycles_then_traffic) {
   Running b(config("improved"));
   for (int i = 0; i < 1000; ++i) {
     Client c(b.port());
@@ -439,13 +465,15 @@ TEST(asyncloop, thousand_connect_disconnect_cycles_then_traffic) {
   expect_all_closed(s);
 }
 
-TEST(asyncloop, slow_subscriber_drop_policy_drops_for_it_alone) { slow_subscriber("drop"); }
-TEST(asyncloop, slow_subscriber_disconnect_policy_closes_it_alone) { slow_subscriber("disconnect"); }
-TEST(asyncloop, naive_graceful_shutdown_counts_what_was_sent) { graceful_shutdown("naive"); }
-TEST(asyncloop, improved_graceful_shutdown_flushes_and_counts_what_was_sent) { graceful_shutdown("improved"); }
+TEST(TVL_MODEL, slow_subscriber_drop_policy_drops_for_it_alone) { slow_subscriber("drop"); }
+TEST(TVL_MODEL, slow_subscriber_disconnect_policy_closes_it_alone) { slow_subscriber("disconnect"); }
+#ifndef TVL_FANOUT_MT
+TEST(TVL_MODEL, naive_graceful_shutdown_counts_what_was_sent) { graceful_shutdown("naive"); }
+#endif
+TEST(TVL_MODEL, improved_graceful_shutdown_flushes_and_counts_what_was_sent) { graceful_shutdown("improved"); }
 
-TEST(asyncloop, every_descriptor_is_closed_after_shutdown) {
-  for (const char* design : {"naive", "improved"}) {
+TEST(TVL_MODEL, every_descriptor_is_closed_after_shutdown) {
+  for (const auto& design : kDesigns) {
     const int before = open_descriptors();
     {
       Running b(config(design));
@@ -459,12 +487,77 @@ TEST(asyncloop, every_descriptor_is_closed_after_shutdown) {
   }
 }
 
-TEST(asyncloop, bad_configuration_and_busy_port_throw_before_listening) {
+TEST(TVL_MODEL, bad_configuration_and_busy_port_throw_before_listening) {
   BrokerConfig c = config("sloppy");
   EXPECT_THROW(Running{c}, std::invalid_argument);
   c = config("improved"), c.slow_policy = "ignore";
   EXPECT_THROW(Running{c}, std::invalid_argument);
+  c = config("improved"), c.queue_bytes = 0;
+  EXPECT_THROW(Running{c}, std::invalid_argument);
+#ifdef TVL_FANOUT_MT
+  c = config("naive");  // the book's prototype runs on one loop only
+  EXPECT_THROW(Running{c}, std::invalid_argument);
+#endif
   Running b(config("improved"));
   c = config("improved"), c.port = b.port();
   EXPECT_THROW(Running{c}, std::runtime_error);  // address in use: a boost::system::system_error
+}
+
+// A subscriber that never reads, and messages far bigger than its socket buffers hold: its
+// queue stops at queue_bytes (queue_depth, in messages, is far away), the rest is dropped and
+// counted, and the one that keeps up gets everything.
+TEST(TVL_MODEL, queue_bytes_bounds_a_silent_subscriber) {
+  BrokerConfig c = config("improved");
+  c.queue_depth = 100'000, c.queue_bytes = 256 * 1024, c.flush_timeout_s = 0.2;
+  Running b(c);
+  Clients subs = connect(b.port(), 2);  // subs[0] stops reading once subscribed
+  subscribe_all(subs, "/topic/bytes");
+  Client p(b.port());
+  p.subscribe("/null");
+  constexpr int n = 400;  // 25 MiB
+  constexpr std::size_t size = 64 * 1024;
+  for (int i = 0; i < n; ++i) {
+    p.publish("/topic/bytes", payload("m", i, size));
+    const auto f = next_data(*subs[1]);
+    ASSERT_TRUE(f) << "message " << i;
+    ASSERT_EQ(number(*f, 1), i);
+  }
+  const auto s = b.stop();
+  EXPECT_GT(s.dropped, 0);
+  EXPECT_EQ(s.slow_disconnects, 0);
+  // Queued when the flush time ran out: what fits in queue_bytes, and one frame partly written.
+  EXPECT_LE(s.unflushed, static_cast<std::int64_t>(c.queue_bytes / (4 + size) + 1));
+  EXPECT_EQ(s.deliveries + s.dropped + s.unflushed, 2 * n + topic_sync_deliveries(2));
+  EXPECT_EQ(s.closed, s.accepted);
+}
+
+// Six subscribers of a queue and two publishers (with two loops: spread over both): every job
+// reaches exactly one subscriber, and each publisher's jobs arrive in order.
+TEST(TVL_MODEL, queue_delivers_each_message_exactly_once) {
+  Running b(config("improved"));
+  Clients subs = connect(b.port(), 6);
+  subscribe_all(subs, "/queue/once");
+  Clients pubs = connect(b.port(), 2);
+  constexpr int n = 500;
+  for (auto& p : pubs) p->subscribe("/null");
+  for (int i = 0; i < n; ++i)
+    for (std::size_t k = 0; k < pubs.size(); ++k)
+      pubs[k]->publish("/queue/once", payload(std::string(1, static_cast<char>('a' + k)), i, 32));
+  std::vector<int> times_seen(2 * n, 0);
+  int total = 0;
+  for (int round = 0; round < 500 && total < 2 * n; ++round)
+    for (auto& sub : subs) {
+      int last[2] = {-1, -1};
+      while (auto f = next_data(*sub, 10ms)) {
+        const int k = (*f)[0] - 'a', i = number(*f, 1);
+        ++times_seen[static_cast<std::size_t>(k * n + i)], ++total;
+        EXPECT_GT(i, last[k]) << "out of order";
+        last[k] = i;
+      }
+    }
+  for (int j = 0; j < 2 * n; ++j) EXPECT_EQ(times_seen[static_cast<std::size_t>(j)], 1) << "job " << j;
+  const auto s = b.stop();
+  EXPECT_EQ(s.messages_in, 2 * n + 6);
+  EXPECT_EQ(s.deliveries, 2 * n + 6);
+  expect_all_closed(s);
 }

@@ -408,4 +408,34 @@ TEST(threads, unknown_design_or_policy_is_refused) {
   c.slow_policy = "ignore";
   EXPECT_THROW(run_threads_broker(c, Control{}), std::invalid_argument);
   EXPECT_THROW(run_threads_broker(config("improved"), Control{}), std::invalid_argument);  // no stop_fd
+  c = config("improved");
+  c.queue_bytes = 0;
+  EXPECT_THROW(run_threads_broker(c, Control{}), std::invalid_argument);
+}
+
+// A subscriber that never reads, and messages far bigger than its socket buffers hold: its
+// queue stops at queue_bytes (queue_depth, in messages, is far away), the rest is dropped and
+// counted, and the one that keeps up gets everything.
+TEST(threads, queue_bytes_bounds_a_silent_subscriber) {
+  BrokerConfig c = config("improved");
+  c.queue_depth = 100'000, c.queue_bytes = 256 * 1024, c.flush_timeout_s = 0.2;
+  Running broker(c);
+  auto subs = subscribers(broker.port(), "/topic/bytes", 2);  // subs[1] never reads again
+  Client pub(broker.port());
+  pub.subscribe("/null");
+  constexpr int n = 400;  // 25 MiB
+  const std::string padding(64 * 1024, 'p');
+  for (int i = 0; i < n; ++i) {
+    pub.publish("/topic/bytes", std::to_string(i) + ":" + padding);
+    const auto f = next_data(*subs[0]);
+    ASSERT_TRUE(f && f->starts_with(std::to_string(i) + ":")) << "message " << i;
+  }
+  const BrokerStats s = broker.stop();
+  EXPECT_GT(s.dropped, 0);
+  EXPECT_EQ(s.slow_disconnects, 0);
+  // Held when the flush time ran out (buffered, or in the writer's hands): what queue_bytes allows.
+  const auto frame = static_cast<std::int64_t>(4 + 4 + padding.size());  // at most "399:" + padding
+  EXPECT_LE(s.unflushed * (frame - 3), static_cast<std::int64_t>(c.queue_bytes));
+  EXPECT_EQ(s.deliveries + s.dropped + s.unflushed, 2 * n + 3);  // the probes went to 1 + 2 subscribers
+  every_connection_closed(s);
 }

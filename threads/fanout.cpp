@@ -5,10 +5,11 @@
 // threads of those that ended. Two designs:
 //   naive     the book's prototype: a publisher's reader sends the message to each subscriber
 //             in turn and waits, so everything moves at the pace of the slowest subscriber;
-//   improved  a bounded send queue and a writer thread per subscriber: a publisher only queues
-//             the message (encoded once, shared by every queue) and never waits; the writer
-//             sends everything queued with one gathered write. A full queue drops the message
-//             or disconnects the subscriber (c.slow_policy), and the counters say so.
+//   improved  an output buffer and a writer thread per subscriber: a publisher's reader only
+//             appends the message's frame (the bytes it received, copied from the chunk) to the
+//             buffer, at most queue_depth messages and queue_bytes bytes, and never waits; the
+//             writer sends everything buffered with one write. What does not fit is dropped or
+//             disconnects the subscriber (c.slow_policy), and the counters say so.
 // Every thread gets the default stack size (glibc: RLIMIT_STACK, usually 8 MiB of address
 // space; metrics::default_stack_kib() reports it). A connection costs one thread (naive) or two.
 //
@@ -22,17 +23,19 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <climits>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -45,10 +48,8 @@
 namespace tvl::fanout {
 namespace {
 
-using Message = std::shared_ptr<const std::string>;  // one encoded frame, shared by its subscribers
-
-constexpr std::size_t kReadChunk = 64 * 1024;  // one recv() takes up to this much
-constexpr std::size_t kMaxIov = IOV_MAX;       // messages per gathered write (1024 on Linux)
+constexpr std::size_t kReadChunk = 64 * 1024;    // one recv() takes up to this much (asyncloop: the same)
+constexpr std::size_t kKeepBuffer = 256 * 1024;  // an emptied output buffer bigger than this is freed
 
 // The counters are BrokerStats' own fields, bumped atomically by every thread and read once
 // all of them have been joined.
@@ -63,13 +64,19 @@ struct Subscriber {
   ~Subscriber() { ::close(fd); }
   const int fd;
   const std::uint64_t id;
-  std::mutex mutex;               // naive: one send at a time; improved: guards the fields below
-  std::condition_variable ready;  // improved: wakes the writer
-  std::vector<Message> queue;     // improved: waiting to be written
-  std::size_t in_flight = 0;      // improved: being written; with the queue, at most queue_depth
-  bool closing = false;           // the reader ended: the writer flushes the queue and stops
-  bool dead = false;              // the socket failed or was cut off: nothing more is written
-  std::atomic<int> threads{0};    // its threads still running; the last one ends the connection
+  std::mutex mutex;                                // naive: one send at a time; improved: guards the fields below
+  std::condition_variable ready;                   // improved: wakes the writer
+  std::vector<char> out;                           // improved: whole frames waiting to be written
+  std::size_t queued = 0;                          // ... how many
+  std::size_t in_flight = 0, in_flight_bytes = 0;  // being written; with the above, within the bounds
+  bool closing = false;                            // the reader ended: the writer flushes the queue and stops
+  bool dead = false;                               // the socket failed or was cut off: nothing more is written
+  std::atomic<int> threads{0};                     // its threads still running; the last one ends the connection
+};
+
+struct NameHash {  // lets a channel be looked up by the string_view that points into a chunk
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 struct Channel {
@@ -77,31 +84,24 @@ struct Channel {
   std::atomic<std::size_t> next{0};  // /queue channels: the round-robin cursor
 };
 
-// Writes messages with gathered writes, kMaxIov at a time; returns how many went out whole.
-// Stops at the first failure: the peer is gone or the socket was shut down.
-std::size_t send_all(int fd, std::span<const Message> batch, std::int64_t& bytes_out) {
-  std::array<iovec, kMaxIov> iov;
-  std::size_t done = 0, offset = 0;  // messages sent whole; bytes of the next one already sent
-  while (done < batch.size()) {
-    std::size_t n = 0;
-    for (; n < iov.size() && done + n < batch.size(); ++n) {
-      const std::string& m = *batch[done + n];
-      const std::size_t skip = n == 0 ? offset : 0;
-      iov[n] = {const_cast<char*>(m.data()) + skip, m.size() - skip};
-    }
-    msghdr msg{};
-    msg.msg_iov = iov.data(), msg.msg_iovlen = n;
-    const ssize_t sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);  // writev() that cannot raise SIGPIPE
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent <= 0) break;
-    count(bytes_out, sent);
-    for (auto left = static_cast<std::size_t>(sent); left > 0;) {
-      const std::size_t take = std::min(left, batch[done]->size() - offset);
-      left -= take, offset += take;
-      if (offset == batch[done]->size()) offset = 0, ++done;
-    }
+// Sends all of `bytes` (whole frames); returns how many frames went out whole. Stops at the
+// first failure: the peer is gone or the socket was shut down.
+std::size_t send_all(int fd, std::span<const char> bytes, std::int64_t& bytes_out) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);  // no SIGPIPE
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    count(bytes_out, n);
+    sent += static_cast<std::size_t>(n);
   }
-  return done;
+  std::size_t frames = 0;
+  for (std::size_t at = 0; at + 4 <= sent;) {
+    const FrameView f = peek_frame(bytes.subspan(at, sent - at), UINT32_MAX);
+    if (f.status != FrameView::complete) break;
+    at += f.size, ++frames;
+  }
+  return frames;
 }
 
 // A listening socket on host:port (port 0: any free one), non-blocking so that the acceptor
@@ -138,6 +138,7 @@ class Broker {
     if (c.slow_policy != "drop" && c.slow_policy != "disconnect")
       throw std::invalid_argument("fanout/threads: no slow policy '" + c.slow_policy + "' (drop or disconnect)");
     if (c.queue_depth == 0) throw std::invalid_argument("fanout/threads: queue_depth must be at least 1");
+    if (c.queue_bytes == 0) throw std::invalid_argument("fanout/threads: queue_bytes must be at least 1");
     if (ctl.stop_fd < 0) throw std::invalid_argument("fanout/threads: no stop_fd");
   }
 
@@ -162,6 +163,13 @@ class Broker {
   struct Connection {
     std::shared_ptr<Subscriber> sub;
     std::thread reader, writer;
+  };
+
+  // A reader's run of messages to one channel: their frames back to back, and where each ends.
+  struct Run {
+    std::string_view channel;  // points into the reader's chunk
+    std::vector<char> frames;
+    std::vector<std::size_t> ends;
   };
 
   void accept_all(int listener) {
@@ -232,36 +240,51 @@ class Broker {
 
   // The client's first frame subscribes it; then (channel, data) pairs until an empty channel,
   // the end of the stream, a frame over max_frame, or the broker's shutdown.
+  // Frames are handled in place, in the chunk; a pair that is not all there yet moves to the
+  // front and waits for the next recv().
   void reader(const std::shared_ptr<Subscriber>& s) {
-    FrameParser parser(c_.max_frame);
-    const auto chunk = std::make_unique_for_overwrite<char[]>(kReadChunk);  // untouched pages cost no RSS
-    std::optional<std::string> channel, to;  // the subscription; a publish waiting for its data
-    std::vector<std::string> channels;       // the chunk's messages and where they go
-    std::vector<Message> messages;
+    std::size_t capacity = kReadChunk, have = 0;                    // grows only for a pair bigger than a chunk
+    auto chunk = std::make_unique_for_overwrite<char[]>(capacity);  // untouched pages cost no RSS
+    std::optional<std::string> channel;                             // the subscription
+    Run run;  // the chunk's messages, a run of one channel's frames at a time
     for (bool more = true; more && !stopping_;) {
-      const ssize_t n = ::recv(s->fd, chunk.get(), kReadChunk, 0);
+      if (have == capacity) {
+        auto bigger = std::make_unique_for_overwrite<char[]>(capacity *= 2);
+        std::memcpy(bigger.get(), chunk.get(), have);
+        chunk = std::move(bigger);
+      }
+      const ssize_t n = ::recv(s->fd, chunk.get() + have, capacity - have, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       count(stats_.bytes_in, n);
-      parser.feed(std::span<const char>(chunk.get(), static_cast<std::size_t>(n)));
-      while (std::optional<std::string> f = more ? parser.next() : std::nullopt) {
-        if (!channel) {
-          subscribe(s, *(channel = std::move(f)));
-        } else if (!to) {
-          more = !f->empty();
-          to = std::move(f);
-        } else {
-          count(stats_.messages_in);
-          channels.push_back(std::move(*to)), to.reset();
-          messages.push_back(std::make_shared<const std::string>(frame(*f)));  // encoded once
-        }
+      have += static_cast<std::size_t>(n);
+      const auto bytes = std::span<const char>(chunk.get(), have);
+      std::size_t used = 0;
+      bool bad = false;
+      if (!channel) {
+        const FrameView f = peek_frame(bytes, c_.max_frame);
+        bad = f.status == FrameView::too_long;
+        if (f.status == FrameView::complete) subscribe(s, *(channel = std::string(f.payload))), used = f.size;
       }
-      deliver(channels, messages);
-      channels.clear(), messages.clear();
-      if (parser.failed()) {  // that connection only: every other client goes on
+      while (channel && more && !bad) {
+        const PairView m = peek_pair(bytes.subspan(used), c_.max_frame);
+        bad = m.status == FrameView::too_long;
+        if (m.status != FrameView::complete) break;
+        used += m.whole.size(), more = !m.end;
+        if (m.end) break;
+        count(stats_.messages_in);
+        if (m.channel != run.channel || !improved_) deliver(run), run.channel = m.channel;
+        run.frames.insert(run.frames.end(), m.data.begin(), m.data.end());
+        run.ends.push_back(run.frames.size());
+      }
+      deliver(run);
+      run.channel = {};  // it points into the chunk
+      if (bad) {         // that connection only: every other client goes on
         count(stats_.protocol_errors);
         break;
       }
+      have -= used;
+      std::memmove(chunk.get(), chunk.get() + used, have);
     }
     if (channel) unsubscribe(s, *channel);
     hang_up(*s);
@@ -276,31 +299,36 @@ class Broker {
     thread_done(s);
   }
 
-  // Improved: sends everything queued with one gathered write, then waits for more.
+  // Improved: sends everything buffered with one write, then waits for more.
   void writer(Subscriber& s) {
-    std::vector<Message> batch;
+    std::vector<char> batch;
     std::size_t unsent = 0;
     for (;;) {
+      std::size_t frames = 0;
       {
         std::unique_lock lock(s.mutex);
-        s.in_flight = 0;  // the last batch is out
-        s.ready.wait(lock, [&s] { return !s.queue.empty() || s.closing || s.dead; });
-        if (s.dead || s.queue.empty()) break;
-        batch.swap(s.queue);  // the two vectors trade buffers: no allocation once warmed up
-        s.in_flight = batch.size();
+        s.in_flight = s.in_flight_bytes = 0;  // the last batch is out
+        s.ready.wait(lock, [&s] { return !s.out.empty() || s.closing || s.dead; });
+        if (s.dead || s.out.empty()) break;
+        batch.swap(s.out);  // the two buffers trade places: no allocation once warmed up
+        frames = std::exchange(s.queued, 0);
+        s.in_flight = frames, s.in_flight_bytes = batch.size();
       }
       const std::size_t sent = send_all(s.fd, batch, stats_.bytes_out);
       count(stats_.deliveries, static_cast<std::int64_t>(sent));
-      if (sent < batch.size()) {
-        unsent = batch.size() - sent;
+      if (sent < frames) {
+        unsent = frames - sent;
         cut_off(s);
         break;
       }
-      batch.clear();
+      if (batch.capacity() > kKeepBuffer)
+        std::vector<char>().swap(batch);  // a burst's buffer is not kept for good
+      else
+        batch.clear();
     }
     if (stopping_) {  // what the flush timeout left behind
       std::lock_guard lock(s.mutex);
-      count(stats_.unflushed, static_cast<std::int64_t>(unsent + s.queue.size()));
+      count(stats_.unflushed, static_cast<std::int64_t>(unsent + s.queued));
     }
     thread_done(s);
   }
@@ -318,61 +346,71 @@ class Broker {
     if (it->second.subscribers.empty()) registry_.erase(it);
   }
 
-  // A chunk's messages. Improved: a run of messages to one channel reaches each subscriber with
-  // one lock and at most one wake-up. The event loop gets that coalescing for free (its writers
-  // run only once the reader has handled the whole chunk); a writer thread woken per message
-  // would cost a context switch per delivery. Naive: one message at a time, as in the book.
-  void deliver(const std::vector<std::string>& channels, const std::vector<Message>& messages) {
-    for (std::size_t i = 0, j = 0; i < messages.size(); i = j) {
-      for (j = i + 1; improved_ && j < messages.size() && channels[j] == channels[i];) ++j;
-      deliver(channels[i], std::span(messages).subspan(i, j - i));
-    }
-  }
-
-  void deliver(const std::string& channel, std::span<const Message> ms) {
+  // A run of messages to one channel (improved; naive: one message) reaches each subscriber
+  // with one lock and at most one wake-up. The event loop gets that coalescing for free (its
+  // buffers are written once the reader has handled the whole chunk); a writer thread woken
+  // per message would cost a context switch per delivery.
+  void deliver(Run& run) {
+    if (run.ends.empty()) return;
     std::vector<std::shared_ptr<Subscriber>> targets;  // naive: written to once the registry is unlocked
     {
       std::shared_lock lock(registry_mutex_);
-      const auto it = registry_.find(channel);
-      if (it == registry_.end()) return;
-      const auto& subs = it->second.subscribers;
-      const bool one = is_queue(channel);  // one subscriber per message, in turn
-      for (std::size_t k = 0; k < (one ? ms.size() : subs.size()); ++k) {
-        const auto& s = one ? subs[it->second.next.fetch_add(1) % subs.size()] : subs[k];
-        if (improved_) offer(*s, one ? ms.subspan(k, 1) : ms);
-        if (!improved_) targets.push_back(s);
+      const auto it = registry_.find(run.channel);
+      if (it != registry_.end()) {
+        const auto& subs = it->second.subscribers;
+        if (!improved_)
+          targets = is_queue(run.channel) ? std::vector{subs[it->second.next.fetch_add(1) % subs.size()]} : subs;
+        else if (!is_queue(run.channel))
+          for (const auto& s : subs) offer(*s, run.frames, run.ends);
+        else  // one subscriber per message, in turn
+          for (std::size_t k = 0, start = 0; k < run.ends.size(); start = run.ends[k++]) {
+            const std::size_t size = run.ends[k] - start;
+            offer(*subs[it->second.next.fetch_add(1) % subs.size()], std::span(run.frames).subspan(start, size),
+                  std::span(&size, 1));
+          }
       }
     }
-    for (const auto& s : targets) send_now(*s, ms.front());  // naive: ms is one message
+    for (const auto& s : targets) send_now(*s, run.frames);  // naive: one message
+    run.frames.clear(), run.ends.clear();
   }
 
   // Naive: the publisher's own thread writes, and waits for as long as the subscriber makes it.
-  void send_now(Subscriber& s, const Message& m) {
+  void send_now(Subscriber& s, std::span<const char> frame) {
     std::unique_lock lock(s.mutex);
     if (s.dead) return;
-    if (send_all(s.fd, std::span(&m, 1), stats_.bytes_out) == 1) return count(stats_.deliveries);
+    if (send_all(s.fd, frame, stats_.bytes_out) == 1) return count(stats_.deliveries);
     s.dead = true;
     lock.unlock();
     ::shutdown(s.fd, SHUT_RDWR);  // its reader wakes and ends the connection
   }
 
-  // Improved: queue them, or apply the slow policy to what does not fit; never wait.
-  void offer(Subscriber& s, std::span<const Message> ms) {
-    std::size_t refused = 0;
+  // Improved: buffer what fits of a run (frames[.. ends[k]) is its first k + 1 frames), apply
+  // the slow policy to the rest; never wait. An empty buffer takes one frame of any size, so
+  // that no frame is ever too big to deliver.
+  void offer(Subscriber& s, std::span<const char> frames, std::span<const std::size_t> ends) {
+    std::size_t take = 0;
     bool wake = false;
     {
       std::lock_guard lock(s.mutex);
       if (s.dead || s.closing) return;
-      const std::size_t held = std::min(c_.queue_depth, s.queue.size() + s.in_flight);
-      refused = ms.size() - std::min(ms.size(), c_.queue_depth - held);
-      wake = s.queue.empty();  // only a writer with nothing queued may be asleep
-      if (refused > 0 && !drop_) s.dead = true, s.queue.clear();
-      if (refused == 0 || drop_)
-        s.queue.insert(s.queue.end(), ms.begin(), ms.end() - static_cast<std::ptrdiff_t>(refused));
+      const std::size_t held = s.out.size() + s.in_flight_bytes;
+      take = std::min(ends.size(), c_.queue_depth - std::min(c_.queue_depth, s.queued + s.in_flight));
+      if (take > 0 && held + ends[take - 1] > c_.queue_bytes)
+        take = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.begin() + static_cast<std::ptrdiff_t>(take),
+                                                         c_.queue_bytes - std::min(c_.queue_bytes, held)) -
+                                        ends.begin());
+      if (take == 0 && held == 0) take = 1;
+      wake = s.out.empty();  // only a writer with nothing buffered may be asleep
+      if (take < ends.size() && !drop_) {
+        s.dead = true, s.out.clear(), s.queued = 0;
+      } else if (take > 0) {
+        s.out.insert(s.out.end(), frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(ends[take - 1]));
+        s.queued += take;
+      }
     }
-    if (wake && refused < ms.size()) s.ready.notify_one();
-    if (refused > 0 && drop_) count(stats_.dropped, static_cast<std::int64_t>(refused));
-    if (refused > 0 && !drop_) count(stats_.slow_disconnects), cut_off(s);
+    if (wake && take == ends.size()) s.ready.notify_one();
+    if (take < ends.size() && drop_) count(stats_.dropped, static_cast<std::int64_t>(ends.size() - take));
+    if (take < ends.size() && !drop_) count(stats_.slow_disconnects), cut_off(s);
   }
 
   // Shuts the socket first: that wakes any thread blocked on it, even one holding s.mutex.
@@ -405,7 +443,7 @@ class Broker {
   BrokerStats stats_;
   std::atomic<bool> stopping_{false};
   std::shared_mutex registry_mutex_;
-  std::unordered_map<std::string, Channel> registry_;
+  std::unordered_map<std::string, Channel, NameHash, std::equal_to<>> registry_;
   std::unordered_map<std::uint64_t, Connection> connections_;  // the acceptor's alone
   std::uint64_t next_id_ = 0;
   bool warned_ = false;
