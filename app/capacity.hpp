@@ -8,9 +8,10 @@
 // what the broker delivers flat out, and the first probe offers half of that. The search ramps
 // the offered load (x2 until a probe fails), then bisects between the highest
 // pass and the lowest failure until they are within `precision` of each other. Every probe
-// starts a fresh broker (a child process, pinned apart from the load) and judges it; a probe
-// where the load generator itself was saturated or starved is `load-bound` and stops the
-// search: nothing above it would be the broker's number. Then, optionally, one probe at
+// starts a fresh broker (a child process, pinned apart from the load) and judges it. A probe
+// that fails while the load generator itself was saturated or starved is `load-bound` and
+// stops the search: nothing above it would be the broker's number. A probe that is bound to
+// fail (over 1% of its deliveries already later than the SLO) is cut short. Then, optionally, one probe at
 // `overload` x the capacity shows whether the broker holds its throughput or collapses.
 #pragma once
 
@@ -26,8 +27,8 @@ namespace tvl::capacity {
 
 // Why a probe failed; "pass" when it did not.
 inline constexpr const char* kPass = "pass";
-inline constexpr const char* kLatency = "latency";        // p99 over the SLO, or the load could not go out in time
-inline constexpr const char* kLoss = "loss";              // published but never delivered, or gaps/reordering
+inline constexpr const char* kLatency = "latency";        // p99 over the SLO, or deliveries still on their way
+inline constexpr const char* kLoss = "loss";              // a gap in a subscriber's stream, or duplicates/reordering
 inline constexpr const char* kDrops = "drops";            // the broker dropped or cut off subscribers
 inline constexpr const char* kLoadBound = "load-bound";   // the generator was the limit: not the broker's number
 inline constexpr const char* kCheck = "check";            // counts that cannot be (a bug): the search stops
@@ -39,7 +40,9 @@ struct Options {
   fanout_harness::Target target;  // the broker, its design, its CPUs
   load::Params load;              // subscribers, payload, load threads and CPUs; rate and duration are set per probe
   double slo_ms = 10;             // p99 from the intended send must be at most this
-  double probe_s = 3;             // each probe's offered load lasts this long
+  double probe_s = 3;             // each probe's offered load lasts this long, after
+  double warmup_s = 0.5;          // a warm-up whose latencies are not judged (its deliveries are)
+  double tick_s = 0.001;          // publishers send what is due once per tick (load::Params::tick_s)
   double start = 0;               // deliveries/s of the first probe; 0: half of what a short flood delivers
   double precision = 0.05;        // stop bisecting when the highest failure / highest pass <= 1 + this
   double min_delivered = 0.99;    // share of the offered deliveries that must arrive
@@ -80,8 +83,9 @@ inline constexpr double kFloodOffered = 16e6;
 inline constexpr double kFloodMessages = 2e6;  // messages/s: at most this many, whatever the subscribers
 inline constexpr double kFloodSeconds = 0.5;
 
-// Runs one probe at `offered` deliveries/s for `seconds` (0: o.probe_s) and judges it.
-Probe probe(const Options& o, double offered, double seconds = 0);
+// Runs one probe at `offered` deliveries/s for `seconds` (0: o.probe_s) and judges it. A probe
+// for goodput (the flood, the overload) runs its whole length; others stop once they must fail.
+Probe probe(const Options& o, double offered, double seconds = 0, bool goodput = false);
 
 // The whole search, calling `progress` after every probe (the calibration flood and the
 // overload probe included).

@@ -27,8 +27,9 @@ std::string command_line(const CapacityArgs& a) {
   const auto& o = a.o;
   std::string cmd = fmt::format("tvl capacity --model {}", o.target.model);
   if (o.target.is_tvl()) cmd += " --design " + o.target.design;
-  cmd += fmt::format(" --subscribers {} --payload {} --slo-ms {} --probe-seconds {} --overload {} --load-threads {}",
-                     fmt::join(a.subscribers, ","), o.load.payload, o.slo_ms, o.probe_s, o.overload, o.load.threads);
+  cmd += fmt::format(
+      " --subscribers {} --payload {} --slo-ms {} --probe-seconds {} --tick-ms {} --overload {} --load-threads {}",
+      fmt::join(a.subscribers, ","), o.load.payload, o.slo_ms, o.probe_s, o.tick_s * 1e3, o.overload, o.load.threads);
   if (a.no_pin) cmd += " --no-pin";
   if (!a.broker_cpus.empty()) cmd += " --broker-cpus " + a.broker_cpus;
   if (!a.load_cpus.empty()) cmd += " --load-cpus " + a.load_cpus;
@@ -64,6 +65,7 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
                         {"payload", o.load.payload},
                         {"slo_ms", o.slo_ms},
                         {"probe_s", o.probe_s},
+                        {"tick_ms", o.tick_s * 1e3},
                         {"broker_cpus", o.target.cpus.size()},
                         {"load_cpus", o.load.cpus.size()},
                         {"load_threads", o.load.threads},
@@ -202,6 +204,9 @@ void add_capacity(Commands c) {
   cap->add_option("--probe-seconds", o.probe_s, "how long each probe offers its load")
       ->check(CLI::Range(0.2, 600.0))
       ->capture_default_str();
+  cap->add_option("--tick-ms", o.tick_s, "publishers send what is due once per this many ms (0: each message on time)")
+      ->transform([](const std::string& ms) { return std::to_string(std::stod(ms) / 1e3); })
+      ->check(CLI::Range(0.0, 1.0));
   cap->add_option("--start", o.start, "deliveries/s of the first probe")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();

@@ -93,6 +93,9 @@ void print_load(const load::Params& p, const load::Result& r) {
   fmt::print("  generator: {} thread(s){}, CPU {:.3f} s, busiest thread {:.0f}% busy (on a CPU or waiting for one){}\n",
              r.load_threads, p.cpus.empty() ? "" : fmt::format(" on CPUs {}", fmt::join(p.cpus, ",")), r.load_cpu_s,
              r.load_busy * 100, r.load_bound ? "  LOAD-BOUND: the generator may have been the limit" : "");
+  if (r.publishers_stalled > 0)
+    fmt::print("  {} publisher(s) stalled (the broker stopped reading): what they wrote counts as published\n",
+               r.publishers_stalled);
   if (!r.impossible.empty()) fmt::print("  IMPOSSIBLE COUNTS: {}\n", r.impossible);
 }
 
@@ -125,7 +128,7 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
       ->capture_default_str();
   cmd->add_option("--load-cpus", p.cpus, "pin every load thread to these CPUs, comma separated (default: anywhere)")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 4095));
 }
 
 struct SweepOptions {

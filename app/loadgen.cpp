@@ -229,8 +229,9 @@ std::size_t parse_resp(std::string_view in, Reply& r) {
   const long count = head[0] == '*' ? number(head) : 1;
   for (long i = 0; i < count; ++i) {
     std::string_view h = head, item;
-    if (head[0] == '*' && (!line(h) || h.empty())) return 0;
-    if (h[0] == '$') {
+    if (head[0] == '*' && !line(h)) return 0;
+    if (h.empty()) {  // not RESP: passed over, never waited on
+    } else if (h[0] == '$') {
       const long len = number(h);
       if (len > 0) {
         if (in.size() < at + static_cast<std::size_t>(len) + 2) return 0;
@@ -276,7 +277,9 @@ struct Worker {
   Histogram from_intended_ns, from_sent_ns;
   std::vector<std::vector<bool>> seen;                        // queue channels: per publisher, which seq arrived here
   std::vector<std::uint64_t> queue_next;                      // queue channels: per publisher, the highest seq + 1
+  std::int64_t late = 0;                                      // deliveries later than Params::late_ns
   alignas(64) std::atomic<std::int64_t> delivered_so_far{0};  // `delivered`, stored once per read
+  std::atomic<std::int64_t> late_so_far{0};                   // `late`, stored once per read
   ThreadTime at_go, at_sent, at_end;
   std::exception_ptr error;
   std::thread thread;
@@ -299,6 +302,8 @@ class Load {
         subs_(static_cast<std::size_t>(p.subscribers)),
         pubs_(static_cast<std::size_t>(p.publishers)) {
     per_publisher_rate_ = p.rate / p.publishers;
+    tick_ns_ = static_cast<std::int64_t>(p.tick_s * 1e9);
+    warmup_ns_ = static_cast<std::int64_t>(p.warmup_s * 1e9);
     per_publisher_count_ = static_cast<std::int64_t>(std::floor(p.duration_s * per_publisher_rate_));
     max_batch_ = std::max<std::size_t>(1, kBatchBytes / wire_.size());
     // One read takes up to 64 KiB; with many subscribers less, so that their buffers stay
@@ -394,6 +399,7 @@ class Load {
       throw std::runtime_error(fmt::format("only {} of {} subscriptions confirmed ({} of {} connected) within {} s",
                                            confirmed_.load(), p_.subscribers, connected_.load(), connections,
                                            p_.confirm_s));
+    r.subscribers_confirmed = confirmed_.load();
     wait_until([] { return false; }, Clock::now() + 50ms);  // probes still in flight arrive, ignored
     std::optional<metrics::Usage> broker_before;
     if (p_.broker_pid > 0) broker_before = metrics::usage_of(p_.broker_pid);
@@ -408,8 +414,16 @@ class Load {
     });
     // A broker that stops reading its publishers (the naive design behind a slow subscriber)
     // must not hang the load: after the schedule and the drain time, stop where it stands.
-    const bool sent = wait_until([&] { return publishers_finished_.load() == p_.publishers; },
-                                 t0 + seconds(p_.duration_s + p_.drain_s));
+    auto too_late = [&] {
+      if (p_.late_limit <= 0) return false;
+      std::int64_t late = 0;
+      for (const auto& w : workers_) late += w->late_so_far.load(std::memory_order_relaxed);
+      return late > p_.late_limit;
+    };
+    const bool sent = wait_until([&] { return publishers_finished_.load() == p_.publishers || too_late(); },
+                                 t0 + seconds(p_.duration_s + p_.drain_s)) &&
+                      !too_late();
+    if (too_late()) r.cut_short_s = std::chrono::duration<double>(Clock::now() - t0).count();
     on_each([](Worker& w) { w.at_sent = thread_time(); });
     if (!sent) {
       on_each([](Worker& w) {
@@ -426,8 +440,9 @@ class Load {
     r.publishers_stalled = p_.publishers - publishers_done_.load();
     for (const auto& pub : pubs_) r.published += pub.published.load();
     r.expected = queue_ ? r.published : r.published * p_.subscribers;
-    // What is in flight still arrives, stalled publishers or not; no longer than drain_s.
-    wait_until(
+    // What is in flight still arrives, stalled publishers or not; no longer than drain_s (and
+    // not at all for a run cut short: it has failed already).
+    if (r.cut_short_s == 0) wait_until(
         [&] {
           std::int64_t delivered = 0;
           for (const auto& w : workers_) delivered += w->delivered_so_far.load(std::memory_order_relaxed);
@@ -463,15 +478,10 @@ class Load {
     r.load_threads = p_.threads;
     for (auto& w : workers_) {
       r.delivered += w->delivered, r.gaps += w->gaps, r.duplicates_or_reordered += w->duplicates_or_reordered;
+      r.late += w->late;
       r.from_intended_ns.merge(w->from_intended_ns), r.from_sent_ns.merge(w->from_sent_ns);
       r.seconds = std::max(r.seconds, static_cast<double>(w->last_delivery_ns) / 1e9);
       r.load_cpu_s += static_cast<double>(w->at_end.cpu_ns - w->at_go.cpu_ns) / 1e9;
-      if (getenv("TVL_DEBUG_BUSY"))
-        fmt::print(stderr,
-                   "DEBUG sent window {:.3f}s cpu {:.3f} wait {:.3f}; end window {:.3f}s cpu {:.3f} wait {:.3f}\n",
-                   (w->at_sent.wall_ns - w->at_go.wall_ns) / 1e9, (w->at_sent.cpu_ns - w->at_go.cpu_ns) / 1e9,
-                   (w->at_sent.wait_ns - w->at_go.wait_ns) / 1e9, (w->at_end.wall_ns - w->at_go.wall_ns) / 1e9,
-                   (w->at_end.cpu_ns - w->at_go.cpu_ns) / 1e9, (w->at_end.wait_ns - w->at_go.wait_ns) / 1e9);
       r.load_busy = std::max({r.load_busy, busy_between(w->at_go, w->at_sent), busy_between(w->at_go, w->at_end)});
     }
     if (r.seconds <= 0) r.seconds = 1e-9;
@@ -522,15 +532,18 @@ class Load {
     if (!sub.confirmed) sub.confirmed = true, confirmed_.fetch_add(1);
   }
 
-  void on_message(Sub& sub, std::string_view payload) {
+  // `now`: when the read that brought the message returned, since t0.
+  void on_message(Sub& sub, std::string_view payload, std::int64_t now) {
     const auto stamp = fanout::decode_stamp(payload);
     if (!stamp) return;
     if (stamp->publisher == kProbe) return confirm(sub);
     if (stamp->publisher >= static_cast<std::uint32_t>(p_.publishers)) return;
     Worker& w = *sub.w;
-    const std::int64_t now = (Clock::now() - w.t0).count();
-    w.from_intended_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - stamp->intended_ns)));
-    w.from_sent_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - stamp->sent_ns)));
+    if (stamp->intended_ns >= warmup_ns_) {
+      w.from_intended_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - stamp->intended_ns)));
+      w.from_sent_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - stamp->sent_ns)));
+      if (p_.late_ns > 0 && now - stamp->intended_ns > p_.late_ns) ++w.late;
+    }
     ++w.delivered, ++sub.received;
     w.last_delivery_ns = now;
     if (queue_) {  // each message once, to any subscriber
@@ -551,13 +564,14 @@ class Load {
 
   // Handles every complete message at the front of `data`, where it lies; returns the bytes used.
   std::size_t take(Sub& sub, std::string_view data) {
-    if (!resp_) return parse_frames(data, [&](std::string_view f) { on_message(sub, f); });
+    const std::int64_t now = (Clock::now() - sub.w->t0).count();  // one clock read per read
+    if (!resp_) return parse_frames(data, [&](std::string_view f) { on_message(sub, f, now); });
     std::size_t used = 0;
     Reply reply;
     while (const std::size_t taken = parse_resp(data.substr(used), reply)) {
       used += taken;
       if (reply.n == 3 && reply.item[0] == "subscribe") confirm(sub);
-      if (reply.n == 3 && reply.item[0] == "message") on_message(sub, reply.item[2]);
+      if (reply.n == 3 && reply.item[0] == "message") on_message(sub, reply.item[2], now);
     }
     return used;
   }
@@ -587,6 +601,7 @@ class Load {
         buf = std::move(bigger);
       }
       w.delivered_so_far.store(w.delivered, std::memory_order_relaxed);
+      w.late_so_far.store(w.late, std::memory_order_relaxed);
     }
   }
 
@@ -657,7 +672,7 @@ class Load {
       pub.published.store(sent, std::memory_order_relaxed);
       if (ec) break;  // stopped by the conductor (a broker that stopped reading), or closed by the broker
       if (sent < per_publisher_count_ && sent >= due) {
-        timer.expires_at(w.t0 + std::chrono::nanoseconds(intended_ns(sent)));
+        timer.expires_at(w.t0 + std::chrono::nanoseconds(std::max(intended_ns(sent), now + tick_ns_)));
         co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
       }
     }
@@ -679,6 +694,8 @@ class Load {
   std::vector<Sub> subs_;
   std::vector<Pub> pubs_;
   double per_publisher_rate_ = 0;
+  std::int64_t tick_ns_ = 0;    // Params::tick_s
+  std::int64_t warmup_ns_ = 0;  // Params::warmup_s
   std::int64_t per_publisher_count_ = 0;
   std::size_t max_batch_ = 1, read_chunk_ = 65536;
   // Changed once per connection or publisher, never per message.

@@ -35,10 +35,25 @@ struct Params {
   double confirm_s = 10;  // how long subscriptions may take to be confirmed
   pid_t broker_pid = 0;   // read the broker's RSS, CPU and context switches from /proc
   int threads = 1;        // load threads, an io_context each; connections spread round-robin
+  // Publishers send what is due at most once per tick (0: each message at its own time). The
+  // wait counts in the latency from the intended send; a tick of a millisecond lets the
+  // brokers and the generator move messages in batches, as a busy publisher's would arrive.
+  double tick_s = 0;
+  // Cut the run short once more than late_limit deliveries arrived later than late_ns after
+  // their intended send (0: never): a probe that can no longer meet its latency bound.
+  std::int64_t late_ns = 0, late_limit = 0;
+  // Messages meant to go in the first warmup_s of the schedule are checked like every other,
+  // but their latency is left out of the histograms and of `late`: connections that have
+  // just started (TCP windows, socket buffers, caches) are not what a steady load measures.
+  double warmup_s = 0;
   std::vector<int> cpus;  // every load thread is pinned to this set; empty: affinity left alone
 };
 
 struct Result {
+  // published: messages whose bytes the publishers wrote. A write the broker stopped taking,
+  // ended part-way, counts every message it began: the broker may hold the first bytes and have
+  // it all if it reads on, so `published` (and `expected`) never fall below what can arrive;
+  // what never does counts as lost.
   std::int64_t published = 0, delivered = 0, expected = 0;
   std::int64_t gaps = 0, duplicates_or_reordered = 0, lost = 0;
   std::int64_t subscribers_confirmed = 0;
@@ -57,6 +72,8 @@ struct Result {
   double load_cpu_s = 0;
   double load_busy = 0;
   bool load_bound = false;  // load_busy >= kLoadBoundBusy: the generator may have been the limit
+  std::int64_t late = 0;    // deliveries later than Params::late_ns (when it is set)
+  double cut_short_s = 0;   // > 0: the run was cut short this long after the start (late_limit reached)
   // Non-empty when the counts cannot be true: more deliveries than were published (to every
   // subscriber), or a subscriber that received a message no publisher counted as sent.
   std::string impossible;
@@ -66,8 +83,10 @@ struct Result {
 // cannot fit even then (a sweep point is reported as unreachable, never silently shrunk).
 std::int64_t raise_fd_limit(std::int64_t needed);
 
-// Runs the load against a broker already listening on host:port. Throws on a failure to
-// connect or to confirm the subscriptions.
+// Runs the load against a broker already listening on host:port. Throws std::invalid_argument
+// before connecting for bad parameters (a CPU that is not online among them), and
+// std::runtime_error on a failure to connect, to pin a load thread or to confirm the
+// subscriptions.
 Result run(const Params& p);
 
 // The counters of a run, with the names every scenario uses.

@@ -342,11 +342,13 @@ class Loop {
       } else {
         s->head += n;
         stats.bytes_out += static_cast<std::int64_t>(n);
-        for (std::size_t end; s->queued > 0 && (end = s->counted + 4 + length_at(&s->out[s->counted])) <= s->head;)
-          s->counted = end, --s->queued, ++stats.deliveries;
       }
     }
-    if (s->head == s->out.size() && s->head > 0) {
+    if (s->head < s->out.size()) {  // the socket is full: count the frames that did go out
+      for (std::size_t end; s->queued > 0 && (end = s->counted + 4 + length_at(&s->out[s->counted])) <= s->head;)
+        s->counted = end, --s->queued, ++stats.deliveries;
+    } else if (s->head > 0) {  // all of it went (the usual case): no need to walk the frames
+      stats.deliveries += static_cast<std::int64_t>(std::exchange(s->queued, 0));
       s->head = s->counted = 0;
       if (s->out.capacity() > kKeepBuffer)
         std::vector<char>().swap(s->out);  // a burst's buffer is not kept for good

@@ -1545,6 +1545,7 @@ def capacity_figure(plt, single, context, command):
     ax.set_yscale("log")
     decade_limits(ax, values)
     fan_axes(ax, "sustained deliveries/s (capacity)", fan_rate_tick)
+    ax.set_xticks(sorted({p["subscribers"] for pts in single.values() for p in pts}))
     ax.set_xlabel("subscribers")
     ax.set_title("Fan-out capacity: the most a broker carries with p99 within the SLO and "
                  "nothing lost", fontsize=9.5)

@@ -259,8 +259,8 @@ TEST(loadgen, a_stalled_publisher_counts_what_it_wrote) {
   FakeBroker fake(FakeBroker::Mode::stall, 1000);
   auto p = one_to_one(fake.port());
   p.threads = 2;  // the subscriber and the publisher on different threads
-  p.payload = 1024;
-  p.rate = 20'000;  // 20 MB offered in a second: far beyond what the socket buffers hold
+  p.payload = 4096;
+  p.rate = 20'000;  // 80 MB offered in a second: far beyond what the socket buffers hold
   p.duration_s = 1;
   p.drain_s = 1;
   const auto r = load::run(p);

@@ -84,9 +84,9 @@ struct Channel {
   std::atomic<std::size_t> next{0};  // /queue channels: the round-robin cursor
 };
 
-// Sends all of `bytes` (whole frames); returns how many frames went out whole. Stops at the
+// Sends all of `bytes`, `frames` whole frames; returns how many went out whole. Stops at the
 // first failure: the peer is gone or the socket was shut down.
-std::size_t send_all(int fd, std::span<const char> bytes, std::int64_t& bytes_out) {
+std::size_t send_all(int fd, std::span<const char> bytes, std::size_t frames, std::int64_t& bytes_out) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);  // no SIGPIPE
@@ -95,13 +95,14 @@ std::size_t send_all(int fd, std::span<const char> bytes, std::int64_t& bytes_ou
     count(bytes_out, n);
     sent += static_cast<std::size_t>(n);
   }
-  std::size_t frames = 0;
+  if (sent == bytes.size()) return frames;
+  std::size_t whole = 0;  // it failed: count what went (the walk costs a read per frame)
   for (std::size_t at = 0; at + 4 <= sent;) {
     const FrameView f = peek_frame(bytes.subspan(at, sent - at), UINT32_MAX);
     if (f.status != FrameView::complete) break;
-    at += f.size, ++frames;
+    at += f.size, ++whole;
   }
-  return frames;
+  return whole;
 }
 
 // A listening socket on host:port (port 0: any free one), non-blocking so that the acceptor
@@ -314,7 +315,7 @@ class Broker {
         frames = std::exchange(s.queued, 0);
         s.in_flight = frames, s.in_flight_bytes = batch.size();
       }
-      const std::size_t sent = send_all(s.fd, batch, stats_.bytes_out);
+      const std::size_t sent = send_all(s.fd, batch, frames, stats_.bytes_out);
       count(stats_.deliveries, static_cast<std::int64_t>(sent));
       if (sent < frames) {
         unsent = frames - sent;
@@ -378,7 +379,7 @@ class Broker {
   void send_now(Subscriber& s, std::span<const char> frame) {
     std::unique_lock lock(s.mutex);
     if (s.dead) return;
-    if (send_all(s.fd, frame, stats_.bytes_out) == 1) return count(stats_.deliveries);
+    if (send_all(s.fd, frame, 1, stats_.bytes_out) == 1) return count(stats_.deliveries);
     s.dead = true;
     lock.unlock();
     ::shutdown(s.fd, SHUT_RDWR);  // its reader wakes and ends the connection
