@@ -25,7 +25,8 @@ void judge_broker(const Options& o, const load::Params& lp, Probe& p) {
   p.verdict = kPass;
   const double dropped = p.counter("broker_dropped"), cut = p.counter("broker_slow_disconnects");
   if (dropped > 0 || cut > 0)
-    return fail(kDrops, fmt::format("the broker dropped {:.0f} deliveries and cut off {:.0f} subscribers", dropped, cut));
+    return fail(kDrops,
+                fmt::format("the broker dropped {:.0f} deliveries and cut off {:.0f} subscribers", dropped, cut));
   if (r.gaps > 0 || r.duplicates_or_reordered > 0)
     return fail(kLoss, fmt::format("{} deliveries missing in the middle of a subscriber's stream, {} duplicated or "
                                    "reordered",
@@ -85,8 +86,8 @@ Probe probe(const Options& o, double offered, double seconds, bool goodput) {
   const double per_message = fanout::is_queue(lp.channel) ? 1.0 : lp.subscribers;
   lp.rate = offered / per_message;
   // A warm-up first, then the probe proper: only the latter's latencies are judged.
-  lp.warmup_s = o.warmup_s;
-  lp.duration_s = o.warmup_s + (seconds > 0 ? seconds : o.probe_s);
+  lp.warmup_s = goodput && seconds > 0 ? 0 : o.warmup_s;  // the flood only wants a rough rate
+  lp.duration_s = lp.warmup_s + (seconds > 0 ? seconds : o.probe_s);
   lp.tick_s = o.tick_s;
   // Once over 1% of the judged deliveries are later than the SLO, p99 cannot meet it: stop.
   lp.late_ns = static_cast<std::int64_t>(o.slo_ms * 1e6);
@@ -118,6 +119,8 @@ Result search(const Options& o, const std::function<void(const Probe&)>& progres
     next = std::max(o.floor, flood.delivered_per_s / 2);
     res.flood = std::move(flood);
   }
+  // Below ten messages a second there is nothing left to measure.
+  const double floor = std::max(o.floor, 10 * (fanout::is_queue(o.load.channel) ? 1.0 : o.load.subscribers));
   res.limit = "max-probes";
   while (static_cast<int>(res.probes.size()) < o.max_probes) {
     Probe p = probe(o, next);
@@ -135,8 +138,8 @@ Result search(const Options& o, const std::function<void(const Probe&)>& progres
     if (hi == 0) {
       next = 2 * lo;  // ramp up
     } else if (lo == 0) {
-      next = hi / 2;  // even the first probe failed: ramp down
-      if (next < o.floor) break;
+      next = hi / 4;  // even the first probe failed: ramp down, faster than up (nothing to bisect yet)
+      if (next < floor) break;
     } else if (hi / lo <= 1 + o.precision) {
       break;
     } else {
@@ -157,13 +160,14 @@ Result search(const Options& o, const std::function<void(const Probe&)>& progres
 
 std::string describe(const Probe& p) {
   const auto& r = p.point.result;
-  return fmt::format("offered {:>10.0f}/s  delivered {:>10.0f}/s  p99 {:>8.2f} ms  broker CPU {:>5.2f} s  load busy "
-                     "{:>3.0f}%  {}{}",
-                     p.offered, p.delivered_per_s, p.p99_ms, p.broker_cpu_s(), 100 * r.load_busy,
-                     p.passed()            ? "pass"
-                     : p.verdict == "flood" ? "flood"
-                                            : "FAIL " + p.verdict,
-                     p.detail.empty() ? "" : ": " + p.detail);
+  return fmt::format(
+      "offered {:>10.0f}/s  delivered {:>10.0f}/s  p99 {:>8.2f} ms  broker CPU {:>5.2f} s  load busy "
+      "{:>3.0f}%  {}{}",
+      p.offered, p.delivered_per_s, p.p99_ms, p.broker_cpu_s(), 100 * r.load_busy,
+      p.passed()             ? "pass"
+      : p.verdict == "flood" ? "flood"
+                             : "FAIL " + p.verdict,
+      p.detail.empty() ? "" : ": " + p.detail);
 }
 
 }  // namespace tvl::capacity

@@ -27,11 +27,11 @@ namespace tvl::capacity {
 
 // Why a probe failed; "pass" when it did not.
 inline constexpr const char* kPass = "pass";
-inline constexpr const char* kLatency = "latency";        // p99 over the SLO, or deliveries still on their way
-inline constexpr const char* kLoss = "loss";              // a gap in a subscriber's stream, or duplicates/reordering
-inline constexpr const char* kDrops = "drops";            // the broker dropped or cut off subscribers
-inline constexpr const char* kLoadBound = "load-bound";   // the generator was the limit: not the broker's number
-inline constexpr const char* kCheck = "check";            // counts that cannot be (a bug): the search stops
+inline constexpr const char* kLatency = "latency";       // p99 over the SLO, or deliveries still on their way
+inline constexpr const char* kLoss = "loss";             // a gap in a subscriber's stream, or duplicates/reordering
+inline constexpr const char* kDrops = "drops";           // the broker dropped or cut off subscribers
+inline constexpr const char* kLoadBound = "load-bound";  // the generator was the limit: not the broker's number
+inline constexpr const char* kCheck = "check";           // counts that cannot be (a bug): the search stops
 
 // Goodput under overload below this share of the capacity is a collapse.
 inline constexpr double kCollapseBelow = 0.8;
@@ -47,7 +47,7 @@ struct Options {
   double precision = 0.05;        // stop bisecting when the highest failure / highest pass <= 1 + this
   double min_delivered = 0.99;    // share of the offered deliveries that must arrive
   double overload = 2;            // then offer this x the capacity (0: skip)
-  double floor = 1'000;           // below this many deliveries/s the search gives up
+  double floor = 1'000;           // below this many deliveries/s (or ten messages/s) the search gives up
   int max_probes = 20;
 };
 

@@ -114,16 +114,18 @@ void print_summary(int n, const capacity::Result& r, double overload) {
     fmt::print("  {:>6} subscribers  no probe passed (down to the floor): {}\n", n, r.limit);
     return;
   }
-  fmt::print("  {:>6} subscribers  capacity {:.0f} deliveries/s{}, limited by {}; {:.3f} CPU s per million; p99 "
-             "{:.2f} ms\n",
-             n, r.capacity, r.load_bound ? " (at least: the load generator was the limit)" : "", r.limit,
-             r.cpu_s_per_million(), r.at_capacity ? r.at_capacity->p99_ms : 0.0);
+  fmt::print(
+      "  {:>6} subscribers  capacity {:.0f} deliveries/s{}, limited by {}; {:.3f} CPU s per million; p99 "
+      "{:.2f} ms\n",
+      n, r.capacity, r.load_bound ? " (at least: the load generator was the limit)" : "", r.limit,
+      r.cpu_s_per_million(), r.at_capacity ? r.at_capacity->p99_ms : 0.0);
   if (r.overload)
-    fmt::print("  {:>6} subscribers  at {}x: goodput {:.0f}/s = {:.2f}x capacity{}, dropped {:.0f}, peak RSS {:.0f} "
-               "KiB, p99 {:.1f} ms{}\n",
-               n, overload, r.goodput, r.goodput / r.capacity, r.collapsed ? " — COLLAPSED" : "",
-               r.overload->counter("broker_dropped"), r.overload->counter("broker_hwm_kib"), r.overload->p99_ms,
-               r.overload->point.result.load_bound ? " (load-bound: less than asked was offered)" : "");
+    fmt::print(
+        "  {:>6} subscribers  at {}x: goodput {:.0f}/s = {:.2f}x capacity{}, dropped {:.0f}, peak RSS {:.0f} "
+        "KiB, p99 {:.1f} ms{}\n",
+        n, overload, r.goodput, r.goodput / r.capacity, r.collapsed ? " — COLLAPSED" : "",
+        r.overload->counter("broker_dropped"), r.overload->counter("broker_hwm_kib"), r.overload->p99_ms,
+        r.overload->point.result.load_bound ? " (load-bound: less than asked was offered)" : "");
 }
 
 int run_capacity(CapacityArgs a) {

@@ -52,8 +52,20 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
   std::uint16_t port = 0;
   if (o.model == "redis") {
     port = free_port();  // persistence off, loopback only, enough clients for the largest point
-    argv = {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",    "--save", "",
-            "--appendonly", "no",     "--protected-mode",   "no",     "--maxclients", std::to_string(kRedisMaxClients),  "--loglevel",
+    argv = {"redis-server",
+            "--port",
+            std::to_string(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--maxclients",
+            std::to_string(kRedisMaxClients),
+            "--loglevel",
             "warning"};
   } else if (o.model.starts_with("python")) {
     argv = {"/usr/bin/python3", std::string(TVL_SOURCE_DIR) + "/peers/asyncio_broker.py",
@@ -98,15 +110,16 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
 std::string impossible_counts(const load::Params& lp, const load::Result& r, const nlohmann::json& stats) {
   if (r.delivered > r.expected)
     return fmt::format("{} deliveries arrived but only {} were possible ({} published{})", r.delivered, r.expected,
-                       r.published, fanout::is_queue(lp.channel) ? "" : fmt::format(" to {} subscribers", lp.subscribers));
+                       r.published,
+                       fanout::is_queue(lp.channel) ? "" : fmt::format(" to {} subscribers", lp.subscribers));
   if (!stats.is_null() && stats.value("deliveries", std::int64_t{0}) < r.delivered)
     return fmt::format("broker counted {} deliveries, subscribers received {}", stats.value("deliveries", 0),
                        r.delivered);
   // Every message a subscriber received went through the broker's reader.
   const std::int64_t per_message = fanout::is_queue(lp.channel) ? 1 : lp.subscribers;
   if (!stats.is_null() && stats.value("messages_in", std::int64_t{0}) * per_message < r.delivered)
-    return fmt::format("broker counted {} messages in, subscribers received {} deliveries", stats.value("messages_in", 0),
-                       r.delivered);
+    return fmt::format("broker counted {} messages in, subscribers received {} deliveries",
+                       stats.value("messages_in", 0), r.delivered);
   return {};
 }
 
@@ -133,7 +146,8 @@ std::string check_point(const load::Params& lp, const load::Result& r, const nlo
 std::string Placement::describe() const {
   if (broker.empty() && load.empty()) return "not pinned";
   auto list = [](const std::vector<int>& cpus) {
-    return cpus.empty() ? std::string("any CPU") : fmt::format("CPU{} {}", cpus.size() > 1 ? "s" : "", fmt::join(cpus, ","));
+    return cpus.empty() ? std::string("any CPU")
+                        : fmt::format("CPU{} {}", cpus.size() > 1 ? "s" : "", fmt::join(cpus, ","));
   };
   return fmt::format("broker on {}, load on {}{}", list(broker), list(load), broker == load ? " (shared)" : "");
 }

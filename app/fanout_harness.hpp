@@ -28,8 +28,8 @@ struct Target {
 };
 
 // The models `tvl sweep fanout` and `tvl capacity` can load: tvl's brokers, then the peers.
-inline const std::vector<std::string> kModels = {"threads",         "asyncloop", "asyncloop-mt", "redis",
-                                                 "python",          "python-uvloop"};
+inline const std::vector<std::string> kModels = {"threads", "asyncloop", "asyncloop-mt",
+                                                 "redis",   "python",    "python-uvloop"};
 
 struct Point {
   load::Result result;

@@ -442,13 +442,14 @@ class Load {
     r.expected = queue_ ? r.published : r.published * p_.subscribers;
     // What is in flight still arrives, stalled publishers or not; no longer than drain_s (and
     // not at all for a run cut short: it has failed already).
-    if (r.cut_short_s == 0) wait_until(
-        [&] {
-          std::int64_t delivered = 0;
-          for (const auto& w : workers_) delivered += w->delivered_so_far.load(std::memory_order_relaxed);
-          return delivered >= r.expected;
-        },
-        Clock::now() + seconds(p_.drain_s));
+    if (r.cut_short_s == 0)
+      wait_until(
+          [&] {
+            std::int64_t delivered = 0;
+            for (const auto& w : workers_) delivered += w->delivered_so_far.load(std::memory_order_relaxed);
+            return delivered >= r.expected;
+          },
+          Clock::now() + seconds(p_.drain_s));
     if (broker_before) {
       if (const auto after = metrics::usage_of(p_.broker_pid)) {
         const auto d = *after - *broker_before;

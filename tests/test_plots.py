@@ -381,6 +381,76 @@ class FanoutTest(unittest.TestCase):
         self.assertIn("](figures/fanout_throughput.png)", md)
 
 
+class CapacityTest(unittest.TestCase):
+    """The fan-out capacity section on its fixture (`tvl capacity` output for several brokers,
+    one core each, and two brokers on two CPUs): the figures, one table row per point with its
+    ratio to redis-server, lower bounds marked, and a collapse reported."""
+
+    FILE = "capacity_fixture.json"
+    FIGURES = ("fanout_capacity", "fanout_overload")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+        cls.doc = json.loads((FIXTURE.parent / cls.FILE).read_text(encoding="utf-8"))
+        cls.proc, cls.md = cls.render(cls.doc, "results")
+
+    @classmethod
+    def render(cls, doc, name):
+        results = cls.tmp / name
+        results.mkdir()
+        (results / cls.FILE).write_text(json.dumps(doc), encoding="utf-8")
+        out = cls.tmp / f"{name}_report"
+        proc = run_script(results, out, "--command", COMMAND)
+        md = (out / "report.md").read_text(encoding="utf-8") if proc.returncode == 0 else ""
+        return proc, md
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def rows(self, broker, subscribers, cpus=1):
+        start = f"| {broker} | {subscribers:,} | {cpus} |"
+        return [line for line in self.md.splitlines() if line.startswith(start)]
+
+    def point(self, model, design, subscribers, cpus=""):
+        name = f"fanout_capacity/{model}/{design}/{cpus}subscribers:{subscribers}"
+        return next(b for b in self.doc["benchmarks"] if b["name"] == name)
+
+    def test_exit_status(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_figures_exist_and_are_stamped(self):
+        for name in self.FIGURES:
+            png = self.tmp / "results_report" / "figures" / f"{name}.png"
+            self.assertTrue(png.is_file() and png.read_bytes().startswith(b"\x89PNG"), png)
+            self.assertIn(f"](figures/{name}.png)", self.md)
+            svg = (png.parent / f"{name}.svg").read_text(encoding="utf-8")
+            self.assertIn(html.escape(self.doc["context"]["git_revision"]), svg)
+
+    def test_row_per_point_with_ratio_to_redis(self):
+        for n in (10, 1000):
+            mine, ref = self.point("asyncloop", "improved", n), self.point("redis", "peer", n)
+            rows = self.rows("asyncloop (improved)", n)
+            self.assertEqual(len(rows), 1, n)
+            if mine["capacity"] > 0 and ref["capacity"] > 0:
+                self.assertIn(f"{mine['capacity'] / ref['capacity']:.2f}×", rows[0])
+            self.assertEqual("(at least)" in rows[0], bool(mine["load_bound"]), rows[0])
+        self.assertEqual(len(self.rows("asyncloop-mt (improved)", 1000, 2)), 1)
+
+    def test_placement_is_stated(self):
+        self.assertIn(self.doc["context"]["placement"], self.md)
+
+    def test_collapse_is_reported(self):
+        doc = json.loads(json.dumps(self.doc))
+        victim = next(b for b in doc["benchmarks"] if b.get("capacity", 0) > 0)
+        victim.update(goodput=victim["capacity"] * 0.3, goodput_ratio=0.3, collapsed=1)
+        proc, md = self.render(doc, "collapsed")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("**Collapse:**", md)
+        self.assertIn("0.30 collapse", md)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--script", required=True, type=Path)
