@@ -1600,18 +1600,34 @@ def capacity_table(groups):
                 c, r = p["counters"], ref.get(p["subscribers"], {})
                 cores = c.get("broker_cpus") or None
                 limit = p["labels"].get("limit", "")
+                cap = c.get("capacity") or 0
+                if cap <= 0:  # no rate down to the floor met the SLO
+                    table.append([cap_label(key), f"{p['subscribers']:,}", num(c.get("broker_cpus")),
+                                  "none met the SLO", "—", "—", "—", "—", "—",
+                                  CAP_LIMITS.get(limit, limit), "—", "—", "—"])
+                    continue
+                # A ratio of two lower bounds, or of a lower bound to a measured capacity, is not
+                # a result: show it only when both sides are the brokers' own numbers.
+                comparable = not c.get("load_bound") and not r.get("load_bound") and r.get("capacity")
                 table.append([
                     cap_label(key), f"{p['subscribers']:,}", num(c.get("broker_cpus")),
-                    si(c.get("capacity")) + (" (at least)" if c.get("load_bound") else ""),
-                    si(c["capacity"] / cores) if cores and c.get("capacity") else "—",
-                    ratio(c.get("capacity"), r.get("capacity")),
+                    si(cap) + (" (at least)" if c.get("load_bound") else ""),
+                    si(cap / cores) if cores else "—",
+                    ratio(cap, r.get("capacity")) if comparable else "—",
                     num(c.get("cpu_s_per_million"), 3),
                     ratio(c.get("cpu_s_per_million"), r.get("cpu_s_per_million")),
                     dur(c.get("p99_us")), CAP_LIMITS.get(limit, limit),
-                    si(c.get("goodput")), num(c.get("goodput_ratio"), 2)
-                    + (" collapse" if c.get("collapsed") else ""),
+                    si(c.get("goodput")) + (" (load-bound)" if c.get("overload_load_bound") else ""),
+                    num(c.get("goodput_ratio"), 2) + (" collapse" if c.get("collapsed") else ""),
                     f"{c['overload_hwm_kib'] / 1024:.0f} MiB" if c.get("overload_hwm_kib") else "—"])
     return table
+
+
+def cap_text(c):
+    """A capacity as words: '3.07 M/s', 'at least 247 k/s', 'no rate within the SLO'."""
+    if not c.get("capacity"):
+        return "no rate within the SLO"
+    return ("at least " if c.get("load_bound") else "") + si(c["capacity"])
 
 
 def capacity_findings(single, other):
@@ -1623,14 +1639,24 @@ def capacity_findings(single, other):
     for key in ("asyncloop/improved", "threads/improved", "asyncloop-mt/improved"):
         for p in single.get(key, []):
             c, r = p["counters"], ref.get(p["subscribers"])
-            if p.get("failure") or not r or not r.get("capacity") or not c.get("capacity"):
+            if p.get("failure") or not r:
                 continue
-            out.append(f"At {p['subscribers']:,} subscribers on one core, {cap_label(key)} "
-                       f"sustained {si(c['capacity'])} ({c['capacity'] / r['capacity']:.2f}× "
-                       f"redis-server's {si(r['capacity'])}), at "
-                       f"{num(c.get('cpu_s_per_million'), 3)} CPU s per million deliveries "
-                       f"against {num(r.get('cpu_s_per_million'), 3)}.")
-    for key, pts in single.items():
+            where = f"At {p['subscribers']:,} subscribers on one core, {cap_label(key)}"
+            if not c.get("capacity"):
+                out.append(f"{where} met the latency SLO at no rate tried; redis-server "
+                           f"sustained {cap_text(r)}.")
+            elif c.get("load_bound") or r.get("load_bound"):
+                out.append(f"{where} sustained {cap_text(c)} and redis-server {cap_text(r)}: "
+                           "the load generator was the limit, so these are lower bounds and "
+                           "their ratio is not a result. CPU per million deliveries: "
+                           f"{num(c.get('cpu_s_per_million'), 3)} s against "
+                           f"{num(r.get('cpu_s_per_million'), 3)} s.")
+            elif r.get("capacity"):
+                out.append(f"{where} sustained {si(c['capacity'])} "
+                           f"({c['capacity'] / r['capacity']:.2f}× redis-server's "
+                           f"{si(r['capacity'])}), at {num(c.get('cpu_s_per_million'), 3)} CPU s "
+                           f"per million deliveries against {num(r.get('cpu_s_per_million'), 3)}.")
+    for key, pts in [*single.items(), *other.items()]:
         for p in pts:
             if p["counters"].get("collapsed"):
                 out.append(f"**Collapse:** {cap_label(key)} at {p['subscribers']:,} subscribers "
@@ -1640,14 +1666,17 @@ def capacity_findings(single, other):
     by_cpus = {}
     for key, pts in other.items():
         for p in pts:
-            if not p.get("failure") and p["counters"].get("capacity"):
+            if not p.get("failure"):
                 by_cpus.setdefault((p["cpus"], p["subscribers"]), {})[key] = p["counters"]
     for (cpus, n), found in sorted(by_cpus.items()):
         t, m = found.get("threads/improved"), found.get("asyncloop-mt/improved")
         if t and m:
-            out.append(f"At equal cores ({cpus} for the broker) and {n:,} subscribers: "
-                       f"asyncloop-mt carried {si(m['capacity'])}, threads {si(t['capacity'])} "
-                       f"({m['capacity'] / t['capacity']:.2f}×).")
+            out.append(f"At equal cores ({cpus} for the broker, shared with the load generator) "
+                       f"and {n:,} subscribers: asyncloop-mt sustained {cap_text(m)}, threads "
+                       f"{cap_text(t)}"
+                       + (f" ({m['capacity'] / t['capacity']:.2f}×)." if t.get("capacity")
+                          and m.get("capacity") and not t.get("load_bound")
+                          and not m.get("load_bound") else "."))
     return [("p", s) for s in out]
 
 
@@ -1660,11 +1689,13 @@ def render_capacity(plt, rows, context, command):
                     "of the offered deliveries arrived, and p99 latency from the *intended* send "
                     "within the SLO (`tvl capacity`: ramp ×2 until a probe fails, then bisect to "
                     "within 5%). Each probe starts a fresh broker; "
-                    f"{first.get('placement', 'placement unknown')} — the same for every broker. "
-                    "A probe where the load generator itself was busy (running or waiting for a "
-                    "CPU) 90% of the time is *load-bound*: the search stops there, and the "
-                    "capacity is only a lower bound. Then each broker is offered a multiple of "
-                    "its own capacity: a broker whose goodput falls below 0.8× has collapsed.")]
+                    f"{first.get('placement', 'placement unknown')} — the same for every broker "
+                    "(rows with two broker CPUs share them with the load generator). A failed "
+                    "probe during which the load generator itself was busy (running, or waiting "
+                    "for a CPU) 90% of the time or more is *load-bound*: the search stops there, "
+                    "and the capacity is only a lower bound (\"at least\"). Then each broker is "
+                    "offered a multiple of its own capacity: a broker whose goodput falls below "
+                    "0.8× of it has collapsed.")]
     for key, pts in {**single, **other}.items():
         for p in pts:
             if p.get("failure"):
