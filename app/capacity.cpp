@@ -96,6 +96,7 @@ Probe probe(const Options& o, double offered, double seconds, bool goodput) {
   // Long enough to see what was lost; a probe whose last deliveries need more than this is
   // far over any SLO.
   lp.drain_s = std::max(1.0, 20 * o.slo_ms / 1e3);
+  if (goodput) lp.drain_s = kGoodputDrain;  // goodput counts what arrived while it was offered
   Probe p;
   p.offered = offered;
   p.point = fanout_harness::run_point(o.target, lp);

@@ -41,7 +41,7 @@ struct Options {
   load::Params load;              // subscribers, payload, load threads and CPUs; rate and duration are set per probe
   double slo_ms = 10;             // p99 from the intended send must be at most this
   double probe_s = 3;             // each probe's offered load lasts this long, after
-  double warmup_s = 0.5;          // a warm-up whose latencies are not judged (its deliveries are)
+  double warmup_s = 0.25;         // a warm-up whose latencies are not judged (its deliveries are)
   double tick_s = 0.001;          // publishers send what is due once per tick (load::Params::tick_s)
   double start = 0;               // deliveries/s of the first probe; 0: half of what a short flood delivers
   double precision = 0.05;        // stop bisecting when the highest failure / highest pass <= 1 + this
@@ -81,7 +81,8 @@ struct Result {
 // Offered deliveries/s of the calibration flood: more than any broker here carries.
 inline constexpr double kFloodOffered = 16e6;
 inline constexpr double kFloodMessages = 2e6;  // messages/s: at most this many, whatever the subscribers
-inline constexpr double kFloodSeconds = 0.5;
+inline constexpr double kFloodSeconds = 0.3;
+inline constexpr double kGoodputDrain = 0.25;  // seconds a flood or an overload probe waits for stragglers
 
 // Runs one probe at `offered` deliveries/s for `seconds` (0: o.probe_s) and judges it. A probe
 // for goodput (the flood, the overload) runs its whole length; others stop once they must fail.
