@@ -10,6 +10,7 @@
 
 #include "app/capacity.hpp"
 #include "app/cli.hpp"
+#include "app/sweep.hpp"
 #include "bench/context.hpp"
 #include "scenarios/fanout.hpp"
 
@@ -142,6 +143,9 @@ int run_capacity(CapacityArgs a) {
   }
   a.o.target.cpus = where.broker;
   a.o.load.cpus = where.load;
+  // This thread conducts the load (and starts the brokers, which pin themselves): keep it off
+  // the broker's CPUs too.
+  sweep::pin_this_thread(where.load);
   nlohmann::json context = json_context(command_line(a));
   const nlohmann::json placement = where.to_json();
   for (const auto& [k, v] : placement.items()) context[k] = v;

@@ -123,6 +123,9 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
   cmd->add_option("--drain", p.drain_s, "seconds the last deliveries may take")
       ->check(CLI::Range(0.0, 600.0))
       ->capture_default_str();
+  cmd->add_option("--tick-ms", p.tick_s, "publishers send what is due once per this many ms (0: each message on time)")
+      ->transform([](const std::string& ms) { return std::to_string(std::stod(ms) / 1e3); })
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--load-threads", p.threads, "load generator threads, an event loop each")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
@@ -154,6 +157,7 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
     throw UsageError(e.what());
   }
   o.target.cpus = where.broker, lp.cpus = where.load;
+  sweep::pin_this_thread(where.load);  // the conducting thread too stays off the broker's CPUs
   const auto& t = o.target;
   nlohmann::json context = json_context(fmt::format(
       "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}{}", t.model,

@@ -47,6 +47,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "app/sweep.hpp"
 #include "bench/metrics.hpp"
 #include "scenarios/fanout.hpp"
 
@@ -65,44 +66,7 @@ Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
-// --- Where the load threads run, and what they cost.
-
-std::vector<int> online_cpus() {
-  std::vector<int> out;
-  std::ifstream in("/sys/devices/system/cpu/online");  // e.g. "0-3,6"
-  std::string list;
-  std::getline(in, list);
-  for (std::size_t at = 0; at < list.size();) {
-    const std::size_t comma = std::min(list.find(',', at), list.size());
-    int lo = -1, hi = -1;
-    const char* end = list.data() + comma;
-    auto [p, ec] = std::from_chars(list.data() + at, end, lo);
-    if (ec == std::errc() && p < end && *p == '-') std::from_chars(p + 1, end, hi);
-    for (int c = lo; c >= 0 && c <= std::max(lo, hi); ++c) out.push_back(c);
-    at = comma + 1;
-  }
-  if (out.empty())
-    for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN); ++c) out.push_back(static_cast<int>(c));
-  return out;
-}
-
-void check_cpus(const std::vector<int>& cpus) {
-  const auto online = online_cpus();
-  for (const int c : cpus)
-    if (c < 0 || c >= CPU_SETSIZE || std::find(online.begin(), online.end(), c) == online.end())
-      throw std::invalid_argument(
-          fmt::format("load: CPU {} is not online (online CPUs: {})", c, fmt::join(online, ",")));
-}
-
-void pin_this_thread(const std::vector<int>& cpus) {
-  if (cpus.empty()) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (const int c : cpus) CPU_SET(c, &set);
-  if (const int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set))
-    throw std::runtime_error(
-        fmt::format("load: cannot pin a load thread to CPUs {}: {}", fmt::join(cpus, ","), std::strerror(e)));
-}
+// --- What the load threads cost (where they run: sweep::pin_this_thread).
 
 // What the calling thread has cost so far: time on a CPU, and time runnable but waiting for one.
 struct ThreadTime {
@@ -337,7 +301,7 @@ class Load {
     for (auto& w : workers_)
       w->thread = std::thread([this, &w = *w] {
         try {
-          pin_this_thread(p_.cpus);
+          sweep::pin_this_thread(p_.cpus);
           w.io.run();
         } catch (...) {
           fail(w, std::current_exception());
@@ -724,7 +688,7 @@ Result run(const Params& p) {
   if (p.payload < fanout::kStampBytes)
     throw std::invalid_argument(fmt::format("load: payload must be at least {} bytes", fanout::kStampBytes));
   if (p.threads < 1 || p.threads > 1024) throw std::invalid_argument("load: threads must be between 1 and 1024");
-  check_cpus(p.cpus);
+  sweep::check_cpus(p.cpus);
   const auto fds = raise_fd_limit(p.subscribers + p.slow_subscribers + p.publishers + 64);
   Result r = Load(p).run();
   r.fd_limit = fds;

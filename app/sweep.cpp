@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -108,9 +109,17 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
-std::vector<int> parse_cpus(const std::string& text) {
+void check_cpus(const std::vector<int>& cpus) {
   const auto allowed = allowed_cpus();
-  const std::set<int> ok(allowed.begin(), allowed.end());
+  for (const int c : cpus)
+    if (std::find(allowed.begin(), allowed.end(), c) == allowed.end()) {
+      std::string list;
+      for (const int a : allowed) list += (list.empty() ? "" : ",") + std::to_string(a);
+      throw std::invalid_argument("CPU " + std::to_string(c) + " is not available (this process may use " + list + ")");
+    }
+}
+
+std::vector<int> parse_cpus(const std::string& text) {
   std::set<int> cpus;
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
@@ -125,18 +134,12 @@ std::vector<int> parse_cpus(const std::string& text) {
     }
     if (used != item.size() || first < 0 || last < first)
       throw std::invalid_argument("'" + text + "' is not a CPU list (like 0 or 0,1 or 0-3)");
-    for (int c = first; c <= last; ++c) {
-      if (!ok.count(c)) {
-        std::string list;
-        for (const int a : allowed) list += (list.empty() ? "" : ",") + std::to_string(a);
-        throw std::invalid_argument("CPU " + std::to_string(c) + " is not available (this process may use " + list +
-                                    ")");
-      }
-      cpus.insert(c);
-    }
+    for (int c = first; c <= last; ++c) cpus.insert(c);
   }
   if (cpus.empty()) throw std::invalid_argument("an empty CPU list");
-  return {cpus.begin(), cpus.end()};
+  std::vector<int> list(cpus.begin(), cpus.end());
+  check_cpus(list);
+  return list;
 }
 
 void pin_this_thread(const std::vector<int>& cpus) {

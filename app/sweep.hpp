@@ -43,6 +43,8 @@ std::vector<int> allowed_cpus();
 // Parses "0", "0,1" or "0-3,6" into CPU numbers; throws std::invalid_argument naming the text
 // when it is malformed or names a CPU this process may not use.
 std::vector<int> parse_cpus(const std::string& text);
+// Throws std::invalid_argument naming the first of `cpus` this process may not use.
+void check_cpus(const std::vector<int>& cpus);
 // Pins the calling thread to `cpus` (empty: leaves it alone); throws on failure.
 void pin_this_thread(const std::vector<int>& cpus);
 

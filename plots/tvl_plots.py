@@ -1606,14 +1606,11 @@ def capacity_table(groups):
                                   "none met the SLO", "—", "—", "—", "—", "—",
                                   CAP_LIMITS.get(limit, limit), "—", "—", "—"])
                     continue
-                # A ratio of two lower bounds, or of a lower bound to a measured capacity, is not
-                # a result: show it only when both sides are the brokers' own numbers.
-                comparable = not c.get("load_bound") and not r.get("load_bound") and r.get("capacity")
                 table.append([
                     cap_label(key), f"{p['subscribers']:,}", num(c.get("broker_cpus")),
                     si(cap) + (" (at least)" if c.get("load_bound") else ""),
                     si(cap / cores) if cores else "—",
-                    ratio(cap, r.get("capacity")) if comparable else "—",
+                    cap_ratio(c, r),
                     num(c.get("cpu_s_per_million"), 3),
                     ratio(c.get("cpu_s_per_million"), r.get("cpu_s_per_million")),
                     dur(c.get("p99_us")), CAP_LIMITS.get(limit, limit),
@@ -1621,6 +1618,16 @@ def capacity_table(groups):
                     num(c.get("goodput_ratio"), 2) + (" collapse" if c.get("collapsed") else ""),
                     f"{c['overload_hwm_kib'] / 1024:.0f} MiB" if c.get("overload_hwm_kib") else "—"])
     return table
+
+
+def cap_ratio(c, r):
+    """Capacity c over the reference r. A lower bound (load-bound) over a measured capacity is a
+    lower bound on the ratio ('≥ 2.10×'), a measured one over a lower bound an upper bound
+    ('≤ 0.80×'); two lower bounds give no ratio at all."""
+    if not c.get("capacity") or not r.get("capacity") or (c.get("load_bound") and r.get("load_bound")):
+        return "—"
+    mark = "≥ " if c.get("load_bound") else "≤ " if r.get("load_bound") else ""
+    return mark + ratio(c["capacity"], r["capacity"])
 
 
 def cap_text(c):
@@ -1645,16 +1652,17 @@ def capacity_findings(single, other):
             if not c.get("capacity"):
                 out.append(f"{where} met the latency SLO at no rate tried; redis-server "
                            f"sustained {cap_text(r)}.")
-            elif c.get("load_bound") or r.get("load_bound"):
+            elif c.get("load_bound") and r.get("load_bound"):
                 out.append(f"{where} sustained {cap_text(c)} and redis-server {cap_text(r)}: "
-                           "the load generator was the limit, so these are lower bounds and "
-                           "their ratio is not a result. CPU per million deliveries: "
+                           "the load generator was the limit of both, so their ratio is not a "
+                           "result. CPU per million deliveries: "
                            f"{num(c.get('cpu_s_per_million'), 3)} s against "
                            f"{num(r.get('cpu_s_per_million'), 3)} s.")
             elif r.get("capacity"):
-                out.append(f"{where} sustained {si(c['capacity'])} "
-                           f"({c['capacity'] / r['capacity']:.2f}× redis-server's "
-                           f"{si(r['capacity'])}), at {num(c.get('cpu_s_per_million'), 3)} CPU s "
+                bound = (" — a lower bound: the load generator was the limit"
+                         if c.get("load_bound") or r.get("load_bound") else "")
+                out.append(f"{where} sustained {cap_text(c)} ({cap_ratio(c, r)} redis-server's "
+                           f"{cap_text(r)}{bound}), at {num(c.get('cpu_s_per_million'), 3)} CPU s "
                            f"per million deliveries against {num(r.get('cpu_s_per_million'), 3)}.")
     for key, pts in [*single.items(), *other.items()]:
         for p in pts:
