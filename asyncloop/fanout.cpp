@@ -115,6 +115,20 @@ std::uint32_t length_at(const char* p) {
 struct Parsed {
   std::size_t used = 0;           // bytes of complete pairs handled
   bool bad = false, end = false;  // a frame over max_frame; the empty channel frame
+
+  // The next (channel, data) pair after `used`; nothing once the bytes run out, a frame is too
+  // long, or the empty channel frame ends the client's sends.
+  std::optional<PairView> next(std::span<const char> bytes, std::uint32_t max_frame) {
+    if (end) return std::nullopt;
+    const PairView m = peek_pair(bytes.subspan(used), max_frame);
+    if (m.status != FrameView::complete) {
+      bad = m.status == FrameView::too_long;
+      return std::nullopt;
+    }
+    used += m.whole.size(), end = m.end;
+    if (m.end) return std::nullopt;
+    return m;
+  }
 };
 
 // One event loop: an io_context, the thread that runs it, and everything that thread owns.
@@ -229,23 +243,16 @@ class Loop {
   Parsed distribute(std::span<const char> bytes, const Handoff* batch = nullptr) {
     Parsed p;
     std::size_t queue_pairs = 0;
-    while (!p.end) {
-      const PairView m = peek_pair(bytes.subspan(p.used), c_.max_frame);
-      if (m.status != FrameView::complete) {
-        p.bad = m.status == FrameView::too_long;
-        break;
-      }
-      p.used += m.whole.size(), p.end = m.end;
-      if (m.end) break;
+    while (const auto m = p.next(bytes, c_.max_frame)) {
       if (!batch) ++stats.messages_in;
-      if (m.channel != run_name_) end_run(), run_name_ = m.channel, run_ = find(m.channel);
-      if (is_queue(m.channel)) {
+      if (m->channel != run_name_) end_run(), run_name_ = m->channel, run_ = find(m->channel);
+      if (is_queue(m->channel)) {
         const std::size_t target = batch ? batch->queue_targets[queue_pairs++] : index_;
-        if (run_ && target == index_) deliver_one(*run_, m, batch != nullptr);
+        if (run_ && target == index_) deliver_one(*run_, *m, batch != nullptr);
       } else if (run_) {
-        run_frames_.insert(run_frames_.end(), m.data.begin(), m.data.end());
+        run_frames_.insert(run_frames_.end(), m->data.begin(), m->data.end());
         run_ends_.push_back(run_frames_.size());
-        if (!batch && run_->local.size() < run_->total) hand_off(*run_, m.whole, std::nullopt);
+        if (!batch && run_->local.size() < run_->total) hand_off(*run_, m->whole, std::nullopt);
       }
     }
     end_run();
@@ -363,25 +370,18 @@ class Loop {
   // reader's chunk while it waits.
   asio::awaitable<Parsed> publish_in_turn(std::span<const char> bytes) {
     Parsed p;
-    while (!p.end) {
-      const PairView m = peek_pair(bytes.subspan(p.used), c_.max_frame);
-      if (m.status != FrameView::complete) {
-        p.bad = m.status == FrameView::too_long;
-        break;
-      }
-      p.used += m.whole.size(), p.end = m.end;
-      if (m.end) break;
+    while (const auto m = p.next(bytes, c_.max_frame)) {
       ++stats.messages_in;
-      Channel* ch = find(m.channel);
+      Channel* ch = find(m->channel);
       if (!ch) continue;
       // A copy: subscribers come and go while this reader waits.
       const std::vector<SubscriberPtr> targets =
-          is_queue(m.channel) ? std::vector{ch->local[ch->next_local++ % ch->local.size()]} : ch->local;
+          is_queue(m->channel) ? std::vector{ch->local[ch->next_local++ % ch->local.size()]} : ch->local;
       for (const auto& s : targets) {
         if (!s->open) continue;
         auto [gone] = co_await s->turn.async_send(error_code{}, use_tuple);
         if (gone) continue;  // closed while we waited for our turn
-        auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(m.data.data(), m.data.size()), use_tuple);
+        auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(m->data.data(), m->data.size()), use_tuple);
         s->turn.try_receive([](error_code) {});
         if (ec) {
           close(s);
