@@ -152,8 +152,12 @@ Result search(const Options& o, const std::function<void(const Probe&)>& progres
   if (lo > 0 && o.overload > 0 && res.limit != kCheck) {
     Probe p = probe(o, o.overload * lo, 0, true);
     if (progress) progress(p);
-    res.goodput = p.delivered_per_s;
-    res.collapsed = res.goodput < kCollapseBelow * lo;
+    if (p.verdict == kCheck) {
+      res.limit = kCheck;  // counts that cannot be: no goodput is reported from them
+    } else {
+      res.goodput = p.delivered_per_s;
+      res.collapsed = res.goodput < kCollapseBelow * lo;
+    }
     res.overload = std::move(p);
   }
   return res;
