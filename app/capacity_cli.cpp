@@ -1,4 +1,4 @@
-// `tvl capacity`: the most each fan-out broker can carry (app/capacity.hpp says how it is found),
+// `tvl capacity`: the most each fan-out broker can carry (harness/capacity.hpp says how it is found),
 // at each subscriber count asked for, printed probe by probe and written as Google Benchmark
 // JSON rows named fanout_capacity/<model>/<design>/subscribers:N.
 #include <fmt/format.h>
@@ -8,10 +8,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "app/capacity.hpp"
+#include "harness/capacity.hpp"
 #include "app/cli.hpp"
-#include "app/sweep.hpp"
-#include "bench/context.hpp"
+#include "measure/process.hpp"
+#include "measure/context.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::cli {
@@ -135,9 +135,9 @@ int run_capacity(CapacityArgs a) {
     out.open(a.json);
     if (!out) throw UsageError("cannot write --json file '" + a.json + "'");
   }
-  fanout_harness::Placement where;
+  fanout_point::Placement where;
   try {
-    where = fanout_harness::place(a.broker_cpus, a.load_cpus, a.no_pin);
+    where = fanout_point::place(a.broker_cpus, a.load_cpus, a.no_pin);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -145,7 +145,7 @@ int run_capacity(CapacityArgs a) {
   a.o.load.cpus = where.load;
   // This thread conducts the load (and starts the brokers, which pin themselves): keep it off
   // the broker's CPUs too.
-  sweep::pin_this_thread(where.load);
+  process::pin_this_thread(where.load);
   nlohmann::json context = json_context(command_line(a));
   const nlohmann::json placement = where.to_json();
   for (const auto& [k, v] : placement.items()) context[k] = v;
@@ -189,7 +189,7 @@ void add_capacity(Commands c) {
   auto* cap = c.app.add_subcommand(
       "capacity", "find the most deliveries/s a fan-out broker sustains within a latency bound, then overload it");
   cap->add_option("--model", o.target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
-      ->check(CLI::IsMember(fanout_harness::kModels))
+      ->check(CLI::IsMember(fanout_point::kModels))
       ->required();
   cap->add_option("--design", o.target.design, "naive or improved (tvl brokers)")
       ->check(CLI::IsMember({"naive", "improved"}))

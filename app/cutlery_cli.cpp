@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 #include "app/cli.hpp"
 
 namespace tvl::cli {

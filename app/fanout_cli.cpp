@@ -17,11 +17,12 @@
 #include <thread>
 
 #include "app/cli.hpp"
-#include "app/fanout_harness.hpp"
-#include "app/loadgen.hpp"
-#include "app/sweep.hpp"
-#include "bench/context.hpp"
-#include "bench/metrics.hpp"
+#include "load/fanout_point.hpp"
+#include "load/loadgen.hpp"
+#include "measure/process.hpp"
+#include "measure/context.hpp"
+#include "measure/limits.hpp"
+#include "measure/metrics.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::cli {
@@ -135,7 +136,7 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
 }
 
 struct SweepOptions {
-  fanout_harness::Target target;
+  fanout_point::Target target;
   std::string broker_cpus;  // empty: the default placement (broker and load pinned apart)
   bool no_pin = false;
   std::vector<int> subscribers{10, 100, 1000};
@@ -149,15 +150,15 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
     out.open(o.json);
     if (!out) throw UsageError("cannot write --json file '" + o.json + "'");
   }
-  fanout_harness::Placement where;
+  fanout_point::Placement where;
   try {
-    where = fanout_harness::place(o.broker_cpus, lp.cpus.empty() ? "" : fmt::format("{}", fmt::join(lp.cpus, ",")),
+    where = fanout_point::place(o.broker_cpus, lp.cpus.empty() ? "" : fmt::format("{}", fmt::join(lp.cpus, ",")),
                                   o.no_pin);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
   o.target.cpus = where.broker, lp.cpus = where.load;
-  sweep::pin_this_thread(where.load);  // the conducting thread too stays off the broker's CPUs
+  process::pin_this_thread(where.load);  // the conducting thread too stays off the broker's CPUs
   const auto& t = o.target;
   nlohmann::json context = json_context(fmt::format(
       "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}{}", t.model,
@@ -182,7 +183,7 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
     std::string failure;
     try {
       lp.subscribers = n;
-      const auto point = fanout_harness::run_point(o.target, lp);
+      const auto point = fanout_point::run_point(o.target, lp);
       for (const auto& [k, v] : point.counters) row[k] = v;
       row["real_time"] = point.result.seconds * 1e9;
       fmt::print("  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us  broker RSS {} KiB{}\n",
@@ -190,6 +191,10 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
                  point.result.broker_rss_kib, point.check.empty() ? "" : "  CHECK FAILED: " + point.check);
       // A failed check is recorded with the numbers, not as a missing point.
       if (!point.check.empty()) row["check_failed"] = point.check;
+    } catch (const limits::LimitReached& e) {  // the point cannot be reached here: said in fields too
+      failure = e.what();
+      row["failure_kind"] = e.kind;
+      row["failure_detail"] = e.detail;
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -273,7 +278,7 @@ void add_fanout(Commands c) {
   auto* sw = c.sweep.add_subcommand("fanout",
                                     "load a broker (or a peer) at many subscriber counts, each broker a child process");
   sw->add_option("--model", so->target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
-      ->check(CLI::IsMember(fanout_harness::kModels))
+      ->check(CLI::IsMember(fanout_point::kModels))
       ->capture_default_str();
   sw->add_option("--design", so->target.design, "naive or improved (tvl brokers)")
       ->check(CLI::IsMember({"naive", "improved"}))

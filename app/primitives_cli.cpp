@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.hpp"
-#include "bench/context.hpp"
+#include "measure/context.hpp"
 #include "scenarios/primitives.hpp"
 
 namespace tvl::cli {

@@ -12,10 +12,10 @@
 #include <set>
 #include <string>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 #include "app/cli.hpp"
-#include "app/sweep.hpp"
-#include "bench/context.hpp"
+#include "measure/process.hpp"
+#include "measure/context.hpp"
 
 namespace tvl::cli {
 namespace {
@@ -114,7 +114,7 @@ std::vector<std::string> child_args(Params p, int tables, double arrival_rate, c
   // The run's own deadline: the whole schedule, and a minute to spare.
   p.deadline_s = std::max(
       p.deadline_s, p.ramp_s + p.turns * p.period_s + (p.waits_ms[0] + p.waits_ms[1] + p.waits_ms[2]) / 1000 + 60);
-  return {sweep::self_exe(),
+  return {process::self_exe(),
           "run",
           "restaurant",
           "--model",
@@ -179,7 +179,7 @@ int run_sweep(const Params& p, const SweepOptions& o) {
     const auto args = child_args(p, n, o.arrival_rate, tmp.string());
     // The child's own deadline comes first: the timeout only catches a child that hangs.
     const double deadline = std::stod(*(std::find(args.begin(), args.end(), "--deadline") + 1));
-    const auto outcome = sweep::run_child(args, o.timeout_s > 0 ? o.timeout_s : deadline + 30, o.address_space_mib);
+    const auto outcome = process::run_child(args, o.timeout_s > 0 ? o.timeout_s : deadline + 30, o.address_space_mib);
     const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
     nlohmann::json row = {{"name", name},      {"run_name", name}, {"run_type", "iteration"},
                           {"repetitions", 1},  {"iterations", 1},  {"threads", 1},
@@ -198,6 +198,10 @@ int run_sweep(const Params& p, const SweepOptions& o) {
       ++failed;
       row["sweep_failed"] = true;
       row["failure_reason"] = outcome.reason();
+      if (const auto limit = outcome.limit(); !limit.is_null()) {
+        row["failure_kind"] = limit["kind"];
+        row["failure_detail"] = limit["detail"];
+      }
       fmt::print("  {:>8} tables  FAILED: {}\n", n, outcome.reason());
     }
     rows.push_back(row);

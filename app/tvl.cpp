@@ -10,8 +10,9 @@
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 #include "app/cli.hpp"
+#include "measure/limits.hpp"
 
 namespace {
 
@@ -70,6 +71,9 @@ int main(int argc, char** argv) {
   } catch (const tvl::cli::UsageError& e) {
     fmt::print(stderr, "tvl: error: {}\n", e.what());
     return kUsageError;
+  } catch (const tvl::limits::LimitReached& e) {  // the message, and the same in fields for a parent sweep
+    fmt::print(stderr, "tvl: run failed: {}\n{}{}\n", e.what(), tvl::limits::kLinePrefix, e.to_json().dump());
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "tvl: run failed: {}\n", e.what());
     return 1;

@@ -25,7 +25,7 @@
 
 #include "asyncloop/loop_task.hpp"
 #include "asyncloop/sleep_queue.hpp"
-#include "bench/metrics.hpp"
+#include "measure/metrics.hpp"
 #include "scenarios/restaurant.hpp"
 
 namespace tvl::restaurant {

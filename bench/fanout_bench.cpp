@@ -4,17 +4,17 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "app/fanout_harness.hpp"
+#include "load/fanout_point.hpp"
 #include "bench/registry.hpp"
 
 namespace tvl::bench {
 namespace {
 
-void fanout_benchmark(benchmark::State& state, fanout_harness::Target t, load::Params lp) {
-  fanout_harness::Point point;
+void fanout_benchmark(benchmark::State& state, fanout_point::Target t, load::Params lp) {
+  fanout_point::Point point;
   for (auto _ : state) {
     try {
-      point = fanout_harness::run_point(t, lp);
+      point = fanout_point::run_point(t, lp);
     } catch (const std::exception& e) {
       mark_failed();
       state.SkipWithError(e.what());
@@ -40,10 +40,10 @@ constexpr Row kRows[] = {{"asyncloop", "improved"}, {"threads", "improved"}, {"r
 
 void register_fanout(const Profile& profile) {
   for (const Row& row : kRows) {
-    fanout_harness::Target t;
+    fanout_point::Target t;
     t.model = row.model;
     if (std::string(row.design) != "peer") t.design = row.design;
-    t.tvl_exe = fanout_harness::tvl_beside_me();
+    t.tvl_exe = fanout_point::tvl_beside_me();
     load::Params lp;
     lp.subscribers = profile.fanout_subscribers;
     lp.rate = profile.fanout_deliveries / lp.subscribers;

@@ -10,7 +10,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "bench/context.hpp"
+#include "measure/context.hpp"
 #include "bench/registry.hpp"
 
 int main(int argc, char** argv) {

@@ -9,8 +9,8 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "app/catalog.hpp"
-#include "bench/metrics.hpp"
+#include "catalog/catalog.hpp"
+#include "measure/metrics.hpp"
 
 namespace tvl::bench {
 namespace {

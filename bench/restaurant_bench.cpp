@@ -4,7 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 #include "bench/registry.hpp"
 
 namespace tvl::bench {

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "bench/stats.hpp"
+#include "measure/stats.hpp"
 
 namespace tvl::cutlery {
 

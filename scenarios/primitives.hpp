@@ -23,7 +23,7 @@
 #include <utility>
 #include <vector>
 
-#include "bench/metrics.hpp"
+#include "measure/metrics.hpp"
 
 namespace tvl::primitives {
 

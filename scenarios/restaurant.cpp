@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "bench/metrics.hpp"
+#include "measure/metrics.hpp"
 
 namespace tvl::restaurant {
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 
 namespace tvl::restaurant {
 

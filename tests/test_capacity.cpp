@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <string>
 
-#include "app/capacity.hpp"
-#include "app/fanout_harness.hpp"
-#include "app/sweep.hpp"
+#include "harness/capacity.hpp"
+#include "load/fanout_point.hpp"
+#include "measure/process.hpp"
 
 using namespace tvl;
 
@@ -74,10 +74,10 @@ TEST(capacity, an_overload_probe_reports_goodput_of_a_broker_that_holds) {
 }
 
 TEST(capacity, cpu_lists_are_checked_before_anything_runs) {
-  EXPECT_EQ(sweep::parse_cpus("0").size(), 1u);
-  EXPECT_THROW(sweep::parse_cpus("x"), std::invalid_argument);
-  EXPECT_THROW(sweep::parse_cpus("4096"), std::invalid_argument);
-  EXPECT_THROW(sweep::parse_cpus("1-0"), std::invalid_argument);
+  EXPECT_EQ(process::parse_cpus("0").size(), 1u);
+  EXPECT_THROW(process::parse_cpus("x"), std::invalid_argument);
+  EXPECT_THROW(process::parse_cpus("4096"), std::invalid_argument);
+  EXPECT_THROW(process::parse_cpus("1-0"), std::invalid_argument);
   std::string out;
   EXPECT_EQ(exit_status("capacity --model threads --broker-cpus 4000", out), 2) << out;
   EXPECT_NE(out.find("CPU 4000 is not available"), std::string::npos) << out;
@@ -88,14 +88,14 @@ TEST(capacity, cpu_lists_are_checked_before_anything_runs) {
 }
 
 TEST(capacity, the_default_placement_pins_broker_and_load_apart) {
-  const auto all = sweep::allowed_cpus();
-  const auto p = fanout_harness::place("", "", false);
+  const auto all = process::allowed_cpus();
+  const auto p = fanout_point::place("", "", false);
   ASSERT_EQ(p.broker.size(), 1u);
   EXPECT_EQ(p.broker.front(), all.front());
   if (all.size() > 1) {
     for (const int c : p.load) EXPECT_NE(c, p.broker.front());
     EXPECT_EQ(p.load.size(), all.size() - 1);
   }
-  const auto free = fanout_harness::place("", "", true);
+  const auto free = fanout_point::place("", "", true);
   EXPECT_TRUE(free.broker.empty() && free.load.empty());
 }

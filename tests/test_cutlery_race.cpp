@@ -3,7 +3,7 @@
 // size where the racy code fails often (about 15% of trials at 1,000 tables here).
 #include <gtest/gtest.h>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 
 namespace {
 

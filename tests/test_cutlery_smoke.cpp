@@ -2,7 +2,7 @@
 // variants that must keep the invariant keep it.
 #include <gtest/gtest.h>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 
 namespace {
 

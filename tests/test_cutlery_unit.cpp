@@ -1,7 +1,7 @@
 // The cutlery domain: the invariant check, the work check and the replayed interleaving.
 #include <gtest/gtest.h>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 #include "scenarios/cutlery.hpp"
 
 using namespace tvl::cutlery;

@@ -47,6 +47,10 @@ TEST(sweep, a_point_beyond_the_open_files_limit_is_reported_not_shrunk) {
   EXPECT_FALSE(j["benchmarks"][0].contains("sweep_failed"));
   EXPECT_EQ(j["benchmarks"][1]["sweep_failed"], true);
   EXPECT_NE(j["benchmarks"][1]["failure_reason"].get<std::string>().find("hard limit"), std::string::npos);
+  // The same in fields, which the report reads (never the text).
+  EXPECT_EQ(j["benchmarks"][1].value("failure_kind", ""), "fd_limit");
+  EXPECT_GT(j["benchmarks"][1]["failure_detail"]["needed"].get<long>(),
+            j["benchmarks"][1]["failure_detail"]["hard_limit"].get<long>());
 }
 
 TEST(sweep, queue_channel_delivers_each_message_once) {

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 
 namespace {
 

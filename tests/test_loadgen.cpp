@@ -1,4 +1,4 @@
-// The load generator (app/loadgen.cpp) against brokers that misbehave on purpose, and against
+// The load generator (load/loadgen.cpp) against brokers that misbehave on purpose, and against
 // the threaded broker with the generator starved of CPU. What is asserted are counts and flags,
 // never a time: the rates are chosen so that each holds by a wide margin on a busy two-core
 // machine and under the sanitizers.
@@ -17,8 +17,8 @@
 #include <future>
 #include <thread>
 
-#include "app/loadgen.hpp"
-#include "app/sweep.hpp"
+#include "load/loadgen.hpp"
+#include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
 using namespace tvl;
@@ -173,11 +173,11 @@ load::Params one_to_one(std::uint16_t port) {
 // same one on a one-CPU machine, where the tests below still hold: the starved generator runs at
 // the lowest priority, and the idle one needs next to nothing).
 std::pair<int, int> broker_and_load_cpus() {
-  const auto cpus = sweep::allowed_cpus();
+  const auto cpus = process::allowed_cpus();
   return {cpus.front(), cpus.back()};
 }
 
-void pin(int cpu) { sweep::pin_this_thread({cpu}); }
+void pin(int cpu) { process::pin_this_thread({cpu}); }
 
 // The threaded broker on its own thread, pinned to one CPU (its threads inherit that), until
 // the end of the scope.

@@ -6,7 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 #include "asyncloop/sleep_queue.hpp"
 
 using namespace tvl::restaurant;

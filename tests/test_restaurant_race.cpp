@@ -5,7 +5,7 @@
 
 #include <numeric>
 
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 
 using namespace tvl::restaurant;
 

@@ -5,8 +5,8 @@
 #include <thread>
 #include <vector>
 
-#include "bench/metrics.hpp"
-#include "bench/stats.hpp"
+#include "measure/metrics.hpp"
+#include "measure/stats.hpp"
 
 TEST(stats, wilson_matches_reference_values) {
   // 4 of 100: centre 0.0540, half-width 0.0379 (Wilson 1927, z = 1.96).

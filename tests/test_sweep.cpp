@@ -56,5 +56,11 @@ TEST(sweep, thread_per_table_hits_a_limit_and_names_it) {
   const std::string reason = j["benchmarks"][1]["failure_reason"];
   EXPECT_NE(reason.find("thread creation failed"), std::string::npos) << reason;
   EXPECT_NE(reason.find("pid_max="), std::string::npos) << reason;
+  // The same in fields, which the report reads (never the text).
+  const auto& failed = j["benchmarks"][1];
+  ASSERT_EQ(failed.value("failure_kind", ""), "thread_limit") << failed.dump();
+  EXPECT_GT(failed["failure_detail"]["threads"].get<int>(), 0);
+  EXPECT_TRUE(failed["failure_detail"]["limits"]["pid_max"].is_number()) << failed.dump();
+  EXPECT_EQ(failed["failure_detail"]["limits"]["RLIMIT_AS_mib"], 1024) << failed.dump();
 }
 #endif

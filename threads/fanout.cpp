@@ -42,7 +42,7 @@
 #include <utility>
 #include <vector>
 
-#include "bench/metrics.hpp"
+#include "measure/metrics.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::fanout {

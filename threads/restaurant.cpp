@@ -21,7 +21,8 @@
 #include <system_error>
 #include <thread>
 
-#include "bench/metrics.hpp"
+#include "measure/limits.hpp"
+#include "measure/metrics.hpp"
 #include "scenarios/restaurant.hpp"
 #include "threads/blocking_queue.hpp"
 #include "threads/clock_thread.hpp"
@@ -88,8 +89,10 @@ class ThreadRestaurant {
       try {
         for (int t = 0; t < p_.tables; ++t) tables.emplace_back([this, t] { table(t); });
       } catch (const std::system_error& e) {  // the limit this model runs into
-        failure_ = "thread creation failed after " + std::to_string(tables.size() + bots.size()) + " threads (" +
-                   e.what() + "); " + metrics::thread_limits();
+        const auto created = tables.size() + bots.size();
+        failure_ = "thread creation failed after " + std::to_string(created) + " threads (" + e.what() + "); " +
+                   metrics::thread_limits();
+        failure_detail_ = {{"threads", created}, {"cause", e.what()}, {"limits", metrics::thread_limit_values()}};
         tables_done_ += p_.tables - static_cast<int>(tables.size());
       }
       for (auto& t : tables) t.join();
@@ -111,7 +114,7 @@ class ThreadRestaurant {
     for (auto& b : bots) b.join();
     while (in_pool_.load() > 0) std::this_thread::yield();  // task_arena does not wait for enqueued tasks
     arena_.reset();
-    if (!failure_.empty()) throw std::runtime_error(failure_);
+    if (!failure_.empty()) throw limits::LimitReached(failure_, limits::kThreadLimit, failure_detail_);
     recorder_.finish(r);
     r.bots = stats_;
     r.collisions = tables_.collisions();
@@ -251,6 +254,7 @@ class ThreadRestaurant {
   std::atomic<bool> stopping_{false};
   std::atomic<int> in_pool_{0};  // pool tasks queued or running
   std::string failure_;
+  nlohmann::json failure_detail_;  // the same, in fields (limits::LimitReached)
   std::optional<ClockThread> clock_;
   std::optional<tbb::task_arena> arena_;
 };

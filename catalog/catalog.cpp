@@ -1,9 +1,9 @@
-#include "app/catalog.hpp"
+#include "catalog/catalog.hpp"
 
 #include <array>
 #include <stdexcept>
 
-#include "bench/context.hpp"
+#include "measure/context.hpp"
 
 namespace tvl::catalog {
 

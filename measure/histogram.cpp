@@ -1,4 +1,4 @@
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 
 #include <algorithm>
 #include <bit>

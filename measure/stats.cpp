@@ -1,4 +1,4 @@
-#include "bench/stats.hpp"
+#include "measure/stats.hpp"
 
 #include <algorithm>
 #include <cmath>

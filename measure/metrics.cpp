@@ -1,4 +1,4 @@
-#include "bench/metrics.hpp"
+#include "measure/metrics.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -127,18 +127,39 @@ static std::string meminfo(const char* key) {
   return "?";
 }
 
-std::string thread_limits() {
-  const std::string nproc_text = limit_text(RLIMIT_NPROC);
-  const std::string as_text = limit_text(RLIMIT_AS, 1024 * 1024);
+nlohmann::json thread_limit_values() {
   std::string pids = read_first_line("/sys/fs/cgroup/pids.max");            // cgroup v2
   if (pids == "?") pids = read_first_line("/sys/fs/cgroup/pids/pids.max");  // v1
-  return "pid_max=" + read_first_line("/proc/sys/kernel/pid_max") +
-         " threads-max=" + read_first_line("/proc/sys/kernel/threads-max") +
-         " max_map_count=" + read_first_line("/proc/sys/vm/max_map_count") + " RLIMIT_NPROC=" + nproc_text +
-         " RLIMIT_AS=" + as_text + (as_text == "unlimited" ? "" : " MiB") + " cgroup pids.max=" + pids +
-         " default_stack=" + std::to_string(default_stack_kib()) + " KiB" + " MemAvailable=" + mem_available() +
-         " overcommit_memory=" + read_first_line("/proc/sys/vm/overcommit_memory") +
-         " CommitLimit=" + meminfo("CommitLimit:") + " Committed_AS=" + meminfo("Committed_AS:");
+  // A number where the kernel gives one; "unlimited", "max" or "?" stay text.
+  const auto value = [](const std::string& text) -> nlohmann::json {
+    std::size_t used = 0;
+    try {
+      const long long v = std::stoll(text, &used);
+      if (used == text.size() || text.substr(used) == " kB") return v;
+    } catch (const std::exception&) {
+    }
+    return text;
+  };
+  return {{"pid_max", value(read_first_line("/proc/sys/kernel/pid_max"))},
+          {"threads-max", value(read_first_line("/proc/sys/kernel/threads-max"))},
+          {"max_map_count", value(read_first_line("/proc/sys/vm/max_map_count"))},
+          {"RLIMIT_NPROC", value(limit_text(RLIMIT_NPROC))},
+          {"RLIMIT_AS_mib", value(limit_text(RLIMIT_AS, 1024 * 1024))},
+          {"cgroup_pids.max", value(pids)},
+          {"default_stack_kib", default_stack_kib()},
+          {"MemAvailable_kib", value(mem_available())},
+          {"overcommit_memory", value(read_first_line("/proc/sys/vm/overcommit_memory"))},
+          {"CommitLimit_kib", value(meminfo("CommitLimit:"))},
+          {"Committed_AS_kib", value(meminfo("Committed_AS:"))}};
+}
+
+// The same figures as one line, name=value.
+std::string thread_limits() {
+  const nlohmann::json values = thread_limit_values();
+  std::string text;
+  for (const auto& [name, v] : values.items())
+    text += (text.empty() ? "" : " ") + name + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+  return text;
 }
 
 }  // namespace tvl::metrics

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "bench/histogram.hpp"
+#include "measure/histogram.hpp"
 
 namespace tvl::load {
 

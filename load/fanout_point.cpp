@@ -1,4 +1,4 @@
-#include "app/fanout_harness.hpp"
+#include "load/fanout_point.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -11,10 +11,10 @@
 #include <climits>
 #include <stdexcept>
 
-#include "app/sweep.hpp"
+#include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
-namespace tvl::fanout_harness {
+namespace tvl::fanout_point {
 namespace {
 
 constexpr std::string_view kStatsPrefix = "tvl-broker-stats ";  // what `tvl broker` prints at the end
@@ -47,7 +47,7 @@ bool can_connect(std::uint16_t port) {
 }
 
 // Starts the broker of one sweep point; returns it with the port it listens on.
-std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
+std::pair<process::Child, std::uint16_t> start_broker(const Target& o) {
   std::vector<std::string> argv;
   std::uint16_t port = 0;
   if (o.model == "redis") {
@@ -74,7 +74,7 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
             "--slow-policy",    o.slow_policy};
     if (o.model == "python-uvloop") argv.push_back("--uvloop");
   } else {
-    argv = {o.tvl_exe.empty() ? sweep::self_exe() : o.tvl_exe,
+    argv = {o.tvl_exe.empty() ? process::self_exe() : o.tvl_exe,
             "broker",
             "--model",
             o.model,
@@ -90,15 +90,15 @@ std::pair<sweep::Child, std::uint16_t> start_broker(const Target& o) {
     if (o.model == "asyncloop-mt" && o.loops > 0) argv.insert(argv.end(), {"--loops", std::to_string(o.loops)});
   }
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
-  sweep::Child child = sweep::spawn(argv, o.cpus);
+  process::Child child = process::spawn(argv, o.cpus);
   if (o.model == "redis") {
     for (int i = 0; i < 500 && !can_connect(port); ++i) usleep(10'000);
     if (!can_connect(port)) throw std::runtime_error("redis-server did not start (is it installed?)");
     return {std::move(child), port};
   }
-  const std::string line = sweep::read_line(child, "listening on ", 10);
+  const std::string line = process::read_line(child, "listening on ", 10);
   if (line.empty()) {
-    sweep::stop(child, SIGKILL, 1);
+    process::stop(child, SIGKILL, 1);
     throw std::runtime_error(o.model + " broker did not say where it listens");
   }
   port = static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
@@ -166,10 +166,10 @@ Placement place(const std::string& broker_cpus, const std::string& load_cpus, bo
       throw std::invalid_argument("--no-pin goes without --broker-cpus and --load-cpus");
     return p;
   }
-  const std::vector<int> all = sweep::allowed_cpus();
-  p.broker = broker_cpus.empty() ? std::vector<int>{all.front()} : sweep::parse_cpus(broker_cpus);
+  const std::vector<int> all = process::allowed_cpus();
+  p.broker = broker_cpus.empty() ? std::vector<int>{all.front()} : process::parse_cpus(broker_cpus);
   if (!load_cpus.empty()) {
-    p.load = sweep::parse_cpus(load_cpus);
+    p.load = process::parse_cpus(load_cpus);
   } else {
     for (const int c : all)
       if (std::find(p.broker.begin(), p.broker.end(), c) == p.broker.end()) p.load.push_back(c);
@@ -188,14 +188,14 @@ Point run_point(const Target& t, load::Params lp) {
   try {
     point.result = load::run(lp);
   } catch (...) {
-    sweep::stop(broker, SIGKILL, 2);
+    process::stop(broker, SIGKILL, 2);
     close(broker.out_fd);
     throw;
   }
-  sweep::stop(broker, SIGTERM, 10);
+  process::stop(broker, SIGTERM, 10);
   nlohmann::json stats;
   if (t.model != "redis") {
-    const std::string line = sweep::read_line(broker, std::string(kStatsPrefix), 1);
+    const std::string line = process::read_line(broker, std::string(kStatsPrefix), 1);
     if (!line.empty()) stats = nlohmann::json::parse(line.substr(kStatsPrefix.size()));
   }
   close(broker.out_fd);
@@ -215,4 +215,4 @@ std::string tvl_beside_me() {
   return path.substr(0, path.rfind('/') + 1) + "tvl";
 }
 
-}  // namespace tvl::fanout_harness
+}  // namespace tvl::fanout_point

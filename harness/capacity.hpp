@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "app/fanout_harness.hpp"
-#include "app/loadgen.hpp"
+#include "load/fanout_point.hpp"
+#include "load/loadgen.hpp"
 
 namespace tvl::capacity {
 
@@ -37,7 +37,7 @@ inline constexpr const char* kCheck = "check";           // counts that cannot b
 inline constexpr double kCollapseBelow = 0.8;
 
 struct Options {
-  fanout_harness::Target target;  // the broker, its design, its CPUs
+  fanout_point::Target target;  // the broker, its design, its CPUs
   load::Params load;              // subscribers, payload, load threads and CPUs; rate and duration are set per probe
   double slo_ms = 10;             // p99 from the intended send must be at most this
   double probe_s = 3;             // each probe's offered load lasts this long, after
@@ -57,7 +57,7 @@ struct Probe {
   double p99_ms = 0;           // from the intended send
   std::string verdict;         // kPass or a failure reason
   std::string detail;          // one line: what failed, with the numbers
-  fanout_harness::Point point;
+  fanout_point::Point point;
 
   bool passed() const { return verdict == kPass; }
   double broker_cpu_s() const { return point.result.broker_cpu_s; }

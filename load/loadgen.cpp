@@ -13,7 +13,7 @@
 // The generator measures itself: each load thread reads its own schedstat (time on a CPU, time
 // runnable but waiting for one) at the start and end of the load phase. A thread busy, or
 // starved, for nearly all of it means the run measured the generator, and says so.
-#include "app/loadgen.hpp"
+#include "load/loadgen.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -47,8 +47,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "app/sweep.hpp"
-#include "bench/metrics.hpp"
+#include "measure/process.hpp"
+#include "measure/limits.hpp"
+#include "measure/metrics.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::load {
@@ -66,7 +67,7 @@ Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
-// --- What the load threads cost (where they run: sweep::pin_this_thread).
+// --- What the load threads cost (where they run: process::pin_this_thread).
 
 // What the calling thread has cost so far: time on a CPU, and time runnable but waiting for one.
 struct ThreadTime {
@@ -301,7 +302,7 @@ class Load {
     for (auto& w : workers_)
       w->thread = std::thread([this, &w = *w] {
         try {
-          sweep::pin_this_thread(p_.cpus);
+          process::pin_this_thread(p_.cpus);
           w.io.run();
         } catch (...) {
           fail(w, std::current_exception());
@@ -677,8 +678,10 @@ std::int64_t raise_fd_limit(std::int64_t needed) {
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
   if (lim.rlim_max != RLIM_INFINITY && static_cast<std::int64_t>(lim.rlim_max) < needed)
-    throw std::runtime_error(fmt::format(
-        "{} descriptors needed, the open-files hard limit is {}: this point cannot be reached", needed, lim.rlim_max));
+    throw limits::LimitReached(
+        fmt::format("{} descriptors needed, the open-files hard limit is {}: this point cannot be reached", needed,
+                    lim.rlim_max),
+        limits::kFdLimit, {{"needed", needed}, {"hard_limit", lim.rlim_max}});
   return static_cast<std::int64_t>(lim.rlim_cur);
 }
 
@@ -688,7 +691,7 @@ Result run(const Params& p) {
   if (p.payload < fanout::kStampBytes)
     throw std::invalid_argument(fmt::format("load: payload must be at least {} bytes", fanout::kStampBytes));
   if (p.threads < 1 || p.threads > 1024) throw std::invalid_argument("load: threads must be between 1 and 1024");
-  sweep::check_cpus(p.cpus);
+  process::check_cpus(p.cpus);
   const auto fds = raise_fd_limit(p.subscribers + p.slow_subscribers + p.publishers + 64);
   Result r = Load(p).run();
   r.fd_limit = fds;

@@ -1,4 +1,4 @@
-#include "bench/context.hpp"
+#include "measure/context.hpp"
 
 #include <sys/utsname.h>
 

@@ -1,6 +1,8 @@
 // Process metrics: resident memory from /proc and CPU time / context switches from getrusage.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -39,8 +41,10 @@ std::optional<Usage> usage_of(pid_t pid);
 
 namespace tvl::metrics {
 
-// The limits that stop a thread-per-task program, in one line: pid_max, threads-max,
-// max_map_count, RLIMIT_NPROC, the default thread stack and MemAvailable.
+// The limits that stop a thread-per-task program: pid_max, threads-max, max_map_count,
+// RLIMIT_NPROC, RLIMIT_AS, the cgroup's pids.max, the default thread stack, memory available
+// and committed. As fields (numbers where the kernel gives one), and as one line name=value.
+nlohmann::json thread_limit_values();
 std::string thread_limits();
 
 // The default stack size of a new thread (what std::thread gets), in KiB.

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "app/loadgen.hpp"
+#include "load/loadgen.hpp"
 
-namespace tvl::fanout_harness {
+namespace tvl::fanout_point {
 
 struct Target {
   std::string model = "asyncloop";  // threads | asyncloop | asyncloop-mt | redis | python | python-uvloop
@@ -56,4 +56,4 @@ Point run_point(const Target& t, load::Params lp);
 // The tvl binary in the same folder as this program (for tvl-bench).
 std::string tvl_beside_me();
 
-}  // namespace tvl::fanout_harness
+}  // namespace tvl::fanout_point

@@ -1,4 +1,4 @@
-#include "app/capacity.hpp"
+#include "harness/capacity.hpp"
 
 #include <fmt/format.h>
 
@@ -99,7 +99,7 @@ Probe probe(const Options& o, double offered, double seconds, bool goodput) {
   if (goodput) lp.drain_s = kGoodputDrain;  // goodput counts what arrived while it was offered
   Probe p;
   p.offered = offered;
-  p.point = fanout_harness::run_point(o.target, lp);
+  p.point = fanout_point::run_point(o.target, lp);
   const auto& r = p.point.result;
   p.delivered_per_s = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds : 0;
   p.p99_ms = static_cast<double>(r.from_intended_ns.percentile(99)) / 1e6;

@@ -1,4 +1,6 @@
-#include "app/sweep.hpp"
+#include "measure/process.hpp"
+
+#include "measure/limits.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,22 +19,34 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace tvl::sweep {
+namespace tvl::process {
 
 std::string Outcome::reason() const {
   if (ok) return "";
-  std::string last;  // the last non-empty line the child printed
-  std::size_t end = output_tail.find_last_not_of("\n ");
+  std::string last;  // the last non-empty line the child printed, its limit line (limit()) aside
+  std::string said = output_tail;
+  if (const std::size_t at = said.rfind(limits::kLinePrefix); at != std::string::npos && (at == 0 || said[at - 1] == '\n'))
+    said.erase(at, said.find('\n', at) - at);
+  std::size_t end = said.find_last_not_of("\n ");
   if (end != std::string::npos) {
-    const std::size_t begin = output_tail.rfind('\n', end);
-    last = output_tail.substr(begin == std::string::npos ? 0 : begin + 1,
-                              end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+    const std::size_t begin = said.rfind('\n', end);
+    last = said.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
   }
   if (timed_out) return "no result within the time limit (killed)" + (last.empty() ? "" : "; last said: " + last);
   if (signal == SIGKILL)
     return "killed by SIGKILL (likely out of memory)" + (last.empty() ? "" : "; last said: " + last);
   if (signal != 0) return std::string("killed by signal ") + strsignal(signal) + (last.empty() ? "" : "; " + last);
   return "exit code " + std::to_string(exit_code) + (last.empty() ? "" : ": " + last);
+}
+
+nlohmann::json Outcome::limit() const {
+  const std::string prefix(limits::kLinePrefix);
+  const std::size_t at = output_tail.rfind(prefix);
+  if (ok || at == std::string::npos || (at > 0 && output_tail[at - 1] != '\n')) return nullptr;
+  const std::size_t end = output_tail.find('\n', at);
+  const auto parsed = nlohmann::json::parse(output_tail.substr(at + prefix.size(), end - at - prefix.size()), nullptr,
+                                            /*allow_exceptions=*/false);
+  return parsed.is_object() && parsed.contains("kind") ? parsed : nlohmann::json(nullptr);
 }
 
 // /proc/self/exe itself, not the path it points to: it still runs this very program when the
@@ -206,4 +220,4 @@ int stop(Child& c, int sig, double timeout_s) {
   return status;
 }
 
-}  // namespace tvl::sweep
+}  // namespace tvl::process

@@ -5,9 +5,11 @@
 #include <sys/types.h>
 
 #include <string>
+
+#include <nlohmann/json.hpp>
 #include <vector>
 
-namespace tvl::sweep {
+namespace tvl::process {
 
 struct Outcome {
   bool ok = false;         // exited 0
@@ -17,6 +19,9 @@ struct Outcome {
   double seconds = 0;
   std::string output_tail;     // the last lines it printed (stdout and stderr)
   std::string reason() const;  // one line: why the point failed
+  // What the child said in fields when it stopped at a limit ({"kind", "detail"}, see
+  // measure/limits.hpp); null when it did not.
+  nlohmann::json limit() const;
 };
 
 // Runs argv[0] with argv, at most timeout_s seconds; address_space_mib > 0 caps the child's
@@ -51,4 +56,4 @@ void pin_this_thread(const std::vector<int>& cpus);
 // This program, for re-running it as a child.
 std::string self_exe();
 
-}  // namespace tvl::sweep
+}  // namespace tvl::process
