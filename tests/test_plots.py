@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tests for plots/tvl_plots.py, run on a Google Benchmark 1.7.1 JSON fixture.
+"""Tests for plots/tvl_plots.py (the tvlplots package beside it), run on a Google Benchmark 1.7.1
+JSON fixture.
 
 Usage:
     /usr/bin/python3 tests/test_plots.py --script plots/tvl_plots.py \
@@ -11,6 +12,7 @@ so these tests check the command-line contract: files written, report contents, 
 import argparse
 import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from pathlib import Path
 
 SCRIPT = FIXTURE = None  # set from the command line before unittest.main
 COMMAND = "make report"
+PROFILE = "fixture-profile"  # in no fixture's context: the report can only take it from --profile
 FIGURES = ("cutlery_fail_rate", "cutlery_throughput")
 
 
@@ -44,7 +47,7 @@ class ReportTest(unittest.TestCase):
         (cls.tmp / "results").mkdir()
         shutil.copy(FIXTURE, cls.tmp / "results" / FIXTURE.name)
         cls.out = cls.tmp / "report"
-        cls.proc = run_script(cls.tmp / "results", cls.out, "--profile", "quick",
+        cls.proc = run_script(cls.tmp / "results", cls.out, "--profile", PROFILE,
                               "--command", COMMAND)
         cls.doc = fixture_doc()
         ok = cls.proc.returncode == 0
@@ -111,7 +114,10 @@ class ReportTest(unittest.TestCase):
                 self.assertIn(ctx[key], text, f"{label} lacks {key}")
             self.assertIn(COMMAND, text, label)
             self.assertIn(FIXTURE.name, text, f"{label} does not list its source file")
-            self.assertIn("quick", text, label)
+        # The profile given on the command line, in the report's heading line (the fixture's own
+        # tvl_command says "quick" too, so only this line can show which one was used).
+        self.assertIn(f"Profile: **{PROFILE}** ·", self.md)
+        self.assertIn(f"Profile: <strong>{html.escape(PROFILE)}</strong> ·", self.html)
 
 
 class InputTest(unittest.TestCase):
@@ -454,6 +460,120 @@ class CapacityTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertIn("**Collapse:**", md)
         self.assertIn("0.30 collapse", md)
+
+
+class FailureFieldsTest(unittest.TestCase):
+    """A point that did not run is known by failure_kind and failure_detail, never by its
+    failure_reason text: the sweep fixtures' thread_limit and fd_limit rows, their reasons
+    replaced by text that names no limit, must still be drawn and explained from the fields."""
+
+    FILES = ("sweep_restaurant_fixture.json", "sweep_fanout_fixture.json")
+    OPAQUE = "the child process stopped"  # a reason a regex on error text would find nothing in
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def docs(self):
+        """The two sweep fixtures, {file name: document}, each a fresh copy."""
+        return {n: json.loads((FIXTURE.parent / n).read_text(encoding="utf-8"))
+                for n in self.FILES}
+
+    @staticmethod
+    def failed(docs, kind):
+        """The one fixture row of this failure_kind."""
+        rows = [b for d in docs.values() for b in d["benchmarks"]
+                if b.get("failure_kind") == kind]
+        assert len(rows) == 1, f"the fixtures need one {kind} row, have {len(rows)}"
+        return rows[0]
+
+    def render(self, docs, name="run"):
+        """Render these documents; return (process, report.md text, figures folder)."""
+        results = self.tmp / name
+        results.mkdir()
+        for file, doc in docs.items():
+            (results / file).write_text(json.dumps(doc), encoding="utf-8")
+        out = self.tmp / f"{name}_report"
+        proc = run_script(results, out, "--command", COMMAND)
+        md = (out / "report.md").read_text(encoding="utf-8") if proc.returncode == 0 else ""
+        return proc, md, out / "figures"
+
+    def test_thread_and_fd_limits_from_fields(self):
+        docs = self.docs()
+        threads, fds = self.failed(docs, "thread_limit"), self.failed(docs, "fd_limit")
+        for row in (threads, fds):
+            row["failure_reason"] = self.OPAQUE
+        threads["failure_detail"]["threads"] = 250  # numbers the old text never said
+        fds["failure_detail"].update(needed=30065, hard_limit=30000)
+        proc, md, figures = self.render(docs)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        limits = threads["failure_detail"]["limits"]
+        cause = threads["failure_detail"]["cause"]
+        self.assertIn(f"Thread creation failed with `{cause}` after 250 threads.", md)
+        self.assertIn(f"did not run at 400 tables: thread creation failed after 250 threads "
+                      f"({cause}).", md)
+        self.assertIn("| limit | value | this process had | share |", md)
+        self.assertIn(f"| pid_max | {limits['pid_max']:,} | 250 threads (a thread takes a pid, "
+                      f"system-wide) | {250 / limits['pid_max']:.1%} |", md)
+        self.assertIn(f"| max_map_count | {limits['max_map_count']:,} | 500 memory mappings", md)
+        reserved = 250 * limits["default_stack_kib"]
+        self.assertIn(f"| MemAvailable | {limits['MemAvailable_kib']:,} KiB | {reserved:,} KiB "
+                      "of stacks reserved", md)
+        self.assertIn(f"**Did not run:** `{fds['name']}` — {self.OPAQUE}", md)
+        svg = (figures / "fanout_throughput.svg").read_text(encoding="utf-8")
+        self.assertIn("30065 descriptors needed", svg)
+        self.assertIn("open-files hard", svg)
+        svg = (figures / "restaurant_memory.svg").read_text(encoding="utf-8")
+        self.assertIn("thread creation failed after 250", svg)
+
+    def test_reason_text_alone_is_a_generic_failure(self):
+        """Without failure_kind the reason is only shown: the limit table, which the old text
+        parsing built from it, does not appear."""
+        docs = self.docs()
+        threads = self.failed(docs, "thread_limit")
+        del threads["failure_kind"], threads["failure_detail"]
+        proc, md, _ = self.render(docs)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(f"**Did not run:** `{threads['name']}` — {threads['failure_reason']}", md)
+        self.assertNotIn("| limit | value | this process had | share |", md)
+        self.assertNotIn("Thread creation failed with", md)
+
+    def test_kind_without_its_numbers_is_an_error(self):
+        docs = self.docs()
+        del self.failed(docs, "fd_limit")["failure_detail"]["hard_limit"]
+        proc, _, _ = self.render(docs)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("failure_detail.hard_limit", proc.stderr)
+
+    def test_one_point_ran_beside_one_that_did_not(self):
+        """A broker with one point that ran and one stopped at a limit (what `tvl sweep fanout
+        --subscribers 2,1000000` gives): no slope to draw, only the ✕."""
+        docs = self.docs()
+        doc = docs["sweep_fanout_fixture.json"]
+        keep = [self.failed(docs, "fd_limit")["name"], "fanout/threads/improved/subscribers:10"]
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if b["name"] in keep]
+        proc, md, figures = self.render({"sweep_fanout_fixture.json": doc})
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("20065 descriptors needed",
+                      (figures / "fanout_memory.svg").read_text(encoding="utf-8"))
+
+    def test_no_error_text_is_parsed(self):
+        """failure_reason is read once, as text to show; no regular expression in the package
+        is applied to a failure."""
+        package = SCRIPT.parent / "tvlplots"
+        sources = {p.name: p.read_text(encoding="utf-8") for p in package.glob("*.py")}
+        self.assertIn("report.py", sources, f"no tvlplots package at {package}")
+        reads = [(name, line.strip()) for name, text in sources.items()
+                 for line in text.splitlines() if '"failure_reason"' in line]
+        self.assertEqual([name for name, _ in reads], ["load.py"], reads)
+        self.assertIn('one_line(entry.get("failure_reason")', reads[0][1])
+        for name, text in sources.items():
+            self.assertNotRegex(text, r"re\.\w+\([^)]*(failure|reason)", name)
+            self.assertNotIn("descriptors needed, the open-files", text, name)
+            self.assertIsNone(re.search(r"REST_THREAD_FAIL|REST_LIMIT_VALUE|FD_LIMIT_FAIL", text),
+                              name)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,11 @@
+"""tvl's plots: figures and a report, regenerated from Google Benchmark JSON, never by hand.
+
+Shared modules: load (the results, one row per benchmark, failures by structured field), fmt
+(numbers as text), charts (the machine stamp, axes), sweeps (points of `tvl sweep` and the ones
+that did not run), failures (what a failed point is shown as) and report (sections assembled
+into Markdown and HTML, the command line). One module per scenario: cutlery, primitives,
+restaurant, fanout (with fanout_figures) and capacity; a scenario module imports only the shared
+modules, never another scenario's.
+
+Entry point: plots/tvl_plots.py, run with an interpreter that imports matplotlib.
+"""

@@ -1,0 +1,171 @@
+"""Render tvl's figures and report from Google Benchmark JSON.
+
+The report: load every result (load.py), give each scenario its section (one module per
+scenario, SECTIONS below; a scenario without one gets a generic table), save each section's
+figures as OUT/figures/<name>.png and .svg, and assemble the blocks into OUT/report.md and a
+self-contained OUT/report.html. A section is a list of blocks — ("h1"|"h2"|"p", text),
+("table", rows), ("figure", name, caption) — so both formats print the same content.
+"""
+import argparse
+import base64
+import html
+import re
+import sys
+from pathlib import Path
+
+from .capacity import render_capacity
+from .cutlery import render_cutlery
+from .fanout import render_fanout
+from .fmt import CONTEXT_ROWS, ctx, num, si
+from .load import PlotError, load_results
+from .primitives import render_primitives
+from .restaurant import render_restaurant
+
+
+def render_generic(plt, rows, context, command):
+    """Fallback section: one table of every counter, no figures."""
+    first = ["items_per_second", "fail_rate", "p50_us", "p99_us", "p999_us", "rss_kib",
+             "vcsw", "ivcsw"]
+    names = {k for r in rows for k in r["counters"]}
+    cols = [k for k in first if k in names] + sorted(names - set(first))
+    table = [["model", "variant", "params"] + cols]
+    for r in sorted(rows, key=lambda r: (r["model"], r["variant"], str(r["params"]))):
+        params = " ".join(f"{k}:{v}" for k, v in r["params"].items())
+        table.append([r["model"], r["variant"], params]
+                     + [si(r["counters"].get(k)) if k == "items_per_second"
+                        else num(r["counters"].get(k)) for k in cols])
+    failed = [("p", f"**Did not run:** `{r['model']}/{r['variant']}` "
+                    + " ".join(f"{k}:{v}" for k, v in r["params"].items()) + f" — {r['failure']}")
+              for r in rows if r.get("failure")]
+    return [("table", table)] + failed, {}
+
+
+SECTIONS = {"cutlery": render_cutlery, "primitives": render_primitives,
+            "restaurant": render_restaurant, "fanout": render_fanout,
+            "fanout_capacity": render_capacity}
+TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
+          "primitives": "Primitives (the costs under every scenario)",
+          "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)",
+          "fanout": "Fan-out (book ch. 4, Streams: a message queue)",
+          "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries"}
+
+
+def inline_html(text):
+    """Escape text for HTML, turning `code` and **bold** into tags."""
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+
+
+def to_markdown(blocks):
+    """Render blocks (h1/h2/p/table/figure) as Markdown; figures link to figures/."""
+    out = []
+    for kind, *body in blocks:
+        if kind in ("h1", "h2"):
+            out.append("#" * int(kind[1]) + " " + body[0])
+        elif kind == "p":
+            out.append(body[0])
+        elif kind == "figure":
+            name, caption = body
+            out.append(f"![{name}](figures/{name}.png)\n\n*{caption}* "
+                       f"([SVG](figures/{name}.svg))")
+        elif kind == "table":
+            rows = [[str(c).replace("|", "\\|") for c in row] for row in body[0]]
+            out.append("\n".join(["| " + " | ".join(rows[0]) + " |",
+                                  "|" + "---|" * len(rows[0])]
+                                 + ["| " + " | ".join(r) + " |" for r in rows[1:]]))
+    return "\n\n".join(out) + "\n"
+
+
+def to_html(blocks, title, figdir):
+    """Render the same blocks as one self-contained HTML page (PNGs embedded as data: URIs)."""
+    out = []
+    for kind, *body in blocks:
+        if kind in ("h1", "h2"):
+            out.append(f"<{kind}>{html.escape(body[0])}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{inline_html(body[0])}</p>")
+        elif kind == "figure":
+            name, caption = body
+            data = base64.b64encode((figdir / f"{name}.png").read_bytes()).decode("ascii")
+            out.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+                       f"<figcaption>{inline_html(caption)}</figcaption></figure>")
+        elif kind == "table":
+            head, *rows = body[0]
+            out.append("<table><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in head)
+                       + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>"
+                                                            for c in r) + "</tr>" for r in rows)
+                       + "</table>")
+    style = ("body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;"
+             "padding:0.2em 0.5em;text-align:right}th{background:#f2f2f2}img{max-width:100%}"
+             "code{background:#f4f4f4;padding:0 0.2em}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
+            + "\n".join(out) + "\n</body></html>\n")
+
+
+def load_pyplot():
+    """Import matplotlib headless, or explain which interpreter to use."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise PlotError(f"matplotlib does not import under {sys.executable}; "
+                        "run this script with /usr/bin/python3 (Debian python3-matplotlib)"
+                        ) from None
+    matplotlib.use("Agg")
+    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "tvl"})
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def build_report(args):
+    """Load, render every scenario's section, write figures and both reports."""
+    rows, contexts = load_results(Path(args.results))
+    first = contexts[min(contexts)]
+    command = args.command or first.get("tvl_command") or "unknown"
+    profile = args.profile or first.get("tvl_profile") or "unknown"
+    plt = load_pyplot()
+    figdir = Path(args.out) / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    blocks = [("h1", args.title),
+              ("p", f"Profile: **{profile}** · date: {ctx(first, 'date')} · "
+                    f"produced by: `{command}`"),
+              ("p", "Every number in this report and its figures is read from these Google "
+                    "Benchmark JSON files, none typed by hand: "
+                    + ", ".join(f"`{name}`" for name in sorted(contexts)) + "."),
+              ("h2", "Machine"),
+              ("table", [["", "value"]]
+               + [[label, ctx(first, key)] for label, key in CONTEXT_ROWS])]
+    if first.get("cpu_scaling_enabled"):
+        blocks.append(("p", "**Warning:** CPU frequency scaling was enabled; timings are noisy."))
+    for scenario in sorted({r["scenario"] for r in rows}):
+        srows = [r for r in rows if r["scenario"] == scenario]
+        context = contexts[srows[0]["source"]]
+        render = SECTIONS.get(scenario, render_generic)
+        section, figures = render(plt, srows, context, command)
+        for name, fig in figures.items():
+            fig.savefig(figdir / f"{name}.png", dpi=130, metadata={"Software": None})
+            fig.savefig(figdir / f"{name}.svg", metadata={"Date": None})
+            plt.close(fig)
+        blocks += [("h2", TITLES.get(scenario, scenario))] + section
+    out = Path(args.out)
+    (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
+    (out / "report.html").write_text(to_html(blocks, args.title, figdir), encoding="utf-8")
+
+
+def main(argv=None):
+    """Command-line entry point; input problems exit 2 with one 'tvl_plots: error:' line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", required=True, help="folder of Google Benchmark *.json")
+    parser.add_argument("--out", required=True, help="report folder (figures/ goes inside)")
+    parser.add_argument("--profile", help="profile name (default: context tvl_profile)")
+    parser.add_argument("--command", help="command shown on figures (default: context tvl_command)")
+    parser.add_argument("--title", default="tvl — threads vs. event loop")
+    args = parser.parse_args(argv)
+    try:
+        build_report(args)
+    except PlotError as err:
+        print(f"tvl_plots: error: {err}", file=sys.stderr)
+        return 2
+    return 0
