@@ -10,6 +10,7 @@
 
 #include "harness/capacity.hpp"
 #include "app/cli.hpp"
+#include "catalog/catalog.hpp"
 #include "measure/process.hpp"
 #include "measure/context.hpp"
 #include "scenarios/fanout.hpp"
@@ -189,7 +190,7 @@ void add_capacity(Commands c) {
   auto* cap = c.app.add_subcommand(
       "capacity", "find the most deliveries/s a fan-out broker sustains within a latency bound, then overload it");
   cap->add_option("--model", o.target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
-      ->check(CLI::IsMember(fanout_point::kModels))
+      ->check(CLI::IsMember(catalog::fanout_models()))
       ->required();
   cap->add_option("--design", o.target.design, "naive or improved (tvl brokers)")
       ->check(CLI::IsMember({"naive", "improved"}))

@@ -33,7 +33,8 @@ int run_cutlery(cutlery::Params p, const std::string& json_path) {
     out.open(json_path);
     if (!out) throw UsageError("cannot write --json file '" + json_path + "'");
   }
-  const auto s = catalog::run_cutlery(p);
+  catalog::ProcessCost cost;
+  const auto s = catalog::run_cutlery(p, cost);
   fmt::print("cutlery/{}/{}: {} bots x {} tables, {} trials, {} OS thread(s)\n", p.model, p.variant, p.bots, p.tables,
              s.trials, s.os_threads);
   fmt::print("  failed trials     {} of {}  (kitchen not back at {} knives / {} forks)\n", s.failures, s.trials,
@@ -43,7 +44,7 @@ int run_cutlery(cutlery::Params p, const std::string& json_path) {
   fmt::print("  items_per_second  {:.4g} table operations/s ({} operations in {:.3f} s)\n", s.items_per_second,
              s.table_ops, s.seconds);
   if (out.is_open()) {
-    out << catalog::to_json(p, s).dump(2) << '\n';
+    out << catalog::to_json(p, s, cost).dump(2) << '\n';
     fmt::print("  wrote {}\n", json_path);
   }
   return 0;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "app/cli.hpp"
+#include "catalog/catalog.hpp"
 #include "load/fanout_point.hpp"
 #include "load/loadgen.hpp"
 #include "measure/process.hpp"
@@ -64,10 +65,8 @@ int run_broker(const fanout::BrokerConfig& c) {
     fmt::print("listening on {}:{}\n", c.host, port);
     std::fflush(stdout);
   };
-  const auto stats = c.model == "threads"        ? fanout::run_threads_broker(c, ctl)
-                     : c.model == "asyncloop-mt" ? fanout::run_asyncloop_mt_broker(c, ctl)
-                                                 : fanout::run_asyncloop_broker(c, ctl);
-  fmt::print("tvl-broker-stats {}\n", stats_json(stats).dump());
+  const auto stats = catalog::find_fanout(c.model, c.design)->broker(c, ctl);
+  fmt::print("{}{}\n", fanout::kStatsLinePrefix, stats_json(stats).dump());
   std::fflush(stdout);
   return 0;
 }
@@ -88,7 +87,7 @@ void print_load(const load::Params& p, const load::Result& r) {
              get("p99_us"), get("p999_us"), get("max_us"));
   fmt::print("  latency from actual send    p50 {:.0f} us  p99 {:.0f}  p99.9 {:.0f}\n", get("sent_p50_us"),
              get("sent_p99_us"), get("sent_p999_us"));
-  if (p.broker_pid > 0)
+  if (p.broker_pid > 0 || r.broker_rss_kib > 0)  // measured: the broker's pid was known (here or in run_point)
     fmt::print("  broker: RSS {} KiB (peak {}), CPU {:.3f} s, context switches {} voluntary, {} involuntary\n",
                r.broker_rss_kib, r.broker_hwm_kib, r.broker_cpu_s, r.broker_vcsw, r.broker_ivcsw);
   fmt::print("  generator: {} thread(s){}, CPU {:.3f} s, busiest thread {:.0f}% busy (on a CPU or waiting for one){}\n",
@@ -144,21 +143,36 @@ struct SweepOptions {
   std::string json;
 };
 
-int run_fanout_sweep(SweepOptions o, load::Params lp) {
+// Opens --json before the run, so that a path that cannot be written fails first.
+std::ofstream open_json(const std::string& path) {
   std::ofstream out;
-  if (!o.json.empty()) {
-    out.open(o.json);
-    if (!out) throw UsageError("cannot write --json file '" + o.json + "'");
+  if (!path.empty()) {
+    out.open(path);
+    if (!out) throw UsageError("cannot write --json file '" + path + "'");
   }
+  return out;
+}
+
+// The design must exist for the model (tvl list); then the broker and the load are placed
+// (pinned apart unless no_pin) and this thread, which conducts the load, joins the load's CPUs.
+fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, const std::string& broker_cpus,
+                                    bool no_pin) {
+  if (!catalog::find_fanout(t.model, t.design_name()))
+    throw UsageError(fmt::format("fanout: {} has no {} design (tvl list shows what exists)", t.model, t.design));
   fanout_point::Placement where;
   try {
-    where = fanout_point::place(o.broker_cpus, lp.cpus.empty() ? "" : fmt::format("{}", fmt::join(lp.cpus, ",")),
-                                  o.no_pin);
+    where = fanout_point::place(broker_cpus, lp.cpus.empty() ? "" : fmt::format("{}", fmt::join(lp.cpus, ",")), no_pin);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  o.target.cpus = where.broker, lp.cpus = where.load;
-  process::pin_this_thread(where.load);  // the conducting thread too stays off the broker's CPUs
+  t.cpus = where.broker, lp.cpus = where.load;
+  process::pin_this_thread(where.load);
+  return where;
+}
+
+int run_fanout_sweep(SweepOptions o, load::Params lp) {
+  std::ofstream out = open_json(o.json);
+  const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
   const auto& t = o.target;
   nlohmann::json context = json_context(fmt::format(
       "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}{}", t.model,
@@ -174,15 +188,14 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
   const std::string design = t.design_name();
   for (const int n : o.subscribers) {
     fmt::print(stderr, "sweep fanout/{}/{}: {} subscribers ...\n", t.model, design, n);
-    const std::string name = fmt::format("fanout/{}/{}/{}subscribers:{}", t.model, design,
-                                         lp.slow_subscribers ? fmt::format("slow:{}/", lp.slow_subscribers) : "", n);
     if (o.deliveries > 0) lp.rate = std::max(1.0, o.deliveries / n);
+    lp.subscribers = n;
+    const std::string name = catalog::fanout_name(t, lp);
     nlohmann::json row = {{"name", name},     {"run_name", name}, {"run_type", "iteration"},
                           {"repetitions", 1}, {"iterations", 1},  {"time_unit", "ns"},
                           {"real_time", 0},   {"cpu_time", 0},    {"subscribers", n}};
     std::string failure;
     try {
-      lp.subscribers = n;
       const auto point = fanout_point::run_point(o.target, lp);
       for (const auto& [k, v] : point.counters) row[k] = v;
       row["real_time"] = point.result.seconds * 1e9;
@@ -212,13 +225,54 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
   return 0;
 }
 
+// `tvl run fanout`: one checked point, like every other scenario's `tvl run`.
+struct RunOptions {
+  fanout_point::Target target;
+  std::string broker_cpus;
+  bool no_pin = false;
+  std::string json;
+};
+
+int run_fanout_point(RunOptions o, load::Params lp) {
+  std::ofstream out = open_json(o.json);
+  const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
+  const std::string name = catalog::fanout_name(o.target, lp);
+  fmt::print("{}: {}\n", name, where.describe());
+  const auto point = catalog::run_fanout(o.target, lp);  // throws unless every check held
+  print_load(lp, point.result);
+  fmt::print("  checked: every subscriber got every message once and in order; the broker's counts agree\n");
+  if (out.is_open()) {
+    out << catalog::to_json(o.target, lp, point, where).dump(2) << '\n';
+    fmt::print("  wrote {}\n", o.json);
+  }
+  return 0;
+}
+
+void add_run_fanout(Commands c) {
+  auto o = std::make_shared<RunOptions>();
+  auto lp = std::make_shared<load::Params>();
+  lp->subscribers = 100, lp->rate = 2'000, lp->duration_s = 1;
+  auto* run = c.run.add_subcommand("fanout", "one fan-out point: a broker as a child process, the load, every check");
+  run->add_option("--model", o->target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
+      ->check(CLI::IsMember(catalog::fanout_models()))
+      ->capture_default_str();
+  run->add_option("--design", o->target.design, "naive or improved (tvl brokers; tvl list shows which exist)")
+      ->capture_default_str();
+  run->add_option("--broker-cpus", o->broker_cpus, "CPUs the broker runs on (default: the first one, e.g. 0)");
+  run->add_flag("--no-pin", o->no_pin, "pin neither the broker nor the load (default: pinned apart)");
+  add_load_options(run, *lp);
+  run->add_option("--json", o->json, "also write the point (name, params, counters, context) to this JSON file");
+  run->callback([o, lp, &code = c.exit_code] { code = run_fanout_point(*o, *lp); });
+}
+
 }  // namespace
 
 void add_fanout(Commands c) {
+  add_run_fanout(c);
   auto cfg = std::make_shared<fanout::BrokerConfig>();
   auto* b = c.app.add_subcommand("broker", "run the book's message broker (ch. 4) until SIGINT or SIGTERM");
   b->add_option("--model", cfg->model, "threads, asyncloop, or asyncloop-mt (an event loop per core; improved only)")
-      ->check(CLI::IsMember({"threads", "asyncloop", "asyncloop-mt"}))
+      ->check(CLI::IsMember(catalog::fanout_broker_models()))
       ->capture_default_str();
   b->add_option("--design", cfg->design, "naive (the book's prototype) or improved (bounded queues, a writer each)")
       ->check(CLI::IsMember({"naive", "improved"}))
@@ -243,7 +297,11 @@ void add_fanout(Commands c) {
   b->add_option("--flush-timeout", cfg->flush_timeout_s, "seconds to flush queued messages at shutdown")
       ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();
-  b->callback([cfg, &code = c.exit_code] { code = run_broker(*cfg); });
+  b->callback([cfg, &code = c.exit_code] {
+    if (!catalog::find_fanout(cfg->model, cfg->design))
+      throw UsageError(fmt::format("broker: {} has no {} design (tvl list shows what exists)", cfg->model, cfg->design));
+    code = run_broker(*cfg);
+  });
 
   auto lp = std::make_shared<load::Params>();
   auto json = std::make_shared<std::string>();
@@ -278,7 +336,7 @@ void add_fanout(Commands c) {
   auto* sw = c.sweep.add_subcommand("fanout",
                                     "load a broker (or a peer) at many subscriber counts, each broker a child process");
   sw->add_option("--model", so->target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
-      ->check(CLI::IsMember(fanout_point::kModels))
+      ->check(CLI::IsMember(catalog::fanout_models()))
       ->capture_default_str();
   sw->add_option("--design", so->target.design, "naive or improved (tvl brokers)")
       ->check(CLI::IsMember({"naive", "improved"}))

@@ -14,7 +14,7 @@
 
 #include "app/cli.hpp"
 #include "measure/context.hpp"
-#include "scenarios/primitives.hpp"
+#include "catalog/catalog.hpp"
 
 namespace tvl::cli {
 namespace {
@@ -109,17 +109,17 @@ int run_primitives(const Options& o) {
       o.round_trips);
   fmt::print("  {:<24} {:<6} {:>12} {:>12} {:>9} {:>9}\n", "mechanism", "pinned", "ns/switch", "switches/s", "vcsw",
              "ivcsw");
-  for (const auto& m : prim::kSwitches) ok = run_mechanism(m, o.round_trips, true, results) && ok;
+  for (const auto& m : catalog::primitive_switches()) ok = run_mechanism(m, o.round_trips, true, results) && ok;
   fmt::print(
       "\ncreation: {} tasks one after another, each created, run to the end and joined;\n"
       "vcsw, ivcsw per task\n",
       o.creates);
   fmt::print("  {:<24} {:<6} {:>12} {:>12} {:>9} {:>9}\n", "mechanism", "pinned", "us/create", "creates/s", "vcsw",
              "ivcsw");
-  for (const auto& m : prim::kCreates) ok = run_mechanism(m, o.creates, false, results) && ok;
+  for (const auto& m : catalog::primitive_creates()) ok = run_mechanism(m, o.creates, false, results) && ok;
   fmt::print("\nmemory per waiting task: slope of RSS growth over N, each N in a fresh child process\n");
   fmt::print("  {:<24} {:>10} {:>12} {:>8}   {}\n", "mechanism", "KiB/task", "residual KiB", "r2", "N");
-  for (const auto& w : prim::kWaiters)
+  for (const auto& w : catalog::primitive_waiters())
     ok = run_memory(w, w.model == "threads" ? o.threads_n : o.coroutines_n, results) && ok;
   fmt::print("\ndefault thread stack: {} KiB (pthread_attr_getstacksize); resident is only what a thread touched\n",
              prim::default_stack_kib());

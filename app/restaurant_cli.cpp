@@ -248,7 +248,7 @@ void add_restaurant(Commands c) {
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
   sw->add_option("--timeout", o->timeout_s, "seconds a point may take before it is killed (0: its schedule + 30 s)")
-      ->check(CLI::Range(1.0, 3600.0))
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   sw->add_option("--max-address-space", o->address_space_mib, "cap each point's address space, MiB (0: no cap)")
       ->check(CLI::Range(0L, 1L << 30));

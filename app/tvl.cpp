@@ -22,7 +22,9 @@ void list() {
   for (const auto& s : tvl::catalog::scenarios()) {
     fmt::print("{}  {}\n", s.name, s.what);
     for (const auto& v : tvl::catalog::listing())
-      if (v.scenario == s.name) fmt::print("  --model {:<13} --variant {:<13} {}\n", v.model, v.variant, v.what);
+      if (v.scenario == s.name)
+        fmt::print("  --model {:<13} --{} {:<13} {}{}\n", v.model, s.name == "fanout" ? "design " : "variant", v.variant,
+                   v.kind.empty() ? "" : fmt::format("{}: ", v.kind), v.what);
   }
 }
 

@@ -1,5 +1,4 @@
-// Benchmarks of the primitives scenario, registered from the mechanism tables in
-// scenarios/primitives.hpp: every switch and creation mechanism pinned and unpinned, and one
+// Benchmarks of the primitives scenario, registered from the catalog's mechanism tables: every switch and creation mechanism pinned and unpinned, and one
 // memory curve per kind of waiting task. Names: primitives/<model>/<variant>/<param>:<value>.
 #include <string>
 
@@ -7,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "bench/registry.hpp"
-#include "scenarios/primitives.hpp"
+#include "catalog/catalog.hpp"
 
 namespace tvl::bench {
 namespace {
@@ -17,10 +16,6 @@ namespace prim = tvl::primitives;
 void fail(benchmark::State& state, const std::string& why) {
   mark_failed();
   state.SkipWithError(why.c_str());
-}
-
-void report(benchmark::State& state, const prim::Counters& counters) {
-  for (const auto& [name, value] : counters) state.counters[name] = value;
 }
 
 // One iteration is one complete run (all round trips, or all creations), checked before it
@@ -66,9 +61,9 @@ void register_primitives(const Profile& profile) {
       }
     }
   };
-  add_runs(prim::kSwitches, profile.switch_round_trips, true);
-  add_runs(prim::kCreates, profile.create_count, false);
-  for (const auto& w : prim::kWaiters) {
+  add_runs(catalog::primitive_switches(), profile.switch_round_trips, true);
+  add_runs(catalog::primitive_creates(), profile.create_count, false);
+  for (const auto& w : catalog::primitive_waiters()) {
     const prim::MemoryParams p{.ns = w.model == "threads" ? profile.waiting_threads : profile.waiting_coroutines};
     benchmark::RegisterBenchmark(prim::memory_name(w, p).c_str(), memory_benchmark, &w, p)
         ->UseRealTime()

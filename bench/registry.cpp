@@ -31,29 +31,17 @@ void cutlery_benchmark(benchmark::State& state, cutlery::Params p) {
       return;
     }
   }
-  const auto used = metrics::usage() - before;
-  const auto s = cutlery::summarize(trials);
-  const auto per_trial = benchmark::Counter::kAvgIterations;
-  state.counters["trials"] = s.trials;
-  state.counters["failures"] = s.failures;
-  state.counters["fail_rate"] = s.fail_rate;
-  state.counters["fail_lo"] = s.fail_lo;
-  state.counters["fail_hi"] = s.fail_hi;
-  state.counters["drift_knives"] = s.drift_knives;
-  state.counters["drift_forks"] = s.drift_forks;
-  state.counters["items_per_second"] =
-      benchmark::Counter(static_cast<double>(s.table_ops), benchmark::Counter::kIsRate);
-  state.counters["tables"] = p.tables;
-  state.counters["bots"] = p.bots;
-  state.counters["os_threads"] = s.os_threads;
-  state.counters["vcsw"] = benchmark::Counter(static_cast<double>(used.vcsw), per_trial);
-  state.counters["ivcsw"] = benchmark::Counter(static_cast<double>(used.ivcsw), per_trial);
-  if (const auto mem = metrics::memory()) state.counters["rss_kib"] = static_cast<double>(mem->rss_kib);
+  const auto cost = catalog::ProcessCost::since(before, static_cast<int>(trials.size()));
+  report(state, catalog::cutlery_counters(p, cutlery::summarize(trials), cost));
 }
 
 }  // namespace
 
 bool any_failed() { return failed; }
+
+void report(benchmark::State& state, const std::vector<std::pair<std::string, double>>& counters) {
+  for (const auto& [name, value] : counters) state.counters[name] = value;
+}
 void mark_failed() { failed = true; }
 
 // The sizes of each profile. quick: what `make report` runs (minutes on 2 cores);

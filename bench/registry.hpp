@@ -1,10 +1,13 @@
-// The registry of tvl-bench: one table of every scenario x model x variant x parameter.
-// The sizes of each profile live here; each scenario's benchmark functions live beside it
-// (bench/<scenario>_bench.cpp) and register their rows from these sizes.
+// The registry of tvl-bench: the sizes of each profile. Each scenario's benchmark functions live
+// beside it (bench/<scenario>_bench.cpp) and register a row for every variant the catalog
+// (catalog/catalog.hpp) lists, at these sizes.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 namespace tvl::bench {
 
@@ -43,5 +46,8 @@ void register_fanout(const Profile& p);
 // the binary then exits non-zero.
 void mark_failed();
 bool any_failed();
+
+// Sets a benchmark's counters from the catalog's list (catalog::Counters).
+void report(benchmark::State& state, const std::vector<std::pair<std::string, double>>& counters);
 
 }  // namespace tvl::bench

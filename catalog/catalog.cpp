@@ -1,5 +1,6 @@
 #include "catalog/catalog.hpp"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 
@@ -29,7 +30,7 @@ constexpr std::array kCutlery = {
 };
 
 constexpr std::array kRestaurant = {
-    RestaurantVariant{"threads", "safe", restaurant::run_threads, "a thread per bot, queues between roles"},
+    RestaurantVariant{"threads", "safe", restaurant::run_threads, "a thread per bot, queues between roles", "block"},
     RestaurantVariant{"threads", "unsafe", restaurant::run_threads,
                       "the same, bots hand a table on before they are done: collisions"},
     RestaurantVariant{"threads-per-table", "safe", restaurant::run_threads_per_table,
@@ -39,44 +40,66 @@ constexpr std::array kRestaurant = {
     RestaurantVariant{"tbb", "safe", restaurant::run_tbb, "every step a task on a oneTBB pool"},
     RestaurantVariant{"tbb", "unsafe", restaurant::run_tbb, "the same, with the early hand-over"},
     RestaurantVariant{"asyncloop", "safe", restaurant::run_asyncloop,
-                      "the LoopBot: every bot and table a coroutine on one thread"},
+                      "the LoopBot: every bot and table a coroutine on one thread", "block,offload"},
     RestaurantVariant{"asyncloop", "unsafe", restaurant::run_asyncloop,
                       "the same early hand-over: no collision, nothing runs in parallel"},
+};
+
+// The fan-out rows of tvl-bench come in this order: asyncloop, threads, then the peers.
+constexpr std::array kFanout = {
+    FanoutVariant{"asyncloop", "naive", fanout::run_asyncloop_broker, false,
+                  "the book's prototype on one event loop: a subscriber's queue has no bound"},
+    FanoutVariant{"asyncloop", "improved", fanout::run_asyncloop_broker, true,
+                  "one event loop; bounded byte queue per subscriber, slow ones dropped or cut off"},
+    FanoutVariant{"threads", "naive", fanout::run_threads_broker, false,
+                  "the book's prototype with a thread per connection: unbounded queues"},
+    FanoutVariant{"threads", "improved", fanout::run_threads_broker, true,
+                  "a thread per connection; bounded queue per subscriber, slow ones dropped or cut off"},
+    FanoutVariant{"asyncloop-mt", "improved", fanout::run_asyncloop_mt_broker, false,
+                  "an event loop per core, a channel's messages handed between loops by post"},
+    FanoutVariant{"redis", "peer", nullptr, true, "redis-server: one event loop in C, PUBLISH/SUBSCRIBE"},
+    FanoutVariant{"python", "peer", nullptr, true, "the book's asyncio broker in Python (peers/asyncio_broker.py)"},
+    FanoutVariant{"python-uvloop", "peer", nullptr, false, "the same Python broker on uvloop's event loop"},
 };
 
 constexpr std::array kScenarios = {
     ScenarioInfo{"cutlery", "robots and cutlery (book ch. 2): a lost-update race, threads vs. event loop"},
     ScenarioInfo{"primitives", "the costs under every scenario: switch, creation, memory per waiting task"},
     ScenarioInfo{"restaurant", "the restaurant of ThreadBots (book ch. 1): bots, tables, latency, idle time"},
+    ScenarioInfo{"fanout", "the message broker (book ch. 4): one publisher's message to many subscribers"},
 };
 
-// Models of the scenarios that have no per-variant function table of their own.
-constexpr std::array kOtherListings = {
-    Listing{"primitives", "threads", "semaphore", "switch: thread ping-pong through a pair of semaphores"},
-    Listing{"primitives", "threads", "pipe", "switch: thread ping-pong through a pair of pipes"},
-    Listing{"primitives", "threads", "create", "creation: std::thread created and joined"},
-    Listing{"primitives", "threads", "waiting", "memory: N threads blocked on one latch"},
-    Listing{"primitives", "asyncloop", "post", "switch: coroutine ping-pong, co_await asio::post"},
-    Listing{"primitives", "asyncloop", "post-nolock", "switch: the same, io_context without locking"},
-    Listing{"primitives", "asyncloop", "handle", "switch: bare coroutines, handle posted to the loop"},
-    Listing{"primitives", "asyncloop", "handle-nolock", "switch: the same, io_context without locking"},
-    Listing{"primitives", "asyncloop", "create", "creation: co_spawn, co_await its completion"},
-    Listing{"primitives", "asyncloop", "timer-each", "memory: N coroutines, a steady_timer each"},
-    Listing{"primitives", "asyncloop", "timer-shared", "memory: N coroutines on one shared steady_timer"},
-    Listing{"primitives", "asyncloop", "sleep-queue", "memory: N bare coroutines in one loop-wide timer heap"},
-};
+// The document `tvl run <scenario> --json` writes, the same shape for every scenario.
+nlohmann::json run_document(const std::string& name, std::string_view scenario, std::string_view model,
+                            std::string_view variant, nlohmann::json params, const Counters& counters,
+                            nlohmann::json context) {
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& [key, value] : counters) values[key] = value;
+  return {{"name", name},         {"scenario", scenario},     {"model", model},     {"variant", variant},
+          {"params", std::move(params)}, {"counters", std::move(values)}, {"context", std::move(context)}};
+}
 
 }  // namespace
 
 std::span<const CutleryVariant> cutlery_variants() { return kCutlery; }
 std::span<const ScenarioInfo> scenarios() { return kScenarios; }
 
+std::span<const primitives::Mechanism> primitive_switches() { return primitives::kSwitches; }
+std::span<const primitives::Mechanism> primitive_creates() { return primitives::kCreates; }
+std::span<const primitives::Waiter> primitive_waiters() { return primitives::kWaiters; }
+
 const std::vector<Listing>& listing() {
   static const std::vector<Listing> all = [] {
     std::vector<Listing> rows;
     for (const auto& v : kCutlery) rows.push_back({"cutlery", v.model, v.variant, v.what});
+    const auto add_primitives = [&rows](const auto& table, std::string_view kind) {
+      for (const auto& m : table) rows.push_back({"primitives", m.model, m.variant, m.what, kind});
+    };
+    add_primitives(primitive_switches(), "switch");
+    add_primitives(primitive_creates(), "creation");
+    add_primitives(primitive_waiters(), "memory");
     for (const auto& v : kRestaurant) rows.push_back({"restaurant", v.model, v.variant, v.what});
-    rows.insert(rows.end(), kOtherListings.begin(), kOtherListings.end());
+    for (const auto& v : kFanout) rows.push_back({"fanout", v.model, v.design, v.what});
     return rows;
   }();
   return all;
@@ -102,28 +125,45 @@ cutlery::Summary run_cutlery(const cutlery::Params& p) {
   return cutlery::summarize(trials);
 }
 
-nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s) {
-  const nlohmann::json context = json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant);
-  return {
-      {"name", "cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables)},
-      {"scenario", "cutlery"},
-      {"model", p.model},
-      {"variant", p.variant},
-      {"params", {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}}},
-      {"counters",
-       {{"trials", s.trials},
-        {"failures", s.failures},
-        {"fail_rate", s.fail_rate},
-        {"fail_lo", s.fail_lo},
-        {"fail_hi", s.fail_hi},
-        {"drift_knives", s.drift_knives},
-        {"drift_forks", s.drift_forks},
-        {"items_per_second", s.items_per_second},
-        {"tables", p.tables},
-        {"bots", p.bots},
-        {"os_threads", s.os_threads}}},
-      {"context", context},
-  };
+ProcessCost ProcessCost::since(const metrics::Usage& before, int trials) {
+  const auto used = metrics::usage() - before;
+  ProcessCost cost;
+  cost.vcsw_per_trial = trials > 0 ? static_cast<double>(used.vcsw) / trials : 0.0;
+  cost.ivcsw_per_trial = trials > 0 ? static_cast<double>(used.ivcsw) / trials : 0.0;
+  if (const auto mem = metrics::memory()) cost.rss_kib = static_cast<double>(mem->rss_kib);
+  return cost;
+}
+
+cutlery::Summary run_cutlery(const cutlery::Params& p, ProcessCost& cost) {
+  const auto before = metrics::usage();
+  const auto s = run_cutlery(p);
+  cost = ProcessCost::since(before, p.trials);
+  return s;
+}
+
+Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
+  return {{"trials", s.trials},
+          {"failures", s.failures},
+          {"fail_rate", s.fail_rate},
+          {"fail_lo", s.fail_lo},
+          {"fail_hi", s.fail_hi},
+          {"drift_knives", s.drift_knives},
+          {"drift_forks", s.drift_forks},
+          {"items_per_second", s.items_per_second},
+          {"tables", p.tables},
+          {"bots", p.bots},
+          {"os_threads", s.os_threads},
+          {"vcsw", cost.vcsw_per_trial},
+          {"ivcsw", cost.ivcsw_per_trial},
+          {"rss_kib", cost.rss_kib}};
+}
+
+nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
+  return run_document("cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables), "cutlery",
+                      p.model, p.variant,
+                      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
+                      cutlery_counters(p, s, cost),
+                      json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
 }
 
 std::span<const RestaurantVariant> restaurant_variants() { return kRestaurant; }
@@ -145,11 +185,10 @@ restaurant::Result run_restaurant(const restaurant::Params& p) {
   return r;
 }
 
-std::vector<std::pair<std::string, double>> restaurant_counters(const restaurant::Params& p,
-                                                                const restaurant::Result& r) {
+Counters restaurant_counters(const restaurant::Params& p, const restaurant::Result& r) {
   using restaurant::kRoles;
   auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e3; };
-  std::vector<std::pair<std::string, double>> c = {
+  Counters c = {
       {"items_per_second", r.seconds > 0 ? static_cast<double>(r.meals) / r.seconds : 0.0},
       {"meals", static_cast<double>(r.meals)},
       {"p50_us", us(r.latency_ns.percentile(50))},
@@ -206,29 +245,73 @@ std::vector<std::pair<std::string, double>> restaurant_counters(const restaurant
 }
 
 nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r) {
-  const nlohmann::json context = json_context("tvl run restaurant --model " + p.model + " --variant " + p.variant);
-  nlohmann::json counters = nlohmann::json::object();
-  for (const auto& [key, value] : restaurant_counters(p, r)) counters[key] = value;
-  return {
-      {"name", "restaurant/" + p.model + "/" + p.variant + "/staff:" + p.staff + "/tables:" + std::to_string(p.tables)},
-      {"scenario", "restaurant"},
-      {"model", p.model},
-      {"variant", p.variant},
-      {"params",
-       {{"staff", p.staff},
-        {"tables", p.tables},
-        {"turns", p.turns},
-        {"ramp_s", p.ramp_s},
-        {"period_s", p.period_s},
-        {"waits_ms", p.waits_ms},
-        {"service_scale", p.service_scale},
-        {"chatty", p.chatty},
-        {"chatty_ms", p.chatty_ms},
-        {"chatty_every", p.chatty_every},
-        {"seed", p.seed}}},
-      {"counters", counters},
-      {"context", context},
-  };
+  return run_document(
+      "restaurant/" + p.model + "/" + p.variant + "/staff:" + p.staff + "/tables:" + std::to_string(p.tables),
+      "restaurant", p.model, p.variant,
+      {{"staff", p.staff},
+       {"tables", p.tables},
+       {"turns", p.turns},
+       {"ramp_s", p.ramp_s},
+       {"period_s", p.period_s},
+       {"waits_ms", p.waits_ms},
+       {"service_scale", p.service_scale},
+       {"chatty", p.chatty},
+       {"chatty_ms", p.chatty_ms},
+       {"chatty_every", p.chatty_every},
+       {"seed", p.seed}},
+      restaurant_counters(p, r), json_context("tvl run restaurant --model " + p.model + " --variant " + p.variant));
+}
+
+std::span<const FanoutVariant> fanout_variants() { return kFanout; }
+
+const FanoutVariant* find_fanout(std::string_view model, std::string_view design) {
+  for (const auto& v : kFanout)
+    if (v.model == model && v.design == design) return &v;
+  return nullptr;
+}
+
+std::vector<std::string> fanout_models() {
+  std::vector<std::string> models;
+  for (const auto& v : kFanout)
+    if (std::find(models.begin(), models.end(), v.model) == models.end()) models.emplace_back(v.model);
+  return models;
+}
+
+std::vector<std::string> fanout_broker_models() {
+  std::vector<std::string> models;
+  for (const auto& m : fanout_models())
+    if (find_fanout(m, "improved") && find_fanout(m, "improved")->broker) models.push_back(m);
+  return models;
+}
+
+std::string fanout_name(const fanout_point::Target& t, const load::Params& lp) {
+  return "fanout/" + t.model + "/" + t.design_name() + "/" +
+         (lp.slow_subscribers ? "slow:" + std::to_string(lp.slow_subscribers) + "/" : "") +
+         "subscribers:" + std::to_string(lp.subscribers);
+}
+
+fanout_point::Point run_fanout(const fanout_point::Target& t, const load::Params& lp) {
+  if (!find_fanout(t.model, t.design_name()))
+    throw std::invalid_argument("fanout: no model/design '" + t.model + "/" + t.design_name() + "'");
+  auto point = fanout_point::run_point(t, lp);
+  if (!point.check.empty()) throw std::runtime_error(fanout_name(t, lp) + ": " + point.check);
+  return point;
+}
+
+nlohmann::json to_json(const fanout_point::Target& t, const load::Params& lp, const fanout_point::Point& point,
+                       const fanout_point::Placement& where) {
+  nlohmann::json context = json_context("tvl run fanout --model " + t.model + " --design " + t.design_name());
+  const nlohmann::json placement = where.to_json();
+  for (const auto& [key, value] : placement.items()) context[key] = value;
+  return run_document(fanout_name(t, lp), "fanout", t.model, t.design_name(),
+                      {{"subscribers", lp.subscribers},
+                       {"publishers", lp.publishers},
+                       {"payload", lp.payload},
+                       {"rate", lp.rate},
+                       {"duration_s", lp.duration_s},
+                       {"channel", lp.channel},
+                       {"slow_subscribers", lp.slow_subscribers}},
+                      point.counters, std::move(context));
 }
 
 }  // namespace tvl::catalog

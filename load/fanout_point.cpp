@@ -17,8 +17,6 @@
 namespace tvl::fanout_point {
 namespace {
 
-constexpr std::string_view kStatsPrefix = "tvl-broker-stats ";  // what `tvl broker` prints at the end
-
 // Below the open-files hard limit (20,000 here), with room for redis-server's own descriptors.
 constexpr int kRedisMaxClients = 19'000;
 
@@ -195,8 +193,8 @@ Point run_point(const Target& t, load::Params lp) {
   process::stop(broker, SIGTERM, 10);
   nlohmann::json stats;
   if (t.model != "redis") {
-    const std::string line = process::read_line(broker, std::string(kStatsPrefix), 1);
-    if (!line.empty()) stats = nlohmann::json::parse(line.substr(kStatsPrefix.size()));
+    const std::string line = process::read_line(broker, std::string(fanout::kStatsLinePrefix), 1);
+    if (!line.empty()) stats = nlohmann::json::parse(line.substr(fanout::kStatsLinePrefix.size()));
   }
   close(broker.out_fd);
   point.counters = load::counters(lp, point.result);

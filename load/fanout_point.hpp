@@ -27,10 +27,6 @@ struct Target {
   std::string design_name() const { return is_tvl() ? design : "peer"; }  // "peer" for redis and python
 };
 
-// The models `tvl sweep fanout` and `tvl capacity` can load: tvl's brokers, then the peers.
-inline const std::vector<std::string> kModels = {"threads", "asyncloop", "asyncloop-mt",
-                                                 "redis",   "python",    "python-uvloop"};
-
 struct Point {
   load::Result result;
   std::vector<std::pair<std::string, double>> counters;  // the load's, then broker_<counter>

@@ -489,7 +489,9 @@ class Load {
   // A new connection, owned by its thread (closed at the end, whoever still uses it).
   asio::awaitable<tcp::socket*> connect(Worker& w) {
     tcp::socket& s = w.sockets.emplace_back(w.io);
-    co_await s.async_connect({asio::ip::make_address(p_.host), p_.port}, use_awaitable);
+    boost::system::error_code ec;
+    co_await s.async_connect({asio::ip::make_address(p_.host), p_.port}, asio::redirect_error(use_awaitable, ec));
+    if (ec) throw std::runtime_error(fmt::format("cannot connect to {}:{}: {}", p_.host, p_.port, ec.message()));
     s.set_option(tcp::no_delay(true));
     co_return &s;
   }
@@ -691,6 +693,9 @@ Result run(const Params& p) {
   if (p.payload < fanout::kStampBytes)
     throw std::invalid_argument(fmt::format("load: payload must be at least {} bytes", fanout::kStampBytes));
   if (p.threads < 1 || p.threads > 1024) throw std::invalid_argument("load: threads must be between 1 and 1024");
+  boost::system::error_code bad_host;
+  boost::asio::ip::make_address(p.host, bad_host);
+  if (bad_host) throw std::invalid_argument(fmt::format("load: the host must be an IP address; '{}' is not", p.host));
   process::check_cpus(p.cpus);
   const auto fds = raise_fd_limit(p.subscribers + p.slow_subscribers + p.publishers + 64);
   Result r = Load(p).run();

@@ -27,6 +27,8 @@
 namespace tvl::fanout {
 
 inline constexpr std::uint32_t kDefaultMaxFrame = 1u << 20;  // 1 MiB
+// The line `tvl broker` prints last, before its counters as JSON; the harness reads it by this.
+inline constexpr std::string_view kStatsLinePrefix = "tvl-broker-stats ";
 
 // Appends one frame (length prefix + bytes) to `out`.
 void encode_frame(std::string_view payload, std::string& out);

@@ -1,5 +1,6 @@
 // The tvl command line, run as a user would: exit codes and messages.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <sys/wait.h>
 
@@ -52,7 +53,7 @@ TEST(errors, bad_arguments_exit_2_with_one_message) {
 }
 
 TEST(run, prints_summary_and_writes_json) {
-  const auto path = std::filesystem::temp_directory_path() / "tvl_cli_test.json";
+  const auto path = std::filesystem::temp_directory_path() / ("tvl_cli_test_" + std::to_string(getpid()) + ".json");
   const Result r = tvl("run cutlery --model threads --variant atomic --tables 50 --trials 3 --json " + path.string());
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("fail_rate"), std::string::npos) << r.out;
@@ -80,3 +81,44 @@ TEST(explain, cutlery_shows_the_lost_update) {
 }
 
 TEST(help, exits_0) { EXPECT_EQ(tvl("--help").status, 0); }
+
+TEST(list, every_scenario_of_the_catalog_including_fanout) {
+  const Result r = tvl("list");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* says : {"cutlery", "primitives", "restaurant", "fanout", "--model asyncloop-mt  --design  improved",
+                           "--model redis         --design  peer", "switch: "})
+    EXPECT_NE(r.out.find(says), std::string::npos) << says << "\n" << r.out;
+}
+
+TEST(run, fanout_prints_a_checked_point_and_writes_its_json) {
+  const auto path = std::filesystem::temp_directory_path() / ("tvl_cli_fanout_" + std::to_string(getpid()) + ".json");
+  const Result r = tvl("run fanout --model asyncloop --subscribers 20 --rate 200 --duration 0.3 --json " + path.string());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("fanout/asyncloop/improved/subscribers:20"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("checked:"), std::string::npos) << r.out;
+  std::ifstream in(path);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["scenario"], "fanout");
+  EXPECT_EQ(j["counters"]["delivered"], j["counters"]["expected"]);
+  EXPECT_EQ(j["counters"]["lost"], 0);
+  EXPECT_TRUE(j["context"].contains("placement"));
+  std::filesystem::remove(path);
+}
+
+TEST(errors, fanout_and_load_say_what_is_wrong_in_words) {
+  expect_usage_error("run fanout --model asyncloop-mt --design naive", "has no naive design");
+  expect_usage_error("run fanout --model fibers", "fibers");
+  expect_usage_error("broker --model asyncloop-mt --design naive", "has no naive design");
+  const Result refused = tvl("load --port 1 --duration 0.1");  // nothing listens on port 1
+  EXPECT_EQ(refused.status, 1) << refused.out;
+  EXPECT_NE(refused.out.find("cannot connect to 127.0.0.1:1: Connection refused"), std::string::npos) << refused.out;
+  EXPECT_EQ(refused.out.find(".hpp"), std::string::npos) << "a source location leaked: " << refused.out;
+  const Result bad_host = tvl("load --host nowhere --port 1 --duration 0.1");
+  EXPECT_NE(bad_host.out.find("'nowhere' is not"), std::string::npos) << bad_host.out;
+}
+
+TEST(sweep, restaurant_timeout_0_means_the_schedule_plus_30_s) {
+  const Result r = tvl("sweep restaurant --model asyncloop --tables 2 --timeout 0 --ramp 0.01 --eat-ms 5");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("1 of 1"), std::string::npos) << r.out;
+}

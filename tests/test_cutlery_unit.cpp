@@ -86,11 +86,18 @@ TEST(catalog, every_model_of_the_spec_is_listed) {
 TEST(catalog, json_uses_the_benchmark_counter_names) {
   Params p;
   p.model = "threads", p.variant = "atomic", p.tables = 5, p.trials = 2;
-  const auto j = tvl::catalog::to_json(p, tvl::catalog::run_cutlery(p));
+  tvl::catalog::ProcessCost cost;
+  const auto s = tvl::catalog::run_cutlery(p, cost);
+  const auto j = tvl::catalog::to_json(p, s, cost);
   EXPECT_EQ(j["name"], "cutlery/threads/atomic/tables:5");
+  // The very list tvl-bench reports: one definition of the counters.
+  const auto counters = tvl::catalog::cutlery_counters(p, s, cost);
+  EXPECT_EQ(j["counters"].size(), counters.size());
+  for (const auto& [key, value] : counters) EXPECT_EQ(j["counters"].value(key, -1.0), value) << key;
   for (const char* key : {"fail_rate", "fail_lo", "fail_hi", "items_per_second", "trials", "failures", "drift_knives",
-                          "drift_forks", "os_threads"})
+                          "drift_forks", "os_threads", "vcsw", "ivcsw", "rss_kib"})
     EXPECT_TRUE(j["counters"].contains(key)) << key;
+  EXPECT_GT(j["counters"]["rss_kib"].get<double>(), 0);
   EXPECT_EQ(j["counters"]["failures"], 0);
   EXPECT_TRUE(j["context"].contains("git_revision"));
 }

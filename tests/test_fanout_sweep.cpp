@@ -1,6 +1,7 @@
 // `tvl sweep fanout`: the broker runs as a child, the load checks every delivery, the broker's
 // counters are checked against the load's, and a point the machine cannot reach is reported.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,7 +13,7 @@
 namespace {
 
 nlohmann::json sweep(const std::string& args) {
-  const auto path = std::filesystem::temp_directory_path() / "tvl_fanout_sweep_test.json";
+  const auto path = std::filesystem::temp_directory_path() / ("tvl_fanout_sweep_test_" + std::to_string(getpid()) + ".json");
   std::filesystem::remove(path);
   const int status = std::system(
       (std::string(TVL_BINARY) + " sweep fanout " + args + " --json " + path.string() + " > /dev/null 2>&1").c_str());

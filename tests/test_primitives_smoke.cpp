@@ -1,6 +1,7 @@
 // Every primitives mechanism at a tiny size, pinned and unpinned: it runs and does all the
 // work it claims (round trips, hand-overs, tasks). No timing is asserted: the machine is shared.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <sys/wait.h>
 
@@ -13,7 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "scenarios/primitives.hpp"
+#include "catalog/catalog.hpp"
+#include "catalog_tests.hpp"
 
 namespace {
 
@@ -34,30 +36,16 @@ void smoke(const Mechanism& m, bool is_switch) {
   }
 }
 
-const Mechanism& find(std::string_view model, std::string_view variant) {
-  for (const auto& m : kSwitches)
-    if (m.model == model && m.variant == variant) return m;
-  for (const auto& m : kCreates)
-    if (m.model == model && m.variant == variant) return m;
-  throw std::invalid_argument("no such mechanism");
-}
+// One test per mechanism of the catalog (tests/catalog_tests.hpp): threads.semaphore_smoke...
+const bool registered = [] {
+  for (const bool is_switch : {true, false})
+    for (const auto& m : is_switch ? tvl::catalog::primitive_switches() : tvl::catalog::primitive_creates())
+      tvl::testing_catalog::register_test(
+          m.model, m.variant, "smoke", [&m, is_switch] { smoke(m, is_switch); }, __FILE__, __LINE__);
+  return true;
+}();
 
 }  // namespace
-
-TEST(threads, semaphore_smoke) { smoke(find("threads", "semaphore"), true); }
-TEST(threads, pipe_smoke) { smoke(find("threads", "pipe"), true); }
-TEST(threads, create_smoke) { smoke(find("threads", "create"), false); }
-TEST(asyncloop, post_smoke) { smoke(find("asyncloop", "post"), true); }
-TEST(asyncloop, post_nolock_smoke) { smoke(find("asyncloop", "post-nolock"), true); }
-TEST(asyncloop, handle_smoke) { smoke(find("asyncloop", "handle"), true); }
-TEST(asyncloop, handle_nolock_smoke) { smoke(find("asyncloop", "handle-nolock"), true); }
-TEST(asyncloop, create_smoke) { smoke(find("asyncloop", "create"), false); }
-
-TEST(catalog, smoke_covers_every_mechanism) {
-  // If a mechanism is added to a table, this file must gain a smoke test for it.
-  EXPECT_EQ(kSwitches.size(), 6u);
-  EXPECT_EQ(kCreates.size(), 2u);
-}
 
 TEST(check, a_short_run_is_refused) {
   const RunParams p{.count = 10};
@@ -72,7 +60,7 @@ TEST(check, a_short_run_is_refused) {
 
 TEST(waiting, every_waiter_runs_in_process) {
   // The wait functions straight, without the fork: every task is created and measured once.
-  for (const auto& w : kWaiters) {
+  for (const auto& w : tvl::catalog::primitive_waiters()) {
     int measured = 0;
     const Waiting got = w.run(50, [&] { ++measured; });
     EXPECT_EQ(got.created, 50) << w.variant << ": " << got.error;
@@ -104,7 +92,7 @@ Result run_tvl(const std::string& args) {
 }  // namespace
 
 TEST(cli, tiny_run_prints_table_and_writes_json) {
-  const auto path = std::filesystem::temp_directory_path() / "tvl_primitives_cli.json";
+  const auto path = std::filesystem::temp_directory_path() / ("tvl_primitives_cli_" + std::to_string(getpid()) + ".json");
   const Result r = run_tvl(
       "run primitives --round-trips 200 --creates 20 --threads-n 10,20 --coroutines-n 100,300 --json " + path.string());
   ASSERT_EQ(r.status, 0) << r.out;
@@ -114,7 +102,8 @@ TEST(cli, tiny_run_prints_table_and_writes_json) {
   const auto doc = nlohmann::json::parse(in);
   std::set<std::string> names;
   for (const auto& b : doc.at("benchmarks")) names.insert(b.at("name").get<std::string>());
-  EXPECT_EQ(names.size(), 2 * (kSwitches.size() + kCreates.size()) + kWaiters.size());
+  EXPECT_EQ(names.size(), 2 * (tvl::catalog::primitive_switches().size() + tvl::catalog::primitive_creates().size()) +
+                              tvl::catalog::primitive_waiters().size());
   EXPECT_TRUE(names.count("primitives/asyncloop/post/pinned:1"));
   EXPECT_TRUE(names.count("primitives/threads/waiting/tasks_max:20"));
   EXPECT_TRUE(doc.at("context").contains("cpu_model"));

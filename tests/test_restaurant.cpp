@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "catalog/catalog.hpp"
+#include "catalog_tests.hpp"
 #include "asyncloop/sleep_queue.hpp"
 
 using namespace tvl::restaurant;
@@ -104,6 +105,8 @@ TEST(sleep_queue, wakes_in_deadline_order_never_early) {
   EXPECT_EQ(q.size(), 0u);
 }
 
+namespace {
+
 // Every model and variant serves every diner of a tiny service, with either staffing.
 void serves_every_diner(const char* model, const char* variant) {
   for (const char* staff : {"book", "weekend"}) {
@@ -114,14 +117,17 @@ void serves_every_diner(const char* model, const char* variant) {
   }
 }
 
-TEST(threads, safe_serves_every_diner) { serves_every_diner("threads", "safe"); }
-TEST(threads, unsafe_serves_every_diner) { serves_every_diner("threads", "unsafe"); }
-TEST(threads_per_table, safe_serves_every_diner) { serves_every_diner("threads-per-table", "safe"); }
-TEST(threads_per_table, unsafe_serves_every_diner) { serves_every_diner("threads-per-table", "unsafe"); }
-TEST(tbb, safe_serves_every_diner) { serves_every_diner("tbb", "safe"); }
-TEST(tbb, unsafe_serves_every_diner) { serves_every_diner("tbb", "unsafe"); }
-TEST(asyncloop, safe_serves_every_diner) { serves_every_diner("asyncloop", "safe"); }
-TEST(asyncloop, unsafe_serves_every_diner) { serves_every_diner("asyncloop", "unsafe"); }
+// One test per variant of the catalog (tests/catalog_tests.hpp): threads.safe_serves_every_diner...
+const bool registered = [] {
+  for (const auto& v : tvl::catalog::restaurant_variants())
+    tvl::testing_catalog::register_test(
+        v.model, v.variant, "serves_every_diner",
+        [&v] { serves_every_diner(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__,
+        __LINE__);
+  return true;
+}();
+
+}  // namespace
 
 TEST(asyncloop, chatty_guest_block_and_offload_serve_everyone) {
   for (const char* mode : {"block", "offload"}) {

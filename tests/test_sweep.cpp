@@ -1,6 +1,7 @@
 // `tvl sweep restaurant`: every point runs in a child; a point that fails is recorded with
 // its reason and the sweep goes on.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +13,7 @@
 namespace {
 
 nlohmann::json sweep(const std::string& args, int& status) {
-  const auto path = std::filesystem::temp_directory_path() / "tvl_sweep_test.json";
+  const auto path = std::filesystem::temp_directory_path() / ("tvl_sweep_test_" + std::to_string(getpid()) + ".json");
   std::filesystem::remove(path);
   status = std::system(
       (std::string(TVL_BINARY) + " sweep restaurant " + args + " --json " + path.string() + " > /dev/null 2>&1")
