@@ -55,15 +55,8 @@ std::string point_name(const CapacityArgs& a, int n) {
 nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
   const auto& o = a.o;
   const std::string name = point_name(a, n);
-  nlohmann::json row = {{"name", name},
-                        {"run_name", name},
-                        {"run_type", "iteration"},
-                        {"repetitions", 1},
-                        {"iterations", 1},
-                        {"time_unit", "ns"},
-                        {"real_time", 0},
-                        {"cpu_time", 0},
-                        {"subscribers", n},
+  nlohmann::json row = benchmark_row(name, 0);
+  row.update({{"subscribers", n},
                         {"payload", o.load.payload},
                         {"slo_ms", o.slo_ms},
                         {"probe_s", o.probe_s},
@@ -76,7 +69,7 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
                         {"limit", r.limit},
                         {"load_bound", r.load_bound ? 1 : 0},
                         {"cpu_s_per_million", r.cpu_s_per_million()},
-                        {"probes", r.probes.size()}};
+                        {"probes", r.probes.size()}});
   if (r.at_capacity) {
     const auto& p = *r.at_capacity;
     for (const char* k : {"p50_us", "p99_us", "p999_us", "rss_kib", "broker_hwm_kib", "broker_cpu_s", "vcsw", "ivcsw",
@@ -170,12 +163,9 @@ int run_capacity(CapacityArgs a) {
       ++failed;
       fmt::print("  {:>6} subscribers  FAILED: {}\n", n, e.what());
       const std::string name = point_name(a, n);
-      rows.push_back({{"name", name},
-                      {"run_name", name},
-                      {"run_type", "iteration"},
-                      {"subscribers", n},
-                      {"sweep_failed", true},
-                      {"failure_reason", e.what()}});
+      nlohmann::json row = benchmark_row(name, 0);
+      row.update({{"subscribers", n}, {"sweep_failed", true}, {"failure_reason", e.what()}});
+      rows.push_back(row);
     }
   }
   if (out.is_open()) out << nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) << '\n';

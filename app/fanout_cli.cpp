@@ -191,9 +191,8 @@ int run_fanout_sweep(SweepOptions o, load::Params lp) {
     if (o.deliveries > 0) lp.rate = std::max(1.0, o.deliveries / n);
     lp.subscribers = n;
     const std::string name = catalog::fanout_name(t, lp);
-    nlohmann::json row = {{"name", name},     {"run_name", name}, {"run_type", "iteration"},
-                          {"repetitions", 1}, {"iterations", 1},  {"time_unit", "ns"},
-                          {"real_time", 0},   {"cpu_time", 0},    {"subscribers", n}};
+    nlohmann::json row = benchmark_row(name, 0);
+    row["subscribers"] = n;
     std::string failure;
     try {
       const auto point = fanout_point::run_point(o.target, lp);

@@ -31,8 +31,7 @@ struct Options {
 
 // One result as a Google Benchmark entry: counters at the top level, as tvl-bench writes them.
 nlohmann::json entry(const std::string& name, double seconds, const prim::Counters& counters) {
-  nlohmann::json e{{"name", name},    {"run_name", name},           {"run_type", "iteration"}, {"repetitions", 1},
-                   {"iterations", 1}, {"real_time", seconds * 1e3}, {"time_unit", "ms"}};
+  nlohmann::json e = benchmark_row(name, seconds, "ms");
   for (const auto& [key, value] : counters) e[key] = value;
   return e;
 }

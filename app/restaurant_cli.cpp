@@ -181,10 +181,8 @@ int run_sweep(const Params& p, const SweepOptions& o) {
     const double deadline = std::stod(*(std::find(args.begin(), args.end(), "--deadline") + 1));
     const auto outcome = process::run_child(args, o.timeout_s > 0 ? o.timeout_s : deadline + 30, o.address_space_mib);
     const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
-    nlohmann::json row = {{"name", name},      {"run_name", name}, {"run_type", "iteration"},
-                          {"repetitions", 1},  {"iterations", 1},  {"threads", 1},
-                          {"time_unit", "ns"}, {"tables", n},      {"real_time", outcome.seconds * 1e9},
-                          {"cpu_time", 0}};
+    nlohmann::json row = benchmark_row(name, outcome.seconds);
+    row.update({{"threads", 1}, {"tables", n}});
     if (outcome.ok) {
       std::ifstream in(tmp);
       const auto result = nlohmann::json::parse(in);

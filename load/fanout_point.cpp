@@ -20,6 +20,10 @@ namespace {
 // Below the open-files hard limit (20,000 here), with room for redis-server's own descriptors.
 constexpr int kRedisMaxClients = 19'000;
 
+// How long redis-server may take to accept connections after it starts: 500 tries, 10 ms apart.
+constexpr int kRedisStartTries = 500;
+constexpr useconds_t kRedisStartPollUs = 10'000;
+
 // A free loopback port for a peer that cannot pick its own and tell us (redis-server).
 std::uint16_t free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -90,7 +94,7 @@ std::pair<process::Child, std::uint16_t> start_broker(const Target& o) {
   argv.insert(argv.end(), o.extra_args.begin(), o.extra_args.end());
   process::Child child = process::spawn(argv, o.cpus);
   if (o.model == "redis") {
-    for (int i = 0; i < 500 && !can_connect(port); ++i) usleep(10'000);
+    for (int i = 0; i < kRedisStartTries && !can_connect(port); ++i) usleep(kRedisStartPollUs);
     if (!can_connect(port)) throw std::runtime_error("redis-server did not start (is it installed?)");
     return {std::move(child), port};
   }

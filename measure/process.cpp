@@ -49,6 +49,9 @@ nlohmann::json Outcome::limit() const {
   return parsed.is_object() && parsed.contains("kind") ? parsed : nlohmann::json(nullptr);
 }
 
+// The last bytes of a child's output kept for its failure reason (several lines, a limit line).
+constexpr std::size_t kOutputTailBytes = 8192;
+
 // /proc/self/exe itself, not the path it points to: it still runs this very program when the
 // file has been rebuilt (replaced) while a long sweep was going on.
 std::string self_exe() { return "/proc/self/exe"; }
@@ -90,7 +93,7 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
     const ssize_t n = read(out[0], buf, sizeof buf);
     if (n <= 0) break;  // the child closed its output: it is exiting
     o.output_tail.append(buf, static_cast<std::size_t>(n));
-    if (o.output_tail.size() > 8192) o.output_tail.erase(0, o.output_tail.size() - 8192);
+    if (o.output_tail.size() > kOutputTailBytes) o.output_tail.erase(0, o.output_tail.size() - kOutputTailBytes);
   }
   close(out[0]);
   int status = 0;
