@@ -1,6 +1,7 @@
-// One fan-out measurement, shared by `tvl sweep fanout` and tvl-bench's registry: start the
-// broker (or a peer) as a child process, run the load against it, stop it with SIGTERM, and
-// check its counters against the load's.
+// One fan-out point, what the catalog runs for the fan-out (`tvl run fanout`, tvl-bench, the
+// smoke tests), and what `tvl sweep fanout` and the capacity search repeat: start the broker
+// (or a peer) as a child process, run the load against it, stop it with SIGTERM, and check its
+// counters against the load's.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,5 +1,6 @@
-// Running one point of a sweep in a child process, so that a point which hits a limit of the
-// machine (threads, memory, time) is recorded with its reason and the sweep goes on.
+// Child processes and CPU placement. A sweep point runs in a child, so that a point which hits a
+// limit of the machine (threads, memory, time) is recorded with its reason and the sweep goes
+// on; a broker runs in a child pinned apart from its load; children are stopped and reaped here.
 #pragma once
 
 #include <sys/types.h>
