@@ -20,7 +20,8 @@
 // loop). Which loop has subscribers where is itself told by posts, so no lock is taken; within
 // a loop nothing runs in parallel, and state changes only between two co_awaits.
 //
-// Compare with threads/fanout.cpp: the same reader, buffers and registry; only the model changes.
+// Compare with threads/fanout.cpp: the same session parse, registry and buffer rule
+// (scenarios/fanout_broker.hpp); only the model changes.
 #include <sched.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@
 #include <vector>
 
 #include "scenarios/fanout.hpp"
+#include "scenarios/fanout_broker.hpp"
 
 namespace tvl::fanout {
 namespace {
@@ -64,8 +66,6 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // errors come back as values
 
-constexpr std::size_t kReadChunk = 64 * 1024;    // one read takes up to this much (threads: the same)
-constexpr std::size_t kKeepBuffer = 256 * 1024;  // an emptied output buffer bigger than this is freed
 constexpr int kHandoffsInFlight = 16;            // a loop's batches posted and not yet handled, at most
 
 // An async mutex (naive): a channel with one slot. Sending takes it, receiving gives it back.
@@ -87,13 +87,16 @@ struct Subscriber {
 };
 using SubscriberPtr = std::shared_ptr<Subscriber>;
 
-// A channel as one loop sees it: its own subscribers, and how many each loop has.
-struct Channel {
-  std::vector<SubscriberPtr> local;
-  std::vector<std::size_t> per_loop;     // this loop's entry is local.size()
-  std::size_t total = 0;                 // on every loop
-  std::size_t next_local = 0, next = 0;  // /queue: whose turn, here and among all
+// A channel as one loop sees it: its own subscribers (the registry's), and how many each loop
+// has; the channel stays while any loop has one.
+struct OnLoops {
+  std::vector<std::size_t> per_loop;  // this loop's entry is subscribers.size()
+  std::size_t total = 0;              // on every loop
+  std::size_t next_any = 0;           // /queue: whose turn among all loops (the registry's: here)
+  bool held() const { return total > 0; }
 };
+using Channels = Registry<SubscriberPtr, std::size_t, OnLoops>;
+using Channel = Channels::Channel;
 
 // A chunk's messages for other loops, shared by all of them: the (channel, data) pairs as the
 // publisher sent them and, for each pair on a /queue channel, the one loop that delivers it.
@@ -102,34 +105,10 @@ struct Handoff {
   std::vector<std::size_t> queue_targets;
 };
 
-struct NameHash {  // lets a channel be looked up by the string_view that points into a chunk
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
 std::uint32_t length_at(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
   return std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | std::uint32_t{u[3]};
 }
-
-struct Parsed {
-  std::size_t used = 0;           // bytes of complete pairs handled
-  bool bad = false, end = false;  // a frame over max_frame; the empty channel frame
-
-  // The next (channel, data) pair after `used`; nothing once the bytes run out, a frame is too
-  // long, or the empty channel frame ends the client's sends.
-  std::optional<PairView> next(std::span<const char> bytes, std::uint32_t max_frame) {
-    if (end) return std::nullopt;
-    const PairView m = peek_pair(bytes.subspan(used), max_frame);
-    if (m.status != FrameView::complete) {
-      bad = m.status == FrameView::too_long;
-      return std::nullopt;
-    }
-    used += m.whole.size(), end = m.end;
-    if (m.end) return std::nullopt;
-    return m;
-  }
-};
 
 // One event loop: an io_context, the thread that runs it, and everything that thread owns.
 class Loop {
@@ -157,8 +136,7 @@ class Loop {
     const auto s = std::make_shared<Subscriber>(std::move(socket));
     connections_.insert(s);
     ++readers_;
-    std::size_t capacity = kReadChunk, have = 0;                    // grows only for a pair bigger than a chunk
-    auto chunk = std::make_unique_for_overwrite<char[]>(capacity);  // untouched pages cost no RSS
+    ReadBuffer chunk;
     bool sending = true;
     while (!stopping_ && s->open) {
       if (outstanding_ > kHandoffsInFlight) {  // the other loops are behind: let them catch up
@@ -167,34 +145,30 @@ class Loop {
         --room_waiters_;
         continue;
       }
-      if (have == capacity) {
-        auto bigger = std::make_unique_for_overwrite<char[]>(capacity *= 2);
-        std::memcpy(bigger.get(), chunk.get(), have);
-        chunk = std::move(bigger);
-      }
-      auto [ec, n] = co_await s->socket.async_read_some(asio::buffer(chunk.get() + have, capacity - have), use_tuple);
+      const auto space = chunk.space();
+      auto [ec, n] = co_await s->socket.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
       if (ec) break;  // end of stream, reset, or closed by us
       stats.bytes_in += static_cast<std::int64_t>(n);
       if (!sending) continue;  // its sends are over: read on only to see it leave
-      have += n;
-      auto bytes = std::span<const char>(chunk.get(), have);
+      chunk.filled(n);
+      const auto bytes = chunk.bytes();
       Parsed p;
-      if (!s->subscribed) {
-        const FrameView f = peek_frame(bytes, c_.max_frame);
-        p.bad = f.status == FrameView::too_long;
-        if (f.status == FrameView::complete) s->channel = f.payload, p.used = f.size, subscribe(s);
-      }
-      if (s->subscribed && !p.bad) {
-        const Parsed q = naive_ ? co_await publish_in_turn(bytes.subspan(p.used)) : distribute(bytes.subspan(p.used));
-        p.used += q.used, p.bad = q.bad, sending = !q.end;
-      }
+      if (!s->subscribed)
+        if (const auto name = p.subscription(bytes, c_.max_frame)) s->channel = *name, subscribe(s);
+      if (s->subscribed && !p.bad && naive_)
+        co_await publish_in_turn(bytes, p);
+      else if (s->subscribed && !p.bad)
+        distribute(bytes, p);
       if (p.bad) {  // a frame over max_frame: this connection goes, nobody else notices
         ++stats.protocol_errors;
         close(s);
         break;
       }
-      have = sending ? have - p.used : 0;
-      std::memmove(chunk.get(), chunk.get() + p.used, have);  // the start of a pair still coming
+      sending = !p.end;
+      if (sending)
+        chunk.consume(p.used);
+      else
+        chunk.clear();
     }
     --readers_;
     if (!stopping_) close(s);  // on shutdown finish() closes, once the buffers are flushed
@@ -202,7 +176,8 @@ class Loop {
 
   // Another loop's chunk: deliver what is for this loop's subscribers, then say it is done.
   void receive(const std::shared_ptr<const Handoff>& batch, Loop& from) {
-    distribute(batch->pairs, batch.get());
+    Parsed p;
+    distribute(batch->pairs, p, batch.get());
     asio::post(from.ctx, [&from] { from.handed_back(); });
   }
 
@@ -210,7 +185,7 @@ class Loop {
   void count(const std::string& name, std::size_t loop, int delta) {
     Channel& ch = entry(name);
     ch.per_loop[loop] += static_cast<std::size_t>(delta), ch.total += static_cast<std::size_t>(delta);
-    if (ch.total == 0) channels_.erase(name);
+    channels_.release(name);
   }
 
   // Shutdown, in three steps: stop reading; answer whether anything is left to write (until
@@ -237,52 +212,49 @@ class Loop {
   }
 
  private:
-  // improved: every complete pair in `bytes`, from a publisher (batch null) or another loop.
-  // A run of messages to one channel is gathered once and appended to each subscriber's buffer
-  // in one go; the buffers are written once the whole chunk is handled.
-  Parsed distribute(std::span<const char> bytes, const Handoff* batch = nullptr) {
-    Parsed p;
+  // improved: every complete pair in `bytes` after p.used, from a publisher (batch null) or
+  // another loop. A run of messages to one channel is gathered once and appended to each
+  // subscriber's buffer in one go; the buffers are written once the whole chunk is handled.
+  void distribute(std::span<const char> bytes, Parsed& p, const Handoff* batch = nullptr) {
     std::size_t queue_pairs = 0;
     while (const auto m = p.next(bytes, c_.max_frame)) {
       if (!batch) ++stats.messages_in;
-      if (m->channel != run_name_) end_run(), run_name_ = m->channel, run_ = find(m->channel);
+      if (m->channel != run_.channel) end_run(), run_.channel = m->channel, run_to_ = channels_.find(m->channel);
       if (is_queue(m->channel)) {
         const std::size_t target = batch ? batch->queue_targets[queue_pairs++] : index_;
-        if (run_ && target == index_) deliver_one(*run_, *m, batch != nullptr);
-      } else if (run_) {
-        run_frames_.insert(run_frames_.end(), m->data.begin(), m->data.end());
-        run_ends_.push_back(run_frames_.size());
-        if (!batch && run_->local.size() < run_->total) hand_off(*run_, m->whole, std::nullopt);
+        if (run_to_ && target == index_) deliver_one(*run_to_, *m, batch != nullptr);
+      } else if (run_to_) {
+        run_.add(m->data);
+        if (!batch && run_to_->subscribers.size() < run_to_->total) hand_off(*run_to_, m->whole, std::nullopt);
       }
     }
     end_run();
-    run_name_ = {}, run_ = nullptr;  // both point into this chunk
+    run_.channel = {}, run_to_ = nullptr;  // both point into this chunk
     post_handoffs();
     for (const auto& s : slow_)
       if (s->open) ++stats.slow_disconnects, close(s);
     slow_.clear();
     for (const auto& s : dirty_) s->dirty = false, flush(s);
     dirty_.clear();
-    return p;
   }
 
   void end_run() {
-    if (run_ && !run_ends_.empty())
-      for (const auto& s : run_->local) offer(s, run_frames_, run_ends_);
-    run_frames_.clear(), run_ends_.clear();
+    if (run_to_ && !run_.empty())
+      for (const auto& s : run_to_->subscribers) offer(s, run_.frames, run_.ends);
+    run_.clear();
   }
 
   // /queue: one subscriber among all loops' in turn, or this loop's own if another loop chose
   // this one. A loop whose subscribers left meanwhile passes the message on.
   void deliver_one(Channel& ch, const PairView& m, bool handed) {
     std::size_t to = index_;
-    if (!handed || ch.local.empty()) {
-      std::size_t slot = ch.next++ % ch.total;
+    if (!handed || ch.subscribers.empty()) {
+      std::size_t slot = ch.next_any++ % ch.total;
       for (to = 0; slot >= ch.per_loop[to]; ++to) slot -= ch.per_loop[to];
     }
     if (to != index_) return hand_off(ch, m.whole, to);
     const std::size_t end = m.data.size();
-    offer(ch.local[ch.next_local++ % ch.local.size()], m.data, std::span(&end, 1));
+    offer(ch.take_turn(), m.data, std::span(&end, 1));
   }
 
   // Appends a pair to this chunk's batch for other loops: for one loop (a /queue pair) or for
@@ -310,17 +282,10 @@ class Loop {
   }
 
   // Appends what fits of a run of frames (frames[.. ends[k]) is the first k + 1 of them) to one
-  // subscriber's buffer; the rest follows the slow policy. An empty buffer takes one frame of
-  // any size, so that no frame is ever too big to deliver.
+  // subscriber's buffer; the rest follows the slow policy.
   void offer(const SubscriberPtr& s, std::span<const char> frames, std::span<const std::size_t> ends) {
     if (!s->open) return;
-    const std::size_t held = s->out.size() - s->head;
-    std::size_t take = std::min(ends.size(), c_.queue_depth - std::min(c_.queue_depth, s->queued));
-    if (take > 0 && held + ends[take - 1] > c_.queue_bytes)
-      take = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.begin() + static_cast<std::ptrdiff_t>(take),
-                                                       c_.queue_bytes - std::min(c_.queue_bytes, held)) -
-                                      ends.begin());
-    if (take == 0 && held == 0) take = 1;
+    const std::size_t take = fits(c_, ends, s->queued, s->out.size() - s->head);
     if (take > 0) {
       s->out.insert(s->out.end(), frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(ends[take - 1]));
       s->queued += take;
@@ -368,15 +333,14 @@ class Loop {
   // take several system calls, so two publishers writing to one subscriber at once would
   // interleave their frames: each takes the subscriber's lock first. The pairs stay put in the
   // reader's chunk while it waits.
-  asio::awaitable<Parsed> publish_in_turn(std::span<const char> bytes) {
-    Parsed p;
+  asio::awaitable<void> publish_in_turn(std::span<const char> bytes, Parsed& p) {
     while (const auto m = p.next(bytes, c_.max_frame)) {
       ++stats.messages_in;
-      Channel* ch = find(m->channel);
+      Channel* ch = channels_.find(m->channel);
       if (!ch) continue;
       // A copy: subscribers come and go while this reader waits.
       const std::vector<SubscriberPtr> targets =
-          is_queue(m->channel) ? std::vector{ch->local[ch->next_local++ % ch->local.size()]} : ch->local;
+          is_queue(m->channel) ? std::vector{ch->take_turn()} : ch->subscribers;
       for (const auto& s : targets) {
         if (!s->open) continue;
         auto [gone] = co_await s->turn.async_send(error_code{}, use_tuple);
@@ -391,30 +355,25 @@ class Loop {
         stats.bytes_out += static_cast<std::int64_t>(n);
       }
     }
-    co_return p;
   }
 
   Channel& entry(const std::string& name) {
-    const auto [it, fresh] = channels_.try_emplace(name);
-    if (fresh) it->second.per_loop.assign(all_.size(), 0);
-    return it->second;
-  }
-  Channel* find(std::string_view name) {
-    const auto it = channels_.find(name);
-    return it == channels_.end() ? nullptr : &it->second;
+    Channel& ch = channels_.entry(name);
+    if (ch.per_loop.empty()) ch.per_loop.assign(all_.size(), 0);  // a new channel
+    return ch;
   }
 
   void subscribe(const SubscriberPtr& s) {
     Channel& ch = entry(s->channel);
-    ch.local.push_back(s), ++ch.per_loop[index_], ++ch.total;
+    ch.subscribers.push_back(s), ++ch.per_loop[index_], ++ch.total;
     s->subscribed = true;
     ++stats.subscribers;
     announce(s->channel, +1);
   }
   void unsubscribe(const SubscriberPtr& s) {
-    Channel& ch = *find(s->channel);
-    std::erase(ch.local, s), --ch.per_loop[index_], --ch.total;
-    if (ch.total == 0) channels_.erase(s->channel);  // random channel names must not pile up
+    Channel& ch = *channels_.find(s->channel);
+    --ch.per_loop[index_], --ch.total;
+    channels_.remove(s->channel, s);
     announce(s->channel, -1);
   }
   // The other loops learn of it in the order things happened here: a post from this loop to
@@ -443,16 +402,14 @@ class Loop {
   std::vector<std::unique_ptr<Loop>>& all_;  // every loop, this one included
   const std::size_t index_;
   asio::executor_work_guard<asio::io_context::executor_type> busy_;  // keeps run() going until finish()
-  std::unordered_map<std::string, Channel, NameHash, std::equal_to<>> channels_;
+  Channels channels_;
   std::unordered_set<SubscriberPtr> connections_;  // every open connection, subscribed or not
   int readers_ = 0;                                // readers still running (shutdown waits for them)
   bool stopping_ = false;
   // The chunk being distributed: the current run of one channel's frames, the buffers to write
   // once it is done, the subscribers to disconnect, the batch for other loops.
-  std::string_view run_name_;
-  Channel* run_ = nullptr;
-  std::vector<char> run_frames_;
-  std::vector<std::size_t> run_ends_;
+  Run run_;
+  Channel* run_to_ = nullptr;  // run_.channel's entry here, if it has one
   std::vector<SubscriberPtr> dirty_, slow_;
   std::unique_ptr<Handoff> pending_;
   std::vector<bool> targets_;
@@ -573,17 +530,7 @@ class Broker {
   std::optional<asio::posix::stream_descriptor> stop_;  // readable when the broker must shut down
 };
 
-void check(const BrokerConfig& c, const char* who) {
-  const std::string me = who;
-  if (c.design != "naive" && c.design != "improved") throw std::invalid_argument(me + ": no design '" + c.design + "'");
-  if (c.slow_policy != "drop" && c.slow_policy != "disconnect")
-    throw std::invalid_argument(me + ": no slow policy '" + c.slow_policy + "'");
-  if (c.queue_depth == 0) throw std::invalid_argument(me + ": queue_depth must be at least 1");
-  if (c.queue_bytes == 0) throw std::invalid_argument(me + ": queue_bytes must be at least 1");
-}
-
 BrokerStats run_loops(const BrokerConfig& c, const Control& ctl, std::size_t loops) {
-  if (ctl.stop_fd < 0) throw std::invalid_argument("fanout/asyncloop: no stop_fd");
   Broker broker(c, ctl.stop_fd, loops);  // binds now: an address in use throws here, before anything runs
   if (ctl.listening) ctl.listening(broker.port());
   return broker.run();
@@ -594,14 +541,14 @@ BrokerStats run_loops(const BrokerConfig& c, const Control& ctl, std::size_t loo
 // The broker: every connection a coroutine on one io_context, run by this thread until
 // stop_fd is readable.
 BrokerStats run_asyncloop_broker(const BrokerConfig& c, const Control& ctl) {
-  check(c, "fanout/asyncloop");
+  check_config(c, ctl, "fanout/asyncloop");
   return run_loops(c, ctl, 1);
 }
 
 // The same with c.loops io_contexts (0: one per CPU this process may run on), each run by a
 // thread of its own; this thread runs the first.
 BrokerStats run_asyncloop_mt_broker(const BrokerConfig& c, const Control& ctl) {
-  check(c, "fanout/asyncloop-mt");
+  check_config(c, ctl, "fanout/asyncloop-mt");
   if (c.design != "improved")
     throw std::invalid_argument("fanout/asyncloop-mt: only the improved design (naive runs on one loop: asyncloop)");
   if (c.loops < 0) throw std::invalid_argument("fanout/asyncloop-mt: loops must not be negative");

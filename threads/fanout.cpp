@@ -13,8 +13,9 @@
 // Every thread gets the default stack size (glibc: RLIMIT_STACK, usually 8 MiB of address
 // space; metrics::default_stack_kib() reports it). A connection costs one thread (naive) or two.
 //
-// Compare with asyncloop/fanout.cpp: the same registry, reader, writer and deliver, as
-// coroutines on one thread instead of threads that block.
+// Compare with asyncloop/fanout.cpp: the same session parse, registry and buffer rule
+// (scenarios/fanout_broker.hpp); there the reader and writer are coroutines on one thread,
+// here threads that block, and the registry is shared under a lock.
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,12 +45,10 @@
 
 #include "measure/metrics.hpp"
 #include "scenarios/fanout.hpp"
+#include "scenarios/fanout_broker.hpp"
 
 namespace tvl::fanout {
 namespace {
-
-constexpr std::size_t kReadChunk = 64 * 1024;    // one recv() takes up to this much (asyncloop: the same)
-constexpr std::size_t kKeepBuffer = 256 * 1024;  // an emptied output buffer bigger than this is freed
 
 // The counters are BrokerStats' own fields, bumped atomically by every thread and read once
 // all of them have been joined.
@@ -74,15 +73,8 @@ struct Subscriber {
   std::atomic<int> threads{0};                     // its threads still running; the last one ends the connection
 };
 
-struct NameHash {  // lets a channel be looked up by the string_view that points into a chunk
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-struct Channel {
-  std::vector<std::shared_ptr<Subscriber>> subscribers;
-  std::atomic<std::size_t> next{0};  // /queue channels: the round-robin cursor
-};
+// Readers look channels up under a shared lock, so the /queue cursor is atomic.
+using Channels = Registry<std::shared_ptr<Subscriber>, std::atomic<std::size_t>>;
 
 // Sends all of `bytes`, `frames` whole frames; returns how many went out whole. Stops at the
 // first failure: the peer is gone or the socket was shut down.
@@ -134,13 +126,7 @@ class Broker {
  public:
   Broker(const BrokerConfig& c, const Control& ctl)
       : c_(c), ctl_(ctl), improved_(c.design == "improved"), drop_(c.slow_policy == "drop") {
-    if (c.design != "naive" && c.design != "improved")
-      throw std::invalid_argument("fanout/threads: no design '" + c.design + "' (naive or improved)");
-    if (c.slow_policy != "drop" && c.slow_policy != "disconnect")
-      throw std::invalid_argument("fanout/threads: no slow policy '" + c.slow_policy + "' (drop or disconnect)");
-    if (c.queue_depth == 0) throw std::invalid_argument("fanout/threads: queue_depth must be at least 1");
-    if (c.queue_bytes == 0) throw std::invalid_argument("fanout/threads: queue_bytes must be at least 1");
-    if (ctl.stop_fd < 0) throw std::invalid_argument("fanout/threads: no stop_fd");
+    check_config(c, ctl, "fanout/threads");
   }
 
   // Accepts until stop_fd is readable, waking at least every 100 ms to join ended connections.
@@ -164,13 +150,6 @@ class Broker {
   struct Connection {
     std::shared_ptr<Subscriber> sub;
     std::thread reader, writer;
-  };
-
-  // A reader's run of messages to one channel: their frames back to back, and where each ends.
-  struct Run {
-    std::string_view channel;  // points into the reader's chunk
-    std::vector<char> frames;
-    std::vector<std::size_t> ends;
   };
 
   void accept_all(int listener) {
@@ -244,48 +223,34 @@ class Broker {
   // Frames are handled in place, in the chunk; a pair that is not all there yet moves to the
   // front and waits for the next recv().
   void reader(const std::shared_ptr<Subscriber>& s) {
-    std::size_t capacity = kReadChunk, have = 0;                    // grows only for a pair bigger than a chunk
-    auto chunk = std::make_unique_for_overwrite<char[]>(capacity);  // untouched pages cost no RSS
-    std::optional<std::string> channel;                             // the subscription
-    Run run;  // the chunk's messages, a run of one channel's frames at a time
+    ReadBuffer chunk;
+    std::optional<std::string> channel;  // the subscription
+    Run run;                              // the chunk's messages, a run of one channel's frames at a time
     for (bool more = true; more && !stopping_;) {
-      if (have == capacity) {
-        auto bigger = std::make_unique_for_overwrite<char[]>(capacity *= 2);
-        std::memcpy(bigger.get(), chunk.get(), have);
-        chunk = std::move(bigger);
-      }
-      const ssize_t n = ::recv(s->fd, chunk.get() + have, capacity - have, 0);
+      const std::span<char> space = chunk.space();
+      const ssize_t n = ::recv(s->fd, space.data(), space.size(), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       count(stats_.bytes_in, n);
-      have += static_cast<std::size_t>(n);
-      const auto bytes = std::span<const char>(chunk.get(), have);
-      std::size_t used = 0;
-      bool bad = false;
-      if (!channel) {
-        const FrameView f = peek_frame(bytes, c_.max_frame);
-        bad = f.status == FrameView::too_long;
-        if (f.status == FrameView::complete) subscribe(s, *(channel = std::string(f.payload))), used = f.size;
-      }
-      while (channel && more && !bad) {
-        const PairView m = peek_pair(bytes.subspan(used), c_.max_frame);
-        bad = m.status == FrameView::too_long;
-        if (m.status != FrameView::complete) break;
-        used += m.whole.size(), more = !m.end;
-        if (m.end) break;
-        count(stats_.messages_in);
-        if (m.channel != run.channel || !improved_) deliver(run), run.channel = m.channel;
-        run.frames.insert(run.frames.end(), m.data.begin(), m.data.end());
-        run.ends.push_back(run.frames.size());
-      }
+      chunk.filled(static_cast<std::size_t>(n));
+      const auto bytes = chunk.bytes();
+      Parsed p;
+      if (!channel)
+        if (const auto name = p.subscription(bytes, c_.max_frame)) subscribe(s, *(channel = std::string(*name)));
+      if (channel)
+        while (const auto m = p.next(bytes, c_.max_frame)) {
+          count(stats_.messages_in);
+          if (m->channel != run.channel || !improved_) deliver(run), run.channel = m->channel;
+          run.add(m->data);
+        }
       deliver(run);
       run.channel = {};  // it points into the chunk
-      if (bad) {         // that connection only: every other client goes on
+      if (p.bad) {       // that connection only: every other client goes on
         count(stats_.protocol_errors);
         break;
       }
-      have -= used;
-      std::memmove(chunk.get(), chunk.get() + used, have);
+      more = !p.end;
+      chunk.consume(p.used);
     }
     if (channel) unsubscribe(s, *channel);
     hang_up(*s);
@@ -336,15 +301,13 @@ class Broker {
 
   void subscribe(const std::shared_ptr<Subscriber>& s, const std::string& channel) {
     std::lock_guard lock(registry_mutex_);
-    registry_[channel].subscribers.push_back(s);
+    registry_.add(channel, s);
     count(stats_.subscribers);
   }
 
   void unsubscribe(const std::shared_ptr<Subscriber>& s, const std::string& channel) {
     std::lock_guard lock(registry_mutex_);
-    const auto it = registry_.find(channel);
-    std::erase(it->second.subscribers, s);
-    if (it->second.subscribers.empty()) registry_.erase(it);
+    registry_.remove(channel, s);
   }
 
   // A run of messages to one channel (improved; naive: one message) reaches each subscriber
@@ -352,27 +315,24 @@ class Broker {
   // buffers are written once the reader has handled the whole chunk); a writer thread woken
   // per message would cost a context switch per delivery.
   void deliver(Run& run) {
-    if (run.ends.empty()) return;
+    if (run.empty()) return;
     std::vector<std::shared_ptr<Subscriber>> targets;  // naive: written to once the registry is unlocked
     {
       std::shared_lock lock(registry_mutex_);
-      const auto it = registry_.find(run.channel);
-      if (it != registry_.end()) {
-        const auto& subs = it->second.subscribers;
+      if (Channels::Channel* ch = registry_.find(run.channel)) {
         if (!improved_)
-          targets = is_queue(run.channel) ? std::vector{subs[it->second.next.fetch_add(1) % subs.size()]} : subs;
+          targets = is_queue(run.channel) ? std::vector{ch->take_turn()} : ch->subscribers;
         else if (!is_queue(run.channel))
-          for (const auto& s : subs) offer(*s, run.frames, run.ends);
+          for (const auto& s : ch->subscribers) offer(*s, run.frames, run.ends);
         else  // one subscriber per message, in turn
           for (std::size_t k = 0, start = 0; k < run.ends.size(); start = run.ends[k++]) {
             const std::size_t size = run.ends[k] - start;
-            offer(*subs[it->second.next.fetch_add(1) % subs.size()], std::span(run.frames).subspan(start, size),
-                  std::span(&size, 1));
+            offer(*ch->take_turn(), std::span(run.frames).subspan(start, size), std::span(&size, 1));
           }
       }
     }
     for (const auto& s : targets) send_now(*s, run.frames);  // naive: one message
-    run.frames.clear(), run.ends.clear();
+    run.clear();
   }
 
   // Naive: the publisher's own thread writes, and waits for as long as the subscriber makes it.
@@ -386,21 +346,14 @@ class Broker {
   }
 
   // Improved: buffer what fits of a run (frames[.. ends[k]) is its first k + 1 frames), apply
-  // the slow policy to the rest; never wait. An empty buffer takes one frame of any size, so
-  // that no frame is ever too big to deliver.
+  // the slow policy to the rest; never wait. What is in flight counts against the bounds.
   void offer(Subscriber& s, std::span<const char> frames, std::span<const std::size_t> ends) {
     std::size_t take = 0;
     bool wake = false;
     {
       std::lock_guard lock(s.mutex);
       if (s.dead || s.closing) return;
-      const std::size_t held = s.out.size() + s.in_flight_bytes;
-      take = std::min(ends.size(), c_.queue_depth - std::min(c_.queue_depth, s.queued + s.in_flight));
-      if (take > 0 && held + ends[take - 1] > c_.queue_bytes)
-        take = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.begin() + static_cast<std::ptrdiff_t>(take),
-                                                         c_.queue_bytes - std::min(c_.queue_bytes, held)) -
-                                        ends.begin());
-      if (take == 0 && held == 0) take = 1;
+      take = fits(c_, ends, s.queued + s.in_flight, s.out.size() + s.in_flight_bytes);
       wake = s.out.empty();  // only a writer with nothing buffered may be asleep
       if (take < ends.size() && !drop_) {
         s.dead = true, s.out.clear(), s.queued = 0;
@@ -444,7 +397,7 @@ class Broker {
   BrokerStats stats_;
   std::atomic<bool> stopping_{false};
   std::shared_mutex registry_mutex_;
-  std::unordered_map<std::string, Channel, NameHash, std::equal_to<>> registry_;
+  Channels registry_;  // guarded by registry_mutex_
   std::unordered_map<std::uint64_t, Connection> connections_;  // the acceptor's alone
   std::uint64_t next_id_ = 0;
   bool warned_ = false;
