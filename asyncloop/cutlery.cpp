@@ -25,6 +25,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "asyncloop/loop_task.hpp"
 #include "scenarios/cutlery.hpp"
 
 namespace tvl::cutlery {
@@ -119,11 +120,6 @@ Trial finish(const Cutlery& kitchen, const std::vector<std::unique_ptr<LoopBot>>
   for (const auto& bot : bots) t.table_ops += bot->done();
   t.os_threads = os_threads;
   return t;
-}
-
-// Rethrows an exception that escaped a bot instead of losing it.
-void rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
 }
 
 }  // namespace

@@ -11,8 +11,32 @@
 #include <boost/asio/post.hpp>
 #include <coroutine>
 #include <exception>
+#include <utility>
 
 namespace tvl {
+
+// co_spawn's completion handler for a coroutine that must not fail quietly: an exception that
+// escaped it leaves io_context::run(), where the caller sees it, instead of being dropped.
+inline void rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
+// A suspended bare coroutine, as its waker holds it: calling it resumes the coroutine. One that
+// is never called (its queue or its loop went first) destroys the frame instead, so that no
+// frame outlives the loop that was to resume it.
+class Resume {
+ public:
+  explicit Resume(std::coroutine_handle<> h) noexcept : handle_(h) {}
+  Resume(Resume&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+  Resume& operator=(Resume&&) = delete;
+  ~Resume() {
+    if (handle_) handle_.destroy();
+  }
+  void operator()() { std::exchange(handle_, {}).resume(); }
+
+ private:
+  std::coroutine_handle<> handle_;
+};
 
 class LoopTask {
  public:
@@ -25,9 +49,7 @@ class LoopTask {
   };
 
   // Hands the coroutine to the loop, which starts it.
-  void spawn(const boost::asio::any_io_executor& ex) && {
-    boost::asio::post(ex, [h = std::exchange(handle_, {})] { h.resume(); });
-  }
+  void spawn(const boost::asio::any_io_executor& ex) && { boost::asio::post(ex, Resume(std::exchange(handle_, {}))); }
 
   LoopTask(LoopTask&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
   ~LoopTask() {

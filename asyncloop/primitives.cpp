@@ -9,7 +9,8 @@
 // std::coroutine_handle does only the post. Each runs on an io_context with the usual
 // one-thread hint and with locking switched off (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE).
 // Waiting coroutines cost their frames plus whatever their wait allocates: a steady_timer
-// each, one wait on a shared timer each, or one node in a loop-wide heap of handles.
+// each, one wait on a shared timer each, or one node in the loop-wide SleepQueue that the
+// restaurant's tables sleep in (asyncloop/sleep_queue.hpp).
 //
 // Compare with threads/primitives.cpp: the same three measurements with OS threads.
 #include <algorithm>
@@ -25,6 +26,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "asyncloop/loop_task.hpp"
+#include "asyncloop/sleep_queue.hpp"
 #include "scenarios/primitives.hpp"
 
 namespace tvl::primitives {
@@ -39,10 +42,6 @@ constexpr int kNoLocking = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE;
 constexpr auto kFar = std::chrono::hours(24);  // a wait that does not end during a measurement
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-void rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
-}
 
 // A coroutine that is nothing but its frame: created suspended, resumed by whoever holds its
 // handle, and freed when it returns.
@@ -131,57 +130,6 @@ asio::awaitable<void> creator(long count, long& ran) {
   for (long i = 0; i < count; ++i) co_await co_spawn(ex, short_life(ran), asio::use_awaitable);
 }
 
-// One timer queue for the whole loop: a heap of (deadline, handle) and one steady_timer armed
-// for the earliest deadline. A sleeping coroutine costs its frame and one 16-byte node.
-class SleepQueue {
- public:
-  explicit SleepQueue(asio::io_context& loop) : timer_(loop) {}
-  ~SleepQueue() {
-    for (const auto& e : heap_) e.who.destroy();  // frames still asleep go with the queue
-  }
-
-  struct Sleep {
-    SleepQueue& queue;
-    Clock::time_point until;
-    bool await_ready() const noexcept { return until <= Clock::now(); }
-    void await_suspend(std::coroutine_handle<> h) { queue.add({until, h}); }
-    void await_resume() const noexcept {}
-  };
-  Sleep until(Clock::time_point t) { return {*this, t}; }
-
- private:
-  struct Entry {
-    Clock::time_point when;
-    std::coroutine_handle<> who;
-  };
-  static bool later(const Entry& a, const Entry& b) { return a.when > b.when; }
-
-  void add(Entry e) {
-    const bool earliest = heap_.empty() || e.when < heap_.front().when;
-    heap_.push_back(e);
-    std::push_heap(heap_.begin(), heap_.end(), later);
-    if (earliest) arm();
-  }
-  void arm() {  // re-arming cancels the previous wait, whose handler then sees an error
-    timer_.expires_at(heap_.front().when);
-    timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) wake_due();
-    });
-  }
-  void wake_due() {
-    for (const auto now = Clock::now(); !heap_.empty() && heap_.front().when <= now;) {
-      std::pop_heap(heap_.begin(), heap_.end(), later);
-      const auto who = heap_.back().who;
-      heap_.pop_back();
-      who.resume();
-    }
-    if (!heap_.empty()) arm();
-  }
-
-  std::vector<Entry> heap_;
-  asio::steady_timer timer_;
-};
-
 asio::awaitable<void> sleep_own_timer(int& waiting) {
   asio::steady_timer timer(co_await asio::this_coro::executor, kFar);
   ++waiting;
@@ -193,9 +141,10 @@ asio::awaitable<void> sleep_shared_timer(asio::steady_timer& timer, int& waiting
   co_await timer.async_wait(asio::use_awaitable);
 }
 
-Bare sleep_in_queue(SleepQueue& queue, Clock::time_point until, int& waiting) {
+// A table of the restaurant, as far as memory goes: a LoopTask asleep in the loop's SleepQueue.
+LoopTask sleep_in_queue(SleepQueue& queue, Clock::time_point until, int& waiting) {
   ++waiting;
-  co_await queue.until(until);
+  co_await queue.sleep_until(until);
 }
 
 // Starts n coroutines one at a time, each running to its wait before the next is made, so
@@ -259,13 +208,14 @@ Waiting asyncloop_timer_shared(int n, const std::function<void()>& while_waiting
                   [&](auto done) { co_spawn(loop, sleep_shared_timer(timer, waiting), done); });
 }
 
+// The queue goes before the loop, and takes the frames still asleep in it along.
 Waiting asyncloop_sleep_queue(int n, const std::function<void()>& while_waiting) {
   asio::io_context loop(kLocking);
-  SleepQueue queue(loop);
+  SleepQueue queue(loop.get_executor());
   const auto until = Clock::now() + kFar;
   int waiting = 0;
   return wait_all(loop, n, waiting, while_waiting,
-                  [&](auto) { asio::post(loop, [h = sleep_in_queue(queue, until, waiting).handle] { h.resume(); }); });
+                  [&](auto) { sleep_in_queue(queue, until, waiting).spawn(loop.get_executor()); });
 }
 
 }  // namespace tvl::primitives

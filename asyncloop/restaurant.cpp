@@ -8,7 +8,9 @@
 // The LoopBot's weakness is the chatty guest: a step that blocks holds up every table, unless
 // it is offloaded to a thread pool (the book's run_in_executor).
 //
-// Compare with threads/restaurant.cpp: the same script, tables and bots; only the model changes.
+// Compare with threads/restaurant_per_table.cpp, its twin: the same bots and tables, blocking
+// where these suspend. threads/restaurant.cpp (a thread per bot) and restaurant_tbb.cpp (a pool)
+// make each table a record that callbacks move along the script: table() below, unrolled by hand.
 #include <time.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,7 +27,6 @@
 
 #include "asyncloop/loop_task.hpp"
 #include "asyncloop/sleep_queue.hpp"
-#include "measure/metrics.hpp"
 #include "scenarios/restaurant.hpp"
 
 namespace tvl::restaurant {
@@ -34,11 +35,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::use_awaitable;
 
-struct Job {
-  int table;
-  int turn;
-  Step step;
-};
 using JobQueue = asio::experimental::channel<void(boost::system::error_code, Job)>;
 
 double thread_cpu_seconds() {
@@ -82,10 +78,6 @@ class LoopRestaurant {
   }
 
  private:
-  static void rethrow(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  }
-
   // A bot: await a job, do the step, hand the table back.
   asio::awaitable<void> bot(BotStat& stat) {
     JobQueue& jobs = *queues_[static_cast<std::size_t>(stat.role)];
@@ -132,48 +124,51 @@ class LoopRestaurant {
   void hand_back(int table) { post_wake(loop_.get_executor(), std::move(waiting_[static_cast<std::size_t>(table)])); }
 
   // The diner's request: queue a job for the role and wait, suspended, for the bot's hand-back.
-  auto request(int table, int turn, Step step) {
+  auto request(const Job& job) {
     struct Awaiter {
       LoopRestaurant& r;
       Job job;
       bool await_ready() const noexcept { return false; }
       void await_suspend(std::coroutine_handle<> h) {
-        r.waiting_[static_cast<std::size_t>(job.table)] = Wake([h] { h.resume(); });
+        r.waiting_[static_cast<std::size_t>(job.table)] = Wake(Resume(h));
         r.send(job);
       }
       void await_resume() const noexcept {}
     };
-    return Awaiter{*this, Job{table, turn, step}};
+    return Awaiter{*this, job};
   }
 
   void send(const Job& job) {
     JobQueue& jobs = *queues_[static_cast<std::size_t>(role_of(job.step))];
-    // A diner ready to order waves, and every WaitBot sees it; the first to claim it goes.
-    const int copies = job.step == Step::take_order ? staff_.bots[static_cast<std::size_t>(Role::wait)] : 1;
     if (job.step == Step::take_order) tables_.open_order(job.table);
-    for (int i = 0; i < copies; ++i)
+    for (int i = 0; i < bots_called(staff_, job.step); ++i)
       if (!jobs.try_send(boost::system::error_code{}, job))
         throw std::runtime_error("restaurant/asyncloop: a role's job queue is full");
   }
 
-  // A table: its diners, one after another, each through the meal's script. Waits sleep on
-  // the loop's one timer queue. A LoopTask, not an asio::awaitable: see asyncloop/loop_task.hpp.
+  // Sleeps, suspended, on the loop's one timer queue; then records how late it woke.
+  auto sleep_until(Clock::time_point deadline) {
+    struct Awaiter {
+      LoopRestaurant& r;
+      Clock::time_point deadline;
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> h) { r.sleepers_.sleep_until(deadline).await_suspend(h); }
+      void await_resume() const { r.recorder_.woke(Clock::now() - deadline); }
+    };
+    return Awaiter{*this, deadline};
+  }
+
+  // A table: its diners, one after another, each through the meal's script. A LoopTask, not an
+  // asio::awaitable: see asyncloop/loop_task.hpp.
   LoopTask table(int t) {
     for (int turn = 0; turn < p_.turns; ++turn) {
       const auto arrived = arrival(p_, t, turn);
-      auto deadline = recorder_.at(arrived);
-      co_await sleepers_.sleep_until(deadline);
-      recorder_.woke(Clock::now() - deadline);
+      co_await sleep_until(recorder_.at(arrived));
       if (turn == 0) recorder_.table_started();
       for (const Action& a : script()) {
-        if (a.kind == Action::request) co_await request(t, turn, a.step);
+        if (a.kind == Action::request) co_await request({t, turn, a.step});
         if (a.kind == Action::request && a.step == Step::bill) recorder_.meal_paid(arrived);
-        if (a.kind == Action::wait) {
-          deadline = Clock::now() + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                        p_.waits_ms[static_cast<std::size_t>(a.wait_index)] * 1e6));
-          co_await sleepers_.sleep_until(deadline);
-          recorder_.woke(Clock::now() - deadline);
-        }
+        if (a.kind == Action::wait) co_await sleep_until(Clock::now() + wait_time(p_, a));
       }
     }
     if (++tables_done_ == p_.tables)
@@ -199,24 +194,17 @@ class LoopRestaurant {
 
 // The LoopBot: every bot and every table a coroutine on one io_context, run by this thread.
 Result run_asyncloop(const Params& p) {
-  if (p.variant != "safe" && p.variant != "unsafe")
-    throw std::invalid_argument("restaurant/asyncloop: no variant '" + p.variant + "'");
-  RssSampler rss;
-  const auto usage0 = metrics::usage();
-  asio::io_context loop(1);
-  LoopRestaurant restaurant(p, loop);
-  const double cpu0 = thread_cpu_seconds();
-  restaurant.start();
-  loop.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(p.deadline_s * 1000)));
-  Result r = restaurant.finish();
-  r.loop_cpu_s = thread_cpu_seconds() - cpu0;
-  r.rss_before_kib = rss.before_kib();
-  r.rss_peak_kib = rss.peak_kib();
-  const auto used = metrics::usage() - usage0;
-  r.vcsw = used.vcsw, r.ivcsw = used.ivcsw;
-  r.os_threads = 1 + restaurant.pool_threads();
-  r.tables = p.tables, r.turns = p.turns;
-  return r;
+  return run_measured(p, "asyncloop", [&p] {
+    asio::io_context loop(1);
+    LoopRestaurant restaurant(p, loop);
+    const double cpu0 = thread_cpu_seconds();
+    restaurant.start();
+    loop.run_for(std::chrono::milliseconds(static_cast<std::int64_t>(p.deadline_s * 1000)));
+    Result r = restaurant.finish();
+    r.loop_cpu_s = thread_cpu_seconds() - cpu0;
+    r.os_threads = 1 + restaurant.pool_threads();
+    return r;
+  });
 }
 
 }  // namespace tvl::restaurant

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "asyncloop/loop_task.hpp"
+
 namespace tvl {
 
 namespace asio = boost::asio;
@@ -119,9 +121,7 @@ class SleepQueue {
       SleepQueue& q;
       Clock::time_point when;
       bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<> h) {
-        q.push(when, Wake([h] { h.resume(); }));
-      }
+      void await_suspend(std::coroutine_handle<> h) { q.push(when, Wake(Resume(h))); }
       void await_resume() const noexcept {}
     };
     return Awaiter{*this, when};

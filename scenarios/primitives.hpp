@@ -119,7 +119,7 @@ using WaitFn = Waiting (*)(int n, const std::function<void()>& while_waiting);
 Waiting threads_waiting(int n, const std::function<void()>& while_waiting);         // blocked on a latch
 Waiting asyncloop_timer_each(int n, const std::function<void()>& while_waiting);    // a steady_timer each
 Waiting asyncloop_timer_shared(int n, const std::function<void()>& while_waiting);  // one steady_timer
-Waiting asyncloop_sleep_queue(int n, const std::function<void()>& while_waiting);   // one heap of handles
+Waiting asyncloop_sleep_queue(int n, const std::function<void()>& while_waiting);   // the restaurant's SleepQueue
 
 struct Waiter {
   std::string_view model, variant, what;
@@ -131,7 +131,7 @@ inline constexpr std::array kWaiters = {
     Waiter{"asyncloop", "timer-each", "N asio::awaitable coroutines, a steady_timer each", asyncloop_timer_each},
     Waiter{"asyncloop", "timer-shared", "N asio::awaitable coroutines waiting on one steady_timer",
            asyncloop_timer_shared},
-    Waiter{"asyncloop", "sleep-queue", "N bare coroutines in one heap of handles driven by one timer",
+    Waiter{"asyncloop", "sleep-queue", "N LoopTasks asleep in the restaurant's SleepQueue (one heap, one timer)",
            asyncloop_sleep_queue},
 };
 

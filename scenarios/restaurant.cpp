@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <thread>
 
@@ -45,16 +46,28 @@ const char* collision_name(Collision c) {
   return names[static_cast<int>(c)];
 }
 
+namespace {
+
+// The meal, in order: a request is a bot's step, a wait is the diner's (menu, cooking, eating).
+constexpr Action kMeal[] = {
+    {Action::request, Step::seat, 0},       {Action::wait, Step::seat, 0},  // read the menu
+    {Action::request, Step::take_order, 0}, {Action::request, Step::pour, 0},
+    {Action::request, Step::prep, 0},       {Action::wait, Step::prep, 1},  // cooking
+    {Action::request, Step::plate, 0},      {Action::request, Step::deliver, 0},
+    {Action::wait, Step::deliver, 2},  // eating
+    {Action::request, Step::bill, 0},       {Action::request, Step::clear, 0},
+    {Action::done, Step::clear, 0},
+};
+
+// The bot steps one diner's meal takes: one per request of the script. Every WaitBot hears the
+// call to order, but only the one that claims it does a step; the others (the broadcast's
+// losers) count none, so they add nothing to this.
+constexpr std::int64_t kStepsPerDiner = std::ranges::count(kMeal, Action::request, &Action::kind);
+
+}  // namespace
+
 const std::vector<Action>& script() {
-  static const std::vector<Action> meal = {
-      {Action::request, Step::seat, 0},       {Action::wait, Step::seat, 0},  // read the menu
-      {Action::request, Step::take_order, 0}, {Action::request, Step::pour, 0},
-      {Action::request, Step::prep, 0},       {Action::wait, Step::prep, 1},  // cooking
-      {Action::request, Step::plate, 0},      {Action::request, Step::deliver, 0},
-      {Action::wait, Step::deliver, 2},  // eating
-      {Action::request, Step::bill, 0},       {Action::request, Step::clear, 0},
-      {Action::done, Step::clear, 0},
-  };
+  static const std::vector<Action> meal(std::begin(kMeal), std::end(kMeal));
   return meal;
 }
 
@@ -64,9 +77,17 @@ Staff staff_named(const std::string& name) {
   throw std::invalid_argument("no staffing '" + name + "' (book or weekend)");
 }
 
+int bots_called(const Staff& staff, Step step) {
+  return step == Step::take_order ? staff.bots[static_cast<std::size_t>(Role::wait)] : 1;
+}
+
 std::chrono::nanoseconds service_time(Step s) {
   static constexpr std::chrono::microseconds times[] = {200us, 150us, 150us, 300us, 150us, 100us, 250us, 200us};
   return times[static_cast<int>(s)];
+}
+
+std::chrono::nanoseconds wait_time(const Params& p, const Action& a) {
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(p.waits_ms[static_cast<std::size_t>(a.wait_index)] * 1e6));
 }
 
 void work_for(std::chrono::nanoseconds d) {
@@ -92,9 +113,7 @@ std::chrono::nanoseconds ideal_meal(const Params& p) {
   for (const Action& a : script()) {
     if (a.kind == Action::request && a.step != Step::clear)
       total += std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(a.step) * p.service_scale);
-    if (a.kind == Action::wait)
-      total +=
-          std::chrono::nanoseconds(static_cast<std::int64_t>(p.waits_ms[static_cast<std::size_t>(a.wait_index)] * 1e6));
+    if (a.kind == Action::wait) total += wait_time(p, a);
   }
   return total;
 }
@@ -184,9 +203,23 @@ void check_work(const Params& p, const Result& r) {
         fmt::format("restaurant/{}/{}: {} of {} diners paid", p.model, p.variant, r.meals, expected));
   std::int64_t steps = 0;
   for (const auto& b : r.bots) steps += b.steps;
-  if (steps < expected * 8)  // every request of the script except the broadcast losers
+  if (steps < expected * kStepsPerDiner)
     throw std::runtime_error(fmt::format("restaurant/{}/{}: bots did {} steps, at least {} needed", p.model, p.variant,
-                                         steps, expected * 8));
+                                         steps, expected * kStepsPerDiner));
+}
+
+Result run_measured(const Params& p, const char* model, const std::function<Result()>& serve) {
+  if (p.variant != "safe" && p.variant != "unsafe")
+    throw std::invalid_argument(std::string("restaurant/") + model + ": no variant '" + p.variant + "'");
+  RssSampler rss;
+  const auto usage0 = metrics::usage();
+  Result r = serve();
+  r.rss_before_kib = rss.before_kib();
+  r.rss_peak_kib = rss.peak_kib();
+  const auto used = metrics::usage() - usage0;
+  r.vcsw = used.vcsw, r.ivcsw = used.ivcsw;
+  r.tables = p.tables, r.turns = p.turns;
+  return r;
 }
 
 struct RssSampler::Impl {

@@ -6,13 +6,16 @@
 // service steps (CPU work, done by a bot) and waits (reading the menu, cooking, eating: timers
 // that stand for I/O). This header is the domain: the script, the parameters, the shared table
 // records with their collision checks, and what a run reports. The models drive the same script
-// in threads/restaurant.cpp and asyncloop/restaurant.cpp behind the one signature `RunFn`.
+// behind the one signature `RunFn`: threads/restaurant.cpp (a thread per bot),
+// threads/restaurant_per_table.cpp (a thread per table as well), threads/restaurant_tbb.cpp (a
+// oneTBB pool) and asyncloop/restaurant.cpp (the LoopBot).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +47,13 @@ struct Action {
 // The meal, in order. The diner has paid when `bill` completes; `clear` frees the table.
 const std::vector<Action>& script();
 
+// A diner's request, as it travels to a bot of the step's role.
+struct Job {
+  int table;
+  int turn;
+  Step step;
+};
+
 // The book's three collisions, and any other overlap of two bots at one table.
 enum class Collision : std::uint8_t { duplicate_order, seated_while_clearing, plate_grabbed, other };
 inline constexpr int kCollisionKinds = 4;
@@ -53,6 +63,10 @@ struct Staff {
   std::array<int, kRoles> bots;  // instances per role
 };
 Staff staff_named(const std::string& name);  // "book" (4 bots) or "weekend" (7); throws otherwise
+
+// How many bots a request goes to. A diner ready to order waves, and every WaitBot sees it (the
+// first to claim the order takes it); any other request goes to one bot of the step's role.
+int bots_called(const Staff& staff, Step step);
 
 struct Params {
   std::string model = "asyncloop";  // threads | threads-per-table | tbb | asyncloop
@@ -74,6 +88,9 @@ struct Params {
 
 // Service time of a step (CPU work done by a bot), before service_scale.
 std::chrono::nanoseconds service_time(Step s);
+
+// How long a wait of the script (a.kind == Action::wait) lasts.
+std::chrono::nanoseconds wait_time(const Params& p, const Action& a);
 
 // Busy-waits for d: the bot is working, not waiting.
 void work_for(std::chrono::nanoseconds d);
@@ -173,9 +190,14 @@ class Recorder {
 using RunFn = Result (*)(const Params&);
 
 Result run_threads(const Params& p);            // threads/restaurant.cpp: a thread per bot
-Result run_threads_per_table(const Params& p);  // threads/restaurant.cpp: a thread per table
-Result run_tbb(const Params& p);                // threads/restaurant.cpp: steps on a oneTBB pool
+Result run_threads_per_table(const Params& p);  // threads/restaurant_per_table.cpp: and per table
+Result run_tbb(const Params& p);                // threads/restaurant_tbb.cpp: steps on a oneTBB pool
 Result run_asyncloop(const Params& p);          // asyncloop/restaurant.cpp: the LoopBot
+
+// What every model does around its service, so that all are measured alike: refuses an unknown
+// variant (std::invalid_argument), then runs `serve` with RSS sampled and context switches
+// counted across it, and adds those and the run's size to the Result that `serve` returns.
+Result run_measured(const Params& p, const char* model, const std::function<Result()>& serve);
 
 // Throws std::runtime_error unless every table's every diner paid.
 void check_work(const Params& p, const Result& r);

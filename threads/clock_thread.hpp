@@ -1,6 +1,7 @@
 // The threaded models' timer: one thread that sleeps until the earliest deadline and then
-// hands each due item to a callback. The per-bot restaurant uses it for every wait (menu,
-// cooking, eating, the next diner's arrival), as the event loop uses its one timer queue.
+// hands each due item to a callback. The restaurant's table records (TableRecords in
+// threads/restaurant_common.hpp) use it for every wait (menu, cooking, eating, the next diner's
+// arrival), as the event loop uses its one timer queue.
 #pragma once
 
 #include <chrono>
