@@ -45,6 +45,37 @@ constexpr std::array kRestaurant = {
                       "the same early hand-over: no collision, nothing runs in parallel"},
 };
 
+// The primitives: what a switch, a creation and a waiting task cost under each model.
+using primitives::Mechanism, primitives::Waiter;
+constexpr std::array kSwitches = {
+    Mechanism{"threads", "semaphore", "thread ping-pong through a pair of std::binary_semaphore",
+              primitives::threads_semaphore},
+    Mechanism{"threads", "pipe", "thread ping-pong through a pair of pipes, 1 byte each way", primitives::threads_pipe},
+    Mechanism{"asyncloop", "post", "coroutine ping-pong: co_await asio::post(use_awaitable)",
+              primitives::asyncloop_post},
+    Mechanism{"asyncloop", "post-nolock", "the same on an io_context with locking off (hint UNSAFE)",
+              primitives::asyncloop_post_nolock},
+    Mechanism{"asyncloop", "handle", "bare coroutine: await_suspend posts its handle to the loop",
+              primitives::asyncloop_handle},
+    Mechanism{"asyncloop", "handle-nolock", "the same on an io_context with locking off",
+              primitives::asyncloop_handle_nolock},
+};
+
+constexpr std::array kCreates = {
+    Mechanism{"threads", "create", "create a std::thread, join it", primitives::threads_create},
+    Mechanism{"asyncloop", "create", "co_spawn a coroutine, co_await its completion", primitives::asyncloop_create},
+};
+
+constexpr std::array kWaiters = {
+    Waiter{"threads", "waiting", "N std::threads blocked on one std::latch", primitives::threads_waiting},
+    Waiter{"asyncloop", "timer-each", "N asio::awaitable coroutines, a steady_timer each",
+           primitives::asyncloop_timer_each},
+    Waiter{"asyncloop", "timer-shared", "N asio::awaitable coroutines waiting on one steady_timer",
+           primitives::asyncloop_timer_shared},
+    Waiter{"asyncloop", "sleep-queue", "N LoopTasks asleep in the restaurant's SleepQueue (one heap, one timer)",
+           primitives::asyncloop_sleep_queue},
+};
+
 // The fan-out rows of tvl-bench come in this order: asyncloop, threads, then the peers.
 constexpr std::array kFanout = {
     FanoutVariant{"asyncloop", "naive", fanout::run_asyncloop_broker, false,
@@ -75,8 +106,13 @@ nlohmann::json run_document(const std::string& name, std::string_view scenario, 
                             nlohmann::json context) {
   nlohmann::json values = nlohmann::json::object();
   for (const auto& [key, value] : counters) values[key] = value;
-  return {{"name", name},         {"scenario", scenario},     {"model", model},     {"variant", variant},
-          {"params", std::move(params)}, {"counters", std::move(values)}, {"context", std::move(context)}};
+  return {{"name", name},
+          {"scenario", scenario},
+          {"model", model},
+          {"variant", variant},
+          {"params", std::move(params)},
+          {"counters", std::move(values)},
+          {"context", std::move(context)}};
 }
 
 }  // namespace
@@ -84,9 +120,9 @@ nlohmann::json run_document(const std::string& name, std::string_view scenario, 
 std::span<const CutleryVariant> cutlery_variants() { return kCutlery; }
 std::span<const ScenarioInfo> scenarios() { return kScenarios; }
 
-std::span<const primitives::Mechanism> primitive_switches() { return primitives::kSwitches; }
-std::span<const primitives::Mechanism> primitive_creates() { return primitives::kCreates; }
-std::span<const primitives::Waiter> primitive_waiters() { return primitives::kWaiters; }
+std::span<const primitives::Mechanism> primitive_switches() { return kSwitches; }
+std::span<const primitives::Mechanism> primitive_creates() { return kCreates; }
+std::span<const primitives::Waiter> primitive_waiters() { return kWaiters; }
 
 const std::vector<Listing>& listing() {
   static const std::vector<Listing> all = [] {
@@ -159,11 +195,10 @@ Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, c
 }
 
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
-  return run_document("cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables), "cutlery",
-                      p.model, p.variant,
-                      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
-                      cutlery_counters(p, s, cost),
-                      json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
+  return run_document(
+      "cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables), "cutlery", p.model, p.variant,
+      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
+      cutlery_counters(p, s, cost), json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
 }
 
 std::span<const RestaurantVariant> restaurant_variants() { return kRestaurant; }

@@ -58,24 +58,10 @@ RunResult asyncloop_handle(const RunParams& p);         // bare coroutine, its h
 RunResult asyncloop_handle_nolock(const RunParams& p);  // the same, io_context without locking
 RunResult asyncloop_create(const RunParams& p);         // co_spawn + co_await its completion
 
+// A switch or creation mechanism as the catalog lists it (catalog/catalog.cpp).
 struct Mechanism {
   std::string_view model, variant, what;
   RunFn run;
-};
-
-inline constexpr std::array kSwitches = {
-    Mechanism{"threads", "semaphore", "thread ping-pong through a pair of std::binary_semaphore", threads_semaphore},
-    Mechanism{"threads", "pipe", "thread ping-pong through a pair of pipes, 1 byte each way", threads_pipe},
-    Mechanism{"asyncloop", "post", "coroutine ping-pong: co_await asio::post(use_awaitable)", asyncloop_post},
-    Mechanism{"asyncloop", "post-nolock", "the same on an io_context with locking off (hint UNSAFE)",
-              asyncloop_post_nolock},
-    Mechanism{"asyncloop", "handle", "bare coroutine: await_suspend posts its handle to the loop", asyncloop_handle},
-    Mechanism{"asyncloop", "handle-nolock", "the same on an io_context with locking off", asyncloop_handle_nolock},
-};
-
-inline constexpr std::array kCreates = {
-    Mechanism{"threads", "create", "create a std::thread, join it", threads_create},
-    Mechanism{"asyncloop", "create", "co_spawn a coroutine, co_await its completion", asyncloop_create},
 };
 
 // Throws std::runtime_error unless the run did all of p.count (and, for a switch, two
@@ -124,15 +110,6 @@ Waiting asyncloop_sleep_queue(int n, const std::function<void()>& while_waiting)
 struct Waiter {
   std::string_view model, variant, what;
   WaitFn run;
-};
-
-inline constexpr std::array kWaiters = {
-    Waiter{"threads", "waiting", "N std::threads blocked on one std::latch", threads_waiting},
-    Waiter{"asyncloop", "timer-each", "N asio::awaitable coroutines, a steady_timer each", asyncloop_timer_each},
-    Waiter{"asyncloop", "timer-shared", "N asio::awaitable coroutines waiting on one steady_timer",
-           asyncloop_timer_shared},
-    Waiter{"asyncloop", "sleep-queue", "N LoopTasks asleep in the restaurant's SleepQueue (one heap, one timer)",
-           asyncloop_sleep_queue},
 };
 
 // A least-squares line y = intercept + slope * x.

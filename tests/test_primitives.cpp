@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "catalog/catalog.hpp"
 #include "scenarios/primitives.hpp"
 
 namespace {
@@ -68,7 +69,7 @@ TEST(driver, threads_points_are_measured_and_slope_is_positive) {
 }
 
 TEST(driver, coroutine_points_are_measured) {
-  for (const auto& w : kWaiters) {
+  for (const auto& w : tvl::catalog::primitive_waiters()) {
     if (w.model != "asyncloop") continue;
     const MemoryCurve c = measure_memory(w.run, {.ns = {100, 2000}});
     ASSERT_EQ(c.points.size(), 2u) << w.variant;
