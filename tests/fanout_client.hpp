@@ -31,6 +31,8 @@ class Client {
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
+  // A client whose first frame subscribes it to `channel` (a publisher: one nobody sends to).
+  Client(std::uint16_t port, const std::string& channel) : Client(port) { subscribe(channel); }
   Client(const Client&) = delete;
   ~Client() { close(); }
 
@@ -49,6 +51,12 @@ class Client {
   void subscribe(const std::string& channel) { send_raw(fanout::frame(channel)); }
   void publish(const std::string& channel, const std::string& data) {
     send_raw(fanout::frame(channel) + fanout::frame(data));
+  }
+  // The empty channel ends the client's sends, and the end of the stream follows: a broker
+  // closes the connection then, if not already at the empty channel.
+  void end() {
+    send_raw(fanout::frame(""));
+    ::shutdown(fd_, SHUT_WR);
   }
 
   // The next frame, or nothing within `limit` (or when the broker closed the connection).
