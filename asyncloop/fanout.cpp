@@ -54,6 +54,7 @@
 #include <utility>
 #include <vector>
 
+#include "asyncloop/loop_task.hpp"
 #include "scenarios/fanout.hpp"
 #include "scenarios/fanout_broker.hpp"
 
@@ -466,9 +467,6 @@ class Broker {
   }
 
  private:
-  static void rethrow(std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  }
   // The broker closes its descriptors when it is done; stop_fd stays the caller's.
   static int own_copy(int fd) {
     const int copy = ::dup(fd);
