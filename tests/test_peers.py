@@ -366,7 +366,9 @@ class SlowSubscriberTest(unittest.TestCase):
     def run_slow(self, policy: str, messages: int = 600, size: int = 64 * 1024):
         """A stuck subscriber (never reads) and a fast one (reads each message before the next
         is published) on one topic; returns (messages the fast one got, whether the stuck one
-        was closed by the broker, the broker's stats, seconds from SIGTERM to exit)."""
+        was closed by the broker, the broker's stats). The broker must exit 0 by itself after
+        SIGTERM although the stuck subscriber still has a full queue: Broker.stop kills it (and
+        the exit status is then None) when it does not, so a flush that never gives up fails."""
         broker = Broker(BROKER_CMD, "--queue-depth", "8", "--slow-policy", policy,
                         "--flush-timeout", "0.5")
         try:
@@ -389,30 +391,28 @@ class SlowSubscriberTest(unittest.TestCase):
                     closed = await closed_by_broker(stuck, 5.0)
                 # Stop the broker while the stuck subscriber is still connected (drop: its
                 # queue is still full, so the flush times out and counts it as unflushed).
-                t0 = time.monotonic()
                 rc, out, err = await asyncio.get_running_loop().run_in_executor(None, broker.stop)
-                stop_s = time.monotonic() - t0
                 for c in (stuck, fast, pub):
                     await c.close(0.2)
-                return got, closed, rc, out, err, stop_s
-            got, closed, rc, out, err, stop_s = arun(body(), 20)
+                return got, closed, rc, out, err
+            got, closed, rc, out, err = arun(body(), 20)
         finally:
             broker.close()
         stats = Broker.parse_stats(out)
-        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(rc, 0, "the broker did not exit by itself after SIGTERM: " + err[-2000:])
         self.assertIsNotNone(stats, out)
-        return got, closed, stats, stop_s
+        return got, closed, stats
 
     def test_drop(self):
-        got, _, stats, stop_s = self.run_slow("drop")
+        got, _, stats = self.run_slow("drop")
         self.assertEqual(got, 600, "the fast subscriber lost messages")
         self.assertGreater(stats["dropped"], 0, stats)
         self.assertEqual(stats["slow_disconnects"], 0, stats)
+        # Exited 0 with messages still queued: the flush gave up (--flush-timeout) and counted them.
         self.assertGreater(stats["unflushed"], 0, "the stuck subscriber's queue was not counted")
-        self.assertLess(stop_s, 5, "shutdown did not honour --flush-timeout 0.5")
 
     def test_disconnect(self):
-        got, closed, stats, _ = self.run_slow("disconnect")
+        got, closed, stats = self.run_slow("disconnect")
         self.assertEqual(got, 600, "the fast subscriber lost messages")
         self.assertTrue(closed, "the stuck subscriber was not disconnected")
         self.assertEqual(stats["slow_disconnects"], 1, stats)
