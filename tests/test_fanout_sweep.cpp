@@ -1,7 +1,9 @@
 // `tvl sweep fanout`: the broker runs as a child, the load checks every delivery, the broker's
 // counters are checked against the load's, and a point the machine cannot reach is reported.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tvl_command.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -13,14 +15,9 @@
 namespace {
 
 nlohmann::json sweep(const std::string& args) {
-  const auto path = std::filesystem::temp_directory_path() / ("tvl_fanout_sweep_test_" + std::to_string(getpid()) + ".json");
-  std::filesystem::remove(path);
-  const int status = std::system(
-      (std::string(TVL_BINARY) + " sweep fanout " + args + " --json " + path.string() + " > /dev/null 2>&1").c_str());
+  int status = -1;
+  auto j = tvl::testing_cli::run_tvl_json("sweep fanout " + args, status);
   EXPECT_EQ(status, 0) << args;
-  std::ifstream in(path);
-  auto j = in ? nlohmann::json::parse(in) : nlohmann::json{};
-  std::filesystem::remove(path);
   return j;
 }
 

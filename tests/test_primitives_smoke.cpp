@@ -1,7 +1,9 @@
 // Every primitives mechanism at a tiny size, pinned and unpinned: it runs and does all the
 // work it claims (round trips, hand-overs, tasks). No timing is asserted: the machine is shared.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tvl_command.hpp"
 
 #include <sys/wait.h>
 
@@ -71,28 +73,11 @@ TEST(waiting, every_waiter_runs_in_process) {
 
 // `tvl run primitives` as a user runs it: a tiny run prints every section and writes JSON
 // that the plot script reads; bad values are usage errors (exit 2).
-namespace {
-
-struct Result {
-  int status;
-  std::string out;
-};
-
-Result run_tvl(const std::string& args) {
-  Result r{-1, {}};
-  FILE* pipe = popen((std::string(TVL_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe)) r.out += buf;
-  const int raw = pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
-
-}  // namespace
+using tvl::testing_cli::Result, tvl::testing_cli::run_tvl;
 
 TEST(cli, tiny_run_prints_table_and_writes_json) {
-  const auto path = std::filesystem::temp_directory_path() / ("tvl_primitives_cli_" + std::to_string(getpid()) + ".json");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("tvl_primitives_cli_" + std::to_string(getpid()) + ".json");
   const Result r = run_tvl(
       "run primitives --round-trips 200 --creates 20 --threads-n 10,20 --coroutines-n 100,300 --json " + path.string());
   ASSERT_EQ(r.status, 0) << r.out;

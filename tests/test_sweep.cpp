@@ -1,7 +1,9 @@
 // `tvl sweep restaurant`: every point runs in a child; a point that fails is recorded with
 // its reason and the sweep goes on.
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include "tvl_command.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -13,15 +15,7 @@
 namespace {
 
 nlohmann::json sweep(const std::string& args, int& status) {
-  const auto path = std::filesystem::temp_directory_path() / ("tvl_sweep_test_" + std::to_string(getpid()) + ".json");
-  std::filesystem::remove(path);
-  status = std::system(
-      (std::string(TVL_BINARY) + " sweep restaurant " + args + " --json " + path.string() + " > /dev/null 2>&1")
-          .c_str());
-  std::ifstream in(path);
-  auto j = in ? nlohmann::json::parse(in) : nlohmann::json{};
-  std::filesystem::remove(path);
-  return j;
+  return tvl::testing_cli::run_tvl_json("sweep restaurant " + args, status);
 }
 
 }  // namespace
