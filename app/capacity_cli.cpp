@@ -8,11 +8,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "harness/capacity.hpp"
 #include "app/cli.hpp"
 #include "catalog/catalog.hpp"
-#include "measure/process.hpp"
+#include "harness/capacity.hpp"
 #include "measure/context.hpp"
+#include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::cli {
@@ -57,19 +57,19 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
   const std::string name = point_name(a, n);
   nlohmann::json row = benchmark_row(name, 0);
   row.update({{"subscribers", n},
-                        {"payload", o.load.payload},
-                        {"slo_ms", o.slo_ms},
-                        {"probe_s", o.probe_s},
-                        {"tick_ms", o.tick_s * 1e3},
-                        {"broker_cpus", o.target.cpus.size()},
-                        {"load_cpus", o.load.cpus.size()},
-                        {"load_threads", o.load.threads},
-                        {"capacity", r.capacity},
-                        {"items_per_second", r.capacity},
-                        {"limit", r.limit},
-                        {"load_bound", r.load_bound ? 1 : 0},
-                        {"cpu_s_per_million", r.cpu_s_per_million()},
-                        {"probes", r.probes.size()}});
+              {"payload", o.load.payload},
+              {"slo_ms", o.slo_ms},
+              {"probe_s", o.probe_s},
+              {"tick_ms", o.tick_s * 1e3},
+              {"broker_cpus", o.target.cpus.size()},
+              {"load_cpus", o.load.cpus.size()},
+              {"load_threads", o.load.threads},
+              {"capacity", r.capacity},
+              {"items_per_second", r.capacity},
+              {"limit", r.limit},
+              {"load_bound", r.load_bound ? 1 : 0},
+              {"cpu_s_per_million", r.cpu_s_per_million()},
+              {"probes", r.probes.size()}});
   if (r.at_capacity) {
     const auto& p = *r.at_capacity;
     for (const char* k : {"p50_us", "p99_us", "p999_us", "rss_kib", "broker_hwm_kib", "broker_cpu_s", "vcsw", "ivcsw",

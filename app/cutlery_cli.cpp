@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "catalog/catalog.hpp"
 #include "app/cli.hpp"
+#include "catalog/catalog.hpp"
 
 namespace tvl::cli {
 namespace {

@@ -20,10 +20,10 @@
 #include "catalog/catalog.hpp"
 #include "load/fanout_point.hpp"
 #include "load/loadgen.hpp"
-#include "measure/process.hpp"
 #include "measure/context.hpp"
 #include "measure/limits.hpp"
 #include "measure/metrics.hpp"
+#include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::cli {
@@ -298,7 +298,8 @@ void add_fanout(Commands c) {
       ->capture_default_str();
   b->callback([cfg, &code = c.exit_code] {
     if (!catalog::find_fanout(cfg->model, cfg->design))
-      throw UsageError(fmt::format("broker: {} has no {} design (tvl list shows what exists)", cfg->model, cfg->design));
+      throw UsageError(
+          fmt::format("broker: {} has no {} design (tvl list shows what exists)", cfg->model, cfg->design));
     code = run_broker(*cfg);
   });
 

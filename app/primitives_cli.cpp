@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.hpp"
-#include "measure/context.hpp"
 #include "catalog/catalog.hpp"
+#include "measure/context.hpp"
 
 namespace tvl::cli {
 namespace {

@@ -12,10 +12,10 @@
 #include <set>
 #include <string>
 
-#include "catalog/catalog.hpp"
 #include "app/cli.hpp"
-#include "measure/process.hpp"
+#include "catalog/catalog.hpp"
 #include "measure/context.hpp"
+#include "measure/process.hpp"
 
 namespace tvl::cli {
 namespace {

@@ -10,8 +10,8 @@
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
-#include "catalog/catalog.hpp"
 #include "app/cli.hpp"
+#include "catalog/catalog.hpp"
 #include "measure/limits.hpp"
 
 namespace {
@@ -23,8 +23,8 @@ void list() {
     fmt::print("{}  {}\n", s.name, s.what);
     for (const auto& v : tvl::catalog::listing())
       if (v.scenario == s.name)
-        fmt::print("  --model {:<13} --{} {:<13} {}{}\n", v.model, s.name == "fanout" ? "design " : "variant", v.variant,
-                   v.kind.empty() ? "" : fmt::format("{}: ", v.kind), v.what);
+        fmt::print("  --model {:<13} --{} {:<13} {}{}\n", v.model, s.name == "fanout" ? "design " : "variant",
+                   v.variant, v.kind.empty() ? "" : fmt::format("{}: ", v.kind), v.what);
   }
 }
 

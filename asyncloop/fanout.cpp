@@ -67,7 +67,7 @@ using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // errors come back as values
 
-constexpr int kHandoffsInFlight = 16;            // a loop's batches posted and not yet handled, at most
+constexpr int kHandoffsInFlight = 16;  // a loop's batches posted and not yet handled, at most
 
 // An async mutex (naive): a channel with one slot. Sending takes it, receiving gives it back.
 using Lock = asio::experimental::channel<void(error_code)>;
@@ -340,8 +340,7 @@ class Loop {
       Channel* ch = channels_.find(m->channel);
       if (!ch) continue;
       // A copy: subscribers come and go while this reader waits.
-      const std::vector<SubscriberPtr> targets =
-          is_queue(m->channel) ? std::vector{ch->take_turn()} : ch->subscribers;
+      const std::vector<SubscriberPtr> targets = is_queue(m->channel) ? std::vector{ch->take_turn()} : ch->subscribers;
       for (const auto& s : targets) {
         if (!s->open) continue;
         auto [gone] = co_await s->turn.async_send(error_code{}, use_tuple);

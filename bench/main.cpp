@@ -10,8 +10,8 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "measure/context.hpp"
 #include "bench/registry.hpp"
+#include "measure/context.hpp"
 
 int main(int argc, char** argv) {
   std::string profile = "quick";

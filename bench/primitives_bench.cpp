@@ -1,5 +1,6 @@
-// Benchmarks of the primitives scenario, registered from the catalog's mechanism tables: every switch and creation mechanism pinned and unpinned, and one
-// memory curve per kind of waiting task. Names: primitives/<model>/<variant>/<param>:<value>.
+// Benchmarks of the primitives scenario, registered from the catalog's mechanism tables: every switch and creation
+// mechanism pinned and unpinned, and one memory curve per kind of waiting task. Names:
+// primitives/<model>/<variant>/<param>:<value>.
 #include <string>
 
 #include <benchmark/benchmark.h>

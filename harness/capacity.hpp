@@ -38,16 +38,16 @@ inline constexpr double kCollapseBelow = 0.8;
 
 struct Options {
   fanout_point::Target target;  // the broker, its design, its CPUs
-  load::Params load;              // subscribers, payload, load threads and CPUs; rate and duration are set per probe
-  double slo_ms = 10;             // p99 from the intended send must be at most this
-  double probe_s = 3;             // each probe's offered load lasts this long, after
-  double warmup_s = 0.25;         // a warm-up whose latencies are not judged (its deliveries are)
-  double tick_s = 0.001;          // publishers send what is due once per tick (load::Params::tick_s)
-  double start = 0;               // deliveries/s of the first probe; 0: half of what a short flood delivers
-  double precision = 0.05;        // stop bisecting when the highest failure / highest pass <= 1 + this
-  double min_delivered = 0.99;    // share of the offered deliveries that must arrive
-  double overload = 2;            // then offer this x the capacity (0: skip)
-  double floor = 1'000;           // below this many deliveries/s (or ten messages/s) the search gives up
+  load::Params load;            // subscribers, payload, load threads and CPUs; rate and duration are set per probe
+  double slo_ms = 10;           // p99 from the intended send must be at most this
+  double probe_s = 3;           // each probe's offered load lasts this long, after
+  double warmup_s = 0.25;       // a warm-up whose latencies are not judged (its deliveries are)
+  double tick_s = 0.001;        // publishers send what is due once per tick (load::Params::tick_s)
+  double start = 0;             // deliveries/s of the first probe; 0: half of what a short flood delivers
+  double precision = 0.05;      // stop bisecting when the highest failure / highest pass <= 1 + this
+  double min_delivered = 0.99;  // share of the offered deliveries that must arrive
+  double overload = 2;          // then offer this x the capacity (0: skip)
+  double floor = 1'000;         // below this many deliveries/s (or ten messages/s) the search gives up
   int max_probes = 20;
 };
 

@@ -47,9 +47,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "measure/process.hpp"
 #include "measure/limits.hpp"
 #include "measure/metrics.hpp"
+#include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::load {

@@ -86,9 +86,14 @@ nlohmann::json json_context(const std::string& command) {
 
 nlohmann::json benchmark_row(const std::string& name, double real_time_s, const std::string& time_unit) {
   const double per_second = time_unit == "ns" ? 1e9 : time_unit == "us" ? 1e6 : time_unit == "ms" ? 1e3 : 1.0;
-  return {{"name", name},         {"run_name", name},   {"run_type", "iteration"},
-          {"repetitions", 1},     {"iterations", 1},    {"time_unit", time_unit},
-          {"real_time", real_time_s * per_second}, {"cpu_time", 0}};
+  return {{"name", name},
+          {"run_name", name},
+          {"run_type", "iteration"},
+          {"repetitions", 1},
+          {"iterations", 1},
+          {"time_unit", time_unit},
+          {"real_time", real_time_s * per_second},
+          {"cpu_time", 0}};
 }
 
 }  // namespace tvl

@@ -25,12 +25,14 @@ std::string Outcome::reason() const {
   if (ok) return "";
   std::string last;  // the last non-empty line the child printed, its limit line (limit()) aside
   std::string said = output_tail;
-  if (const std::size_t at = said.rfind(limits::kLinePrefix); at != std::string::npos && (at == 0 || said[at - 1] == '\n'))
+  if (const std::size_t at = said.rfind(limits::kLinePrefix);
+      at != std::string::npos && (at == 0 || said[at - 1] == '\n'))
     said.erase(at, said.find('\n', at) - at);
   std::size_t end = said.find_last_not_of("\n ");
   if (end != std::string::npos) {
     const std::size_t begin = said.rfind('\n', end);
-    last = said.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
+    last =
+        said.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
   }
   if (timed_out) return "no result within the time limit (killed)" + (last.empty() ? "" : "; last said: " + last);
   if (signal == SIGKILL)

@@ -6,9 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "asyncloop/sleep_queue.hpp"
 #include "catalog/catalog.hpp"
 #include "catalog_tests.hpp"
-#include "asyncloop/sleep_queue.hpp"
 
 using namespace tvl::restaurant;
 
@@ -122,8 +122,7 @@ const bool registered = [] {
   for (const auto& v : tvl::catalog::restaurant_variants())
     tvl::testing_catalog::register_test(
         v.model, v.variant, "serves_every_diner",
-        [&v] { serves_every_diner(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__,
-        __LINE__);
+        [&v] { serves_every_diner(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__, __LINE__);
   return true;
 }();
 

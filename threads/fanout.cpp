@@ -225,7 +225,7 @@ class Broker {
   void reader(const std::shared_ptr<Subscriber>& s) {
     ReadBuffer chunk;
     std::optional<std::string> channel;  // the subscription
-    Run run;                              // the chunk's messages, a run of one channel's frames at a time
+    Run run;                             // the chunk's messages, a run of one channel's frames at a time
     for (bool more = true; more && !stopping_;) {
       const std::span<char> space = chunk.space();
       const ssize_t n = ::recv(s->fd, space.data(), space.size(), 0);
@@ -397,7 +397,7 @@ class Broker {
   BrokerStats stats_;
   std::atomic<bool> stopping_{false};
   std::shared_mutex registry_mutex_;
-  Channels registry_;  // guarded by registry_mutex_
+  Channels registry_;                                          // guarded by registry_mutex_
   std::unordered_map<std::uint64_t, Connection> connections_;  // the acceptor's alone
   std::uint64_t next_id_ = 0;
   bool warned_ = false;
