@@ -12,6 +12,7 @@ packages=(
   python3-matplotlib                    # plots, under /usr/bin/python3
   redis-server                          # the fan-out scenario's reference broker (started by the harness)
   python3-uvloop                        # the Python peer on uvloop (tvl capacity --model python-uvloop)
+  chromium chromium-driver python3-selenium  # the report opened in a real (headless) browser
 )
 
 missing=()
