@@ -4,12 +4,15 @@
 # and, for developers:
 #   make sanitize   the test suite under AddressSanitizer+UBSan and under ThreadSanitizer
 #   make tsan-demo  ThreadSanitizer catching the plain-int cutlery race (a lesson, not a test)
+# and, for a class (exercises/README.md, docs/course.md):
+#   make exercises                         list the exercises
+#   make exercise NAME=<name> [SOLUTION=1] build your copy (or the solution) and grade it
 #   make report PROFILE=full   the sweeps to the limits
 
 PROFILE ?= quick
 JOBS ?= 2
 
-.PHONY: all deps build test report sanitize asan tsan tsan-demo clean
+.PHONY: all deps build test report sanitize asan tsan tsan-demo exercise exercises clean
 
 all: build
 
@@ -37,6 +40,12 @@ tsan-demo: deps
 	cmake -S tests/tsan_demo -B build/tsan-demo -G Ninja
 	cmake --build build/tsan-demo
 	scripts/tsan-demo.sh build/tsan-demo/cutlery-plain-int
+
+exercises:
+	@scripts/exercise.sh list
+
+exercise: deps
+	@scripts/exercise.sh grade "$(NAME)" $(if $(SOLUTION),solution)
 
 clean:
 	rm -rf build results reports
