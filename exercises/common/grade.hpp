@@ -40,6 +40,12 @@ class Grader {
     return passed;
   }
 
+  // Something the student should know that is neither a pass nor a fail.
+  void note(const std::string& what) {
+    fmt::print("  NOTE  {}\n", what);
+    std::fflush(stdout);
+  }
+
   // A check that could not be made because an earlier one failed.
   void skip(const std::string& what, const std::string& why) {
     fmt::print("  SKIP  {}: {}\n", what, why);

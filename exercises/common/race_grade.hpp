@@ -6,12 +6,15 @@
 // runs the racy reference here, now, and takes the lower end of the 95% interval of its failure
 // rate, p. A racy kitchen survives n trials in a row with odds (1 - p)^n; n is chosen so that
 // this is below one in a million. Zero failures in n trials is then strong evidence, not luck.
+// Where the race is too rare to measure (a busy or one-core machine), the trials are capped and
+// ThreadSanitizer, which sees a race without needing it to lose anything, is the evidence.
 #pragma once
 
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -48,27 +51,35 @@ struct RaceSetup {
   std::string lesson_tsan;  // printed when ThreadSanitizer reports a race
 };
 
-template <typename Kitchen>
-void grade_shared_kitchen(Grader& g, const RaceSetup& s, const std::string& tsan_twin) {
+// `reference()` and `student()` each run one trial of s.bots x s.tables and return it: the racy
+// reference, then the student's code, under the same bots.
+template <typename Reference, typename Student>
+void grade_race(Grader& g, const RaceSetup& s, Reference reference, Student student, const std::string& tsan_twin,
+                const std::vector<std::string>& tsan_args) {
   const std::int64_t expected_ops = std::int64_t{2} * s.bots * s.tables;
 
   int ref_failures = 0;
   for (int i = 0; i < s.reference_trials; ++i)
-    if (!run_thread_bots<RacyReference>(s.bots, s.tables).intact()) ++ref_failures;
+    if (!reference().intact()) ++ref_failures;
   const double p = stats::wilson(ref_failures, s.reference_trials).lo;
   const int needed = p > 0 ? static_cast<int>(std::ceil(std::log(s.odds) / std::log(1 - p))) : s.max_trials + 1;
   const int trials = std::min(std::max(needed, 1), s.max_trials);
-  g.check("the racy reference loses cutlery on this machine", needed <= s.max_trials,
-          fmt::format("the book's change() lost cutlery in {} of {} trials (95% lower bound {:.1f}%), so {} clean "
-                      "trials in a row would happen to a racy kitchen with odds below {:g}",
-                      ref_failures, s.reference_trials, 100 * p, trials, s.odds),
-          "this machine did not show the race often enough to grade against it (one core? a very busy machine?); "
-          "run the grader again on a quiet machine with at least two cores");
+  const std::string seen =
+      fmt::format("the book's change() lost cutlery in {} of {} trials here (95% lower bound {:.1f}%)", ref_failures,
+                  s.reference_trials, 100 * p);
+  if (needed <= s.max_trials)
+    g.note(fmt::format("{}, so {} clean trials in a row would happen to a racy kitchen with odds below {:g}", seen,
+                       trials, s.odds));
+  else  // a busy or one-core machine: the trials below still run, but cannot prove much
+    g.note(
+        fmt::format("{}: too rare here for {} trials to prove a kitchen safe; they still run, and "
+                    "ThreadSanitizer, which needs no lost update to see a race, decides",
+                    seen, trials));
 
   int failures = 0, short_runs = 0;
   KitchenTrial first_bad;
   for (int i = 0; i < trials; ++i) {
-    const auto t = run_thread_bots<Kitchen>(s.bots, s.tables);
+    const auto t = student();
     if (t.table_ops != expected_ops || t.bots_started != s.bots) ++short_runs;
     if (!t.intact() && failures++ == 0) first_bad = t;
   }
@@ -82,8 +93,16 @@ void grade_shared_kitchen(Grader& g, const RaceSetup& s, const std::string& tsan
                                       failures, trials, first_bad.knives, first_bad.forks),
           s.lesson_lost);
 
-  const auto v = run_tsan_twin(tsan_twin, {"4", "2000"});
+  const auto v = run_tsan_twin(tsan_twin, tsan_args);
   g.check("ThreadSanitizer reports no data race", v.clean, v.summary, s.lesson_tsan);
+}
+
+// The student's kitchen type under the ThreadBots (race-mutex, race-atomic).
+template <typename Kitchen>
+void grade_shared_kitchen(Grader& g, const RaceSetup& s, const std::string& tsan_twin) {
+  grade_race(
+      g, s, [&] { return run_thread_bots<RacyReference>(s.bots, s.tables); },
+      [&] { return run_thread_bots<Kitchen>(s.bots, s.tables); }, tsan_twin, {"4", "2000"});
 }
 
 }  // namespace tvl::exercise
