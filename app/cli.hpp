@@ -27,5 +27,6 @@ void add_primitives(Commands c);
 void add_restaurant(Commands c);
 void add_fanout(Commands c);
 void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
+void add_compare(Commands c);   // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
 
 }  // namespace tvl::cli

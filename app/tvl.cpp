@@ -3,6 +3,7 @@
 //   tvl list
 //   tvl run cutlery --model threads --variant racy --tables 10000 --trials 100 [--json FILE]
 //   tvl explain cutlery
+//   tvl compare results-a results-b [--out F.md] [--figure F.png]
 //
 // Each scenario adds its own subcommands (app/<scenario>_cli.cpp). Bad arguments print one
 // message and exit with status 2; a run that did not do the work it claims exits with 1.
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   tvl::cli::add_restaurant(commands);
   tvl::cli::add_fanout(commands);
   tvl::cli::add_capacity(commands);
+  tvl::cli::add_compare(commands);
 
   try {
     app.parse(argc, argv);

@@ -13,6 +13,7 @@ console. Exits 77 (CTest's SKIP_RETURN_CODE) when Chromium is not installed; whe
 missing chromium-driver or python3-selenium is a failure, not a skip.
 """
 import argparse
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -134,11 +135,7 @@ def main():
 
 
 def selenium_imports():
-    try:
-        import selenium  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    return importlib.util.find_spec("selenium") is not None
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fmt import ctx
-from .load import AGG_SUFFIX, SKIP_FIELDS, one_line
+from .load import AGG_SUFFIX, GB_KEYS, SKIP_FIELDS, one_line
 from .utest import mann_whitney, smallest_p
 
 MIN_REPETITIONS = 2      # compare.py's UTEST_MIN_REPETITIONS: below it, no test at all
@@ -41,7 +41,7 @@ class Run:
     """One benchmark of one side: each metric's value per repetition."""
     values: dict          # metric -> [value per repetition]
     time_unit: str
-    source: str
+    source: str           # the file(s) it came from
     aggregates_only: bool = False  # only aggregate rows (--benchmark_report_aggregates_only)
 
 
@@ -93,12 +93,24 @@ def runs_of(doc, source, side):
         if not chosen:
             continue
         metrics = set.intersection(*(set(numbers(r)) for r in chosen))
-        values = {m: [numbers(r)[m] for r in chosen] for m in sorted(metrics)}
-        if run_name in side.runs:
-            print(f"tvl compare: warning: {side.label}: {run_name} in several files; "
-                  f"using {source}", file=sys.stderr)
-        side.runs[run_name] = Run(values, chosen[0].get("time_unit", "ns"), source,
-                                  aggregates_only=not iterations)
+        run = Run({m: [numbers(r)[m] for r in chosen] for m in sorted(metrics)},
+                  chosen[0].get("time_unit", "ns"), source, aggregates_only=not iterations)
+        side.runs[run_name] = pool(side, run_name, side.runs.get(run_name), run)
+
+
+def pool(side, run_name, old, new):
+    """The same benchmark in two files of one side: two runs of it, whose repetitions together
+    are the sample (three runs of 3 repetitions test like one of 9). Medians of aggregates
+    cannot be pooled: the later file's replaces the earlier's, with a warning."""
+    if old is None:
+        return new
+    if old.aggregates_only or new.aggregates_only:
+        print(f"tvl compare: warning: {side.label}: {run_name} in {old.source} and {new.source}, "
+              f"one without its repetitions; using {new.source}", file=sys.stderr)
+        return new
+    values = {m: old.values[m] + in_unit(new.values[m], m, new, old.time_unit)
+              for m in old.values if m in new.values}
+    return Run(values, old.time_unit, f"{old.source} + {new.source}")
 
 
 def load_side(path, label):
@@ -158,11 +170,10 @@ def in_unit(values, metric, run, unit):
     return [v * scale for v in values]
 
 
-def direction(metric, ratio):
-    """B's difference in words: slower/faster where the metric says which is better."""
-    higher = ratio > 1
-    if metric in TIME_FIELDS or metric.endswith(("_us", "_ns", "_ms")) or "_per_" in metric \
-            and not metric.endswith("_per_second"):
+def direction(metric, higher):
+    """B's difference in words: slower/faster where the metric is a time or a rate."""
+    if metric in TIME_FIELDS or metric.endswith(("_us", "_ns", "_ms")) \
+            or metric.startswith(("ns_per_", "us_per_", "ms_per_")):
         return "B slower" if higher else "B faster"
     if metric.endswith("_per_second"):
         return "B faster" if higher else "B slower"
@@ -180,7 +191,8 @@ def judge(row, alpha, aggregates_only):
         return
     row.p = mann_whitney(row.b, row.a).p
     if row.p < alpha:
-        row.mark, row.note = SIGNIFICANT, direction(row.metric, row.ratio or 1.0)
+        higher = statistics.median(row.b) > statistics.median(row.a)
+        row.mark, row.note = SIGNIFICANT, direction(row.metric, higher)
     elif smallest_p(n_a, n_b) >= alpha:  # no outcome of this many repetitions could pass
         row.mark = "?"
         row.note = (f"too few repetitions to tell: p cannot go below "
@@ -210,7 +222,7 @@ def compare(side_a, side_b, metrics, alpha):
             rows.append(row)
     if not rows:
         raise CompareError(f"the {len(common)} benchmark(s) in both have none of the metrics "
-                           + ", ".join(metrics))
+                           + ("(no metric in common)" if metrics == "all" else ", ".join(metrics)))
     return rows, common
 
 
@@ -238,7 +250,8 @@ def markdown(side_a, side_b, rows, common, alpha, figure):
     untestable = sum(r.mark == "?" for r in rows)
     lines = ["# tvl compare: B against A", "", describe(side_a), describe(side_b),
              f"- Joined by benchmark name: {len(common)} in both, {len(only_a)} only in A, "
-             f"{len(only_b)} only in B.",
+             f"{len(only_b)} only in B. A benchmark in several files of one side (several runs) "
+             "has their repetitions pooled.",
              f"- Significance: a two-sided Mann–Whitney U test over each side's repetitions, "
              f"alpha = {alpha:g}, as Google Benchmark's tools/compare.py; {SIGNIFICANT} marks a "
              f"significant difference, ? a comparison that cannot tell (fewer than "
@@ -271,7 +284,14 @@ def stamp_line(side):
             f"rev {ctx(c, 'git_revision')} · {ctx(c, 'date')}")
 
 
-def draw(rows, metric, side_a, side_b, command, path):
+def short_name(name):
+    """A run name without Google Benchmark's own segments (iterations:1, real_time), which
+    every row of a figure shares; the table keeps the full name."""
+    parts = name.split("/")
+    return "/".join(parts[:3] + [p for p in parts[3:] if p.partition(":")[0] not in GB_KEYS])
+
+
+def draw(rows, metric, alpha, side_a, side_b, command, path):
     """B/A of one metric per benchmark on a log axis, significant ones marked."""
     try:
         import matplotlib
@@ -283,7 +303,7 @@ def draw(rows, metric, side_a, side_b, command, path):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
     shown = [r for r in rows if r.metric == metric and r.ratio]
-    fig, ax = plt.subplots(figsize=(9, 1.9 + 0.24 * len(shown)))
+    fig, ax = plt.subplots(figsize=(9, 2.2 + 0.24 * len(shown)))
     styles = {SIGNIFICANT: dict(color="#b2182b", marker="o", label=f"{SIGNIFICANT} significant"),
               "": dict(color="#777777", marker="o", mfc="white", label="not significant"),
               "?": dict(color="#bbbbbb", marker="s", mfc="white", label="cannot tell")}
@@ -299,18 +319,19 @@ def draw(rows, metric, side_a, side_b, command, path):
     ax.axvline(1, color="black", lw=0.8)
     ax.set_xscale("log")
     ratios = [r.ratio for r in shown]
-    span = max(max(ratios), 1 / min(ratios), 1.1) ** 1.25
+    span = max(max(ratios), 1 / min(ratios), 1.1) ** 1.6  # room for the p-values
     ax.set_xlim(1 / span, span)
     ticks = [t for t in RATIO_TICKS if 1 / span <= t <= span]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_yticks(range(len(shown)), [r.name for r in shown], fontsize=7)
+    ax.set_yticks(range(len(shown)), [short_name(r.name) for r in shown], fontsize=7)
     ax.set_ylim(len(shown) - 0.5, -0.5)
     unit = f" ({shown[0].unit})" if shown[0].unit else ""
-    ax.set_xlabel(f"B/A of the median {metric}{unit}: {direction(metric, 2.0)} to the right")
-    ax.set_title(f"B against A: {metric}, two-sided U test", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel(f"B/A of the median {metric}{unit}: {direction(metric, True)} to the right")
+    ax.set_title(f"B against A: {metric}, two-sided U test, alpha {alpha:g}", fontsize=10,
+                 loc="left")
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 1), ncol=3, frameon=False)
     fig.text(0.01, 0.005, f"{stamp_line(side_a)}\n{stamp_line(side_b)}\ncommand: {command}",
              fontsize=6.5, color="#555555", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
@@ -349,7 +370,8 @@ def run(args, command):
     figure = None
     if args.figure:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
-        draw(rows, figure_metric(rows, metrics), side_a, side_b, command, args.figure)
+        draw(rows, figure_metric(rows, metrics), args.alpha, side_a, side_b, command,
+             args.figure)
         base = args.out.parent if args.out else Path.cwd()
         try:  # as the Markdown file will find it
             figure = args.figure.resolve().relative_to(base.resolve())
