@@ -33,6 +33,16 @@ def run_script(results, out, *extra):
                           capture_output=True, text=True, timeout=300)
 
 
+def render_docs(tmp, docs, name):
+    """Write {file name: document} into tmp/name and render it; return (process, report folder)."""
+    results = tmp / name
+    results.mkdir()
+    for file, doc in docs.items():
+        (results / file).write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp / f"{name}_report"
+    return run_script(results, out, "--command", COMMAND), out
+
+
 def fixture_doc():
     """A fresh copy of the fixture as a Python object."""
     return json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -99,6 +109,18 @@ class ReportTest(unittest.TestCase):
             self.assertIn(f"<td>{variant}</td>", text)
             self.assertIn(f"<td>{rate}</td>", text)
 
+    def test_headline_only_what_the_rows_support(self):
+        """Only cutlery here: the one finding it supports, computed from its 1,000-table rows,
+        first; the others are left out, not guessed."""
+        findings = HeadlineTest.md_findings(self.md)
+        self.assertEqual(list(findings), ["Races"])
+        self.assertLess(self.md.index("## What it found"), self.md.index("## Machine"))
+        racy = fixture_row(self.doc, "cutlery/threads/racy/tables:1000")
+        self.assertIn(f"racy threads lost updates in {100 * racy['fail_rate']:.0f}% of trials",
+                      findings["Races"])
+        self.assertIn(f"`{FIXTURE.name}`: `cutlery/threads/racy/tables:1000` (fail_rate, "
+                      "fail_lo, fail_hi)", findings["Races"])
+
     def test_html_self_contained(self):
         self.assertNotRegex(self.html, r"""src\s*=\s*["'](?!data:)""")
         self.assertNotRegex(self.html, r"""<link[^>]+href""")
@@ -118,6 +140,175 @@ class ReportTest(unittest.TestCase):
         # tvl_command says "quick" too, so only this line can show which one was used).
         self.assertIn(f"Profile: **{PROFILE}** ·", self.md)
         self.assertIn(f"Profile: <strong>{html.escape(PROFILE)}</strong> ·", self.html)
+
+
+def fixture_row(doc, short):
+    """The fixture row named short (scenario/model/variant/params) plus Google Benchmark's
+    suffixes: its median aggregate, or its only entry."""
+    rows = [b for b in doc["benchmarks"] if b["name"] == short or b["name"].startswith(short + "/")]
+    medians = [b for b in rows if b.get("aggregate_name") == "median"]
+    assert len(medians) == 1 or (not medians and len(rows) == 1), f"{short}: {len(rows)} rows"
+    return (medians or rows)[0]
+
+
+def sig(value):
+    """Three significant digits, thousands separated from 100 up (the findings' format)."""
+    return f"{value:,.0f}" if abs(value) >= 99.95 else f"{value:#.3g}".rstrip(".")
+
+
+def si_rate(value):
+    """A rate with an SI prefix and three significant digits: '14.7 M/s'."""
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
+        if abs(value) >= scale * 0.9995 or scale == 1:
+            return f"{value / scale:#.3g}".rstrip(".") + f" {prefix}/s"
+
+
+class HeadlineTest(unittest.TestCase):
+    """The headline findings on the fixtures of every scenario that has one: first section,
+    links to existing anchors, and every number equal to the one computed here from the JSON."""
+
+    FILES = ("cutlery_bench.json", "primitives_bench.json", "sweep_fanout_fixture.json",
+             "capacity_fixture.json")
+    TITLES = ("Switching", "Waiting", "Races", "Brokers", "Capacity")
+    NUM = re.compile(r'<span class="num" data-value="([^"]+)" title="([^"]+)">(.*?)</span>')
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
+        cls.docs = {n: json.loads((FIXTURE.parent / n).read_text(encoding="utf-8"))
+                    for n in cls.FILES}
+        cls.proc, cls.md, cls.html = cls.render(cls.docs, "all")
+
+    @classmethod
+    def render(cls, docs, name):
+        """Render these documents; return (process, report.md, report.html)."""
+        proc, out = render_docs(cls.tmp, docs, name)
+        ok = proc.returncode == 0
+        read = lambda f: (out / f).read_text(encoding="utf-8") if ok else ""
+        return proc, read("report.md"), read("report.html")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @staticmethod
+    def md_findings(md):
+        """{bold title: the finding's bullet and its from-note} of a report.md."""
+        return {m.group(1): m.group(0) for m in
+                re.finditer(r"^- \*\*(\w+)[^*]*\*\*.*\n  <sub>from: .*$", md, re.M)}
+
+    def html_findings(self):
+        """{bold title: the finding's <li>} of report.html."""
+        ul = re.search(r'<ul class="findings">(.*?)</ul>', self.html, re.S)
+        self.assertIsNotNone(ul, "no findings list in report.html")
+        return {re.match(r"<strong>(\w+)", li).group(1): li
+                for li in re.findall(r"<li>(.*?)</li>", ul.group(1), re.S)}
+
+    def value(self, file, row, field):
+        return fixture_row(self.docs[file], row)[field]
+
+    def test_exit_status(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
+
+    def test_headline_is_first_section(self):
+        headings = [line for line in self.md.splitlines() if line.startswith("## ")]
+        self.assertEqual(headings[0], "## What it found")
+        self.assertIn('<a id="findings"></a>\n\n## What it found', self.md)
+        self.assertLess(self.md.index("## What it found"), self.md.index("- **Switching:**"))
+        self.assertLess(self.md.index("- **Capacity"), self.md.index("## Machine"))
+        self.assertTrue(re.findall(r"<h2[^>]*>", self.html)[0] == '<h2 id="findings">')
+        self.assertEqual(list(self.md_findings(self.md)), list(self.TITLES))
+        self.assertEqual(list(self.html_findings()), list(self.TITLES))
+
+    def test_links_resolve_to_anchors(self):
+        md_links = re.findall(r"\]\(#([^)]+)\)", self.md)
+        html_links = re.findall(r'href="#([^"]+)"', self.html)
+        self.assertEqual(len(md_links), len(self.TITLES))
+        self.assertEqual(md_links, html_links)
+        for target in md_links:
+            self.assertEqual(self.md.count(f'<a id="{target}"></a>'), 1, target)
+            self.assertEqual(len(re.findall(f'<h2 id="{target}">', self.html)), 1, target)
+        self.assertEqual(md_links, ["primitives", "primitives", "cutlery", "fanout",
+                                    "fanout_capacity"])
+
+    def test_numbers_equal_the_json(self):
+        """Each number is recomputed here from the fixture and must be in its finding; each
+        HTML number's value must equal what its title says it was computed from."""
+        prim, cut = "primitives_bench.json", "cutlery_bench.json"
+        fan, cap = "sweep_fanout_fixture.json", "capacity_fixture.json"
+        t = self.value(prim, "primitives/threads/semaphore/pinned:1", "ns_per_switch")
+        a = self.value(prim, "primitives/asyncloop/post/pinned:1", "ns_per_switch")
+        tw = self.value(prim, "primitives/threads/waiting/tasks_max:2000", "kib_per_task")
+        aw = self.value(prim, "primitives/asyncloop/timer-each/tasks_max:100000", "kib_per_task")
+        stack = self.value(prim, "primitives/threads/waiting/tasks_max:2000", "stack_kib")
+        want = {"Switching": [f"{sig(t)} ns (`threads/semaphore`)", f"{sig(a)} ns (`asyncloop/post`)",
+                              f"costs {sig(t / a)}× as much"],
+                "Waiting": [f"adds {sig(tw)} KiB", f"coroutine {sig(aw)} KiB", f"{sig(tw / aw)}×",
+                            f"reserves {sig(stack)} KiB"],
+                "Races": ["at 1,000 tables per bot"],
+                "Brokers": ["(threads left out"], "Capacity": []}
+        for model in ("threads", "asyncloop"):
+            r = fixture_row(self.docs[cut], f"cutlery/{model}/racy/tables:1000")
+            want["Races"].append(f"{100 * r['fail_rate']:.0f}% of trials (95% interval "
+                                 f"{100 * r['fail_lo']:.0f}–{100 * r['fail_hi']:.0f}%)")
+        conns = lambda b: b["subscribers"] + b["publishers"] + b["slow_subscribers"]
+        for model, label in (("asyncloop/improved", "asyncloop"), ("redis/peer", "redis-server")):
+            lo, hi = (fixture_row(self.docs[fan], f"fanout/{model}/subscribers:{n}")
+                      for n in (10, 1000))
+            kib = (hi["rss_kib"] - lo["rss_kib"]) / (conns(hi) - conns(lo))
+            cpu = hi["broker_cpu_s"] / hi["delivered"] * 1e6
+            want["Brokers"] += [f"{sig(kib)} KiB ({label})", f"{cpu:.2f} s ({label})"]
+        for n in (10, 1000):
+            for model, label in (("threads/improved", "threads"), ("asyncloop/improved", "asyncloop"),
+                                 ("redis/peer", "redis-server")):
+                b = fixture_row(self.docs[cap], f"fanout_capacity/{model}/subscribers:{n}")
+                want["Capacity"].append(
+                    f"{label} met the SLO at no rate tried" if not b["capacity"] else
+                    f"{label} {'at least ' if b['load_bound'] else ''}{si_rate(b['capacity'])}")
+        found = self.md_findings(self.md)
+        for title, texts in want.items():
+            for text in texts:
+                self.assertIn(text, found[title], title)
+        spans = [m for li in self.html_findings().values() for m in self.NUM.findall(li)]
+        self.assertGreaterEqual(len(spans), sum(len(t) for t in want.values()))
+        for value, title, text in spans:
+            self.assertAlmostEqual(float(value), self.from_title(html.unescape(title)),
+                                   delta=1e-9 * abs(float(value)), msg=title)
+            self.assertIn(html.unescape(text), html.unescape(self.html))
+
+    def from_title(self, title):
+        """Recompute a finding's number from the fixture rows its title names."""
+        how, _, sources = title.rpartition(" of ")
+        fields = []
+        for source in sources.split("; "):
+            file, rest = source.split(": ", 1)
+            row, field = rest.rsplit(", ", 1)
+            fields.append(fixture_row(self.docs[file], row)[field])
+        if how == "ratio":
+            return fields[0] / fields[1]
+        if how == "RSS difference over connection difference":  # rss, subscribers, publishers x2
+            return (fields[3] - fields[0]) / (fields[4] + fields[5] - fields[1] - fields[2])
+        if how == "broker_cpu_s / delivered × 10⁶":
+            return fields[0] / fields[1] * 1e6
+        self.assertEqual(how, "", f"a number computed in an unknown way: {title}")
+        return fields[0]
+
+    def test_missing_rows_are_left_out(self):
+        """A finding whose rows are missing is not in the report; the others still are."""
+        docs = json.loads(json.dumps(self.docs))
+        docs["primitives_bench.json"]["benchmarks"] = [
+            b for b in docs["primitives_bench.json"]["benchmarks"]
+            if "ns_per_switch" not in b or "/threads/" not in b["name"]]
+        del docs["capacity_fixture.json"]
+        proc, md, _ = self.render(docs, "partial")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(list(self.md_findings(md)), ["Waiting", "Races", "Brokers"])
+        restaurant = {n: json.loads((FIXTURE.parent / n).read_text(encoding="utf-8"))
+                      for n in RestaurantTest.FILES}
+        proc, md, _ = self.render(restaurant, "none")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(self.md_findings(md), {})
+        self.assertIn("No headline finding", md)
 
 
 class InputTest(unittest.TestCase):
@@ -491,12 +682,7 @@ class FailureFieldsTest(unittest.TestCase):
 
     def render(self, docs, name="run"):
         """Render these documents; return (process, report.md text, figures folder)."""
-        results = self.tmp / name
-        results.mkdir()
-        for file, doc in docs.items():
-            (results / file).write_text(json.dumps(doc), encoding="utf-8")
-        out = self.tmp / f"{name}_report"
-        proc = run_script(results, out, "--command", COMMAND)
+        proc, out = render_docs(self.tmp, docs, name)
         md = (out / "report.md").read_text(encoding="utf-8") if proc.returncode == 0 else ""
         return proc, md, out / "figures"
 

@@ -2,8 +2,9 @@
 
 Shared modules: load (the results, one row per benchmark, failures by structured field), fmt
 (numbers as text), charts (the machine stamp, axes), sweeps (points of `tvl sweep` and the ones
-that did not run), failures (what a failed point is shown as) and report (sections assembled
-into Markdown and HTML, the command line). One module per scenario: cutlery, primitives,
+that did not run), failures (what a failed point is shown as), headline (the findings the
+report opens with, each number traced to its JSON rows) and report (sections assembled into
+Markdown and HTML, the command line). One module per scenario: cutlery, primitives,
 restaurant, fanout (with fanout_figures) and capacity; a scenario module imports only the shared
 modules, never another scenario's.
 

@@ -219,6 +219,13 @@ def capacity_findings(single, other):
     return [("p", s) for s in out]
 
 
+def probe_length(rows):
+    """' (3 s of load after a warm-up)': the probe length the points recorded, if any."""
+    lengths = sorted({r["counters"]["probe_s"] for r in rows if "probe_s" in r["counters"]})
+    return (f" ({' or '.join(f'{s:g}' for s in lengths)} s of load after a warm-up)"
+            if lengths else "")
+
+
 def render_capacity(plt, rows, context, command):
     """Fan-out capacity section: the capacity figure, overload goodput, table and findings."""
     single, other = capacity_rows(rows)
@@ -227,7 +234,7 @@ def render_capacity(plt, rows, context, command):
                     "broker sustains for a whole probe with nothing lost or dropped, at least 99% "
                     "of the offered deliveries arrived, and p99 latency from the *intended* send "
                     "within the SLO (`tvl capacity`: ramp ×2 until a probe fails, then bisect to "
-                    "within 5%). Each probe starts a fresh broker; "
+                    f"within 5%). Each probe{probe_length(rows)} starts a fresh broker; "
                     f"{first.get('placement', 'placement unknown')} — the same for every broker "
                     "(rows with two broker CPUs share them with the load generator). A failed "
                     "probe during which the load generator itself was busy (running, or waiting "

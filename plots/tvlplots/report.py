@@ -3,8 +3,10 @@
 The report: load every result (load.py), give each scenario its section (one module per
 scenario, SECTIONS below; a scenario without one gets a generic table), save each section's
 figures as OUT/figures/<name>.png and .svg, and assemble the blocks into OUT/report.md and a
-self-contained OUT/report.html. A section is a list of blocks — ("h1"|"h2"|"p", text),
-("table", rows), ("figure", name, caption) — so both formats print the same content.
+self-contained OUT/report.html. A section is a list of blocks — ("h1"|"p", text), ("h2", text,
+anchor), ("table", rows), ("figure", name, caption), ("findings", list) — so both formats print
+the same content. The first section is the headline findings (headline.py), each linked to the
+section it comes from by that section's stable anchor (its scenario's name, `#cutlery`).
 """
 import argparse
 import base64
@@ -17,6 +19,7 @@ from .capacity import render_capacity
 from .cutlery import render_cutlery
 from .fanout import render_fanout
 from .fmt import CONTEXT_ROWS, ctx, num, si
+from .headline import Num, from_note, headline_blocks
 from .load import PlotError, load_results
 from .primitives import render_primitives
 from .restaurant import render_restaurant
@@ -50,6 +53,11 @@ TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
           "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries"}
 
 
+def anchor(scenario):
+    """A section's stable anchor: its scenario's name, reduced to letters, digits, - and _."""
+    return re.sub(r"[^a-z0-9_-]+", "-", scenario.lower())
+
+
 def inline_html(text):
     """Escape text for HTML, turning `code` and **bold** into tags."""
     text = html.escape(text)
@@ -57,12 +65,25 @@ def inline_html(text):
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
 
+def finding_text(segments, markup, text=str):
+    """A finding's segments as one line: text through text(), each Num through markup(num)."""
+    return "".join(markup(s) if isinstance(s, Num) else text(s) for s in segments)
+
+
 def to_markdown(blocks):
-    """Render blocks (h1/h2/p/table/figure) as Markdown; figures link to figures/."""
+    """Render blocks (h1/h2/p/table/figure/findings) as Markdown; figures link to figures/.
+    A section's anchor is an explicit <a id>, so links to it do not depend on how a renderer
+    turns a heading into an id."""
     out = []
     for kind, *body in blocks:
-        if kind in ("h1", "h2"):
-            out.append("#" * int(kind[1]) + " " + body[0])
+        if kind == "h1":
+            out.append("# " + body[0])
+        elif kind == "h2":
+            out.append((f'<a id="{body[1]}"></a>\n\n' if len(body) > 1 else "") + "## " + body[0])
+        elif kind == "findings":
+            out.append("\n".join(f"- {finding_text(f['segments'], lambda n: n.text)} "
+                                 f"([→ {f['section']}](#{f['anchor']}))  \n"
+                                 f"  <sub>{from_note(f['sources'])}</sub>" for f in body[0]))
         elif kind == "p":
             out.append(body[0])
         elif kind == "figure":
@@ -77,12 +98,27 @@ def to_markdown(blocks):
     return "\n\n".join(out) + "\n"
 
 
+def html_num(n):
+    """A finding's number in HTML: its text, its value and where it came from."""
+    return (f'<span class="num" data-value="{n.value!r}" title="{html.escape(n.title())}">'
+            f"{inline_html(n.text)}</span>")
+
+
 def to_html(blocks, title, figdir):
     """Render the same blocks as one self-contained HTML page (PNGs embedded as data: URIs)."""
     out = []
     for kind, *body in blocks:
-        if kind in ("h1", "h2"):
-            out.append(f"<{kind}>{html.escape(body[0])}</{kind}>")
+        if kind == "h1":
+            out.append(f"<h1>{html.escape(body[0])}</h1>")
+        elif kind == "h2":
+            anchor = f' id="{html.escape(body[1])}"' if len(body) > 1 else ""
+            out.append(f"<h2{anchor}>{html.escape(body[0])}</h2>")
+        elif kind == "findings":
+            out.append('<ul class="findings">' + "".join(
+                f"<li>{finding_text(f['segments'], html_num, inline_html)} "
+                f'<a href="#{html.escape(f["anchor"])}">→ {html.escape(f["section"])}</a>'
+                f'<br><small class="from">{inline_html(from_note(f["sources"]))}</small></li>'
+                for f in body[0]) + "</ul>")
         elif kind == "p":
             out.append(f"<p>{inline_html(body[0])}</p>")
         elif kind == "figure":
@@ -99,7 +135,8 @@ def to_html(blocks, title, figdir):
     style = ("body{font-family:sans-serif;max-width:75em;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;"
              "padding:0.2em 0.5em;text-align:right}th{background:#f2f2f2}img{max-width:100%}"
-             "code{background:#f4f4f4;padding:0 0.2em}")
+             "code{background:#f4f4f4;padding:0 0.2em}.findings li{margin:0.6em 0}"
+             ".findings .num{border-bottom:1px dotted #888}.from{color:#666}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
             + "\n".join(out) + "\n</body></html>\n")
@@ -131,10 +168,11 @@ def build_report(args):
     blocks = [("h1", args.title),
               ("p", f"Profile: **{profile}** · date: {ctx(first, 'date')} · "
                     f"produced by: `{command}`"),
+              ("h2", "What it found", "findings")] + headline_blocks(rows) + [
+              ("h2", "Machine", "machine"),
               ("p", "Every number in this report and its figures is read from these Google "
                     "Benchmark JSON files, none typed by hand: "
                     + ", ".join(f"`{name}`" for name in sorted(contexts)) + "."),
-              ("h2", "Machine"),
               ("table", [["", "value"]]
                + [[label, ctx(first, key)] for label, key in CONTEXT_ROWS])]
     if first.get("cpu_scaling_enabled"):
@@ -148,7 +186,7 @@ def build_report(args):
             fig.savefig(figdir / f"{name}.png", dpi=130, metadata={"Software": None})
             fig.savefig(figdir / f"{name}.svg", metadata={"Date": None})
             plt.close(fig)
-        blocks += [("h2", TITLES.get(scenario, scenario))] + section
+        blocks += [("h2", TITLES.get(scenario, scenario), anchor(scenario))] + section
     out = Path(args.out)
     (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
     (out / "report.html").write_text(to_html(blocks, args.title, figdir), encoding="utf-8")

@@ -1,0 +1,269 @@
+"""Headline findings: the report's first section, a few sentences computed from the rows.
+
+Each finding compares the two models on one question — what a switch costs, what a waiting task
+keeps in memory, how often racy code lost updates, what a connection costs a broker and how much
+a broker carries — and links to the section that shows it in full. Every number in a finding is
+a Num: its text, its value and the JSON rows and fields it was computed from, so the report can
+print where it came from (a "from:" note in Markdown, a title attribute in HTML). A finding
+whose rows are not in the results is left out, never estimated.
+
+A finding is a dict: segments (text and Num, in reading order), anchor and section (the section
+it links to), sources (every (file, row, field) it read).
+"""
+from .fmt import si
+
+# Which rows answer each question, in order of preference.
+THREAD_SWITCH = ("semaphore", "pipe")      # primitives/threads/<variant>
+LOOP_SWITCH = ("post", "handle")           # primitives/asyncloop/<variant>: what scenarios write first
+LOOP_WAITER = ("timer-each", "timer-shared", "sleep-queue")  # one timer each: the like-for-like
+RACE_TABLES = 1000                         # the book's table count where threads begin to lose
+BROKERS = (("threads", "improved", "threads"), ("asyncloop", "improved", "asyncloop"),
+           ("redis", "peer", "redis-server"))
+
+
+class Num:
+    """A number as the report prints it, with its value and the fields it was computed from."""
+
+    def __init__(self, text, value, sources, how=""):
+        self.text, self.value, self.sources, self.how = text, value, list(sources), how
+
+    def title(self):
+        """Where the number comes from, in one line (HTML title attribute)."""
+        rows = "; ".join(f"{f}: {name}, {field}" for f, name, field in self.sources)
+        return (f"{self.how} of " if self.how else "") + rows
+
+
+def row_name(r):
+    """The row's name without Google Benchmark's suffixes: scenario/model/variant/param:value."""
+    return "/".join([r["scenario"], r["model"], r["variant"]]
+                    + [f"{k}:{v}" for k, v in r["params"].items()])
+
+
+def src(r, *fields):
+    """The (file, row, field) triples of fields of one row."""
+    return [(r["source"], row_name(r), f) for f in fields]
+
+
+def sig(value):
+    """Three significant digits, thousands separated from 100 up: 8.00, 1.16, 27.9, 1,535."""
+    return f"{value:,.0f}" if abs(value) >= 99.95 else f"{value:#.3g}".rstrip(".")
+
+
+def times(a, b, sources):
+    """a / b as a Num: '9.5×'."""
+    return Num(f"{sig(a / b)}×", a / b, sources, "ratio")
+
+
+def ok(r):
+    """A row that ran and passed its checks."""
+    return not r.get("failure") and not r.get("check")
+
+
+def pick(rows, scenario, model, variants, key, **params):
+    """The first row (by variant preference) of scenario/model carrying counter key and these
+    params."""
+    for v in variants:
+        for r in rows:
+            if (r["scenario"], r["model"], r["variant"]) == (scenario, model, v) and ok(r) \
+                    and key in r["counters"] \
+                    and all(r["params"].get(k) == want for k, want in params.items()):
+                return r
+    return None
+
+
+def switch_finding(rows):
+    """A thread hand-over against a coroutine switch, both pinned to one CPU when measured so."""
+    for pinned in (1, 0):
+        t = pick(rows, "primitives", "threads", THREAD_SWITCH, "ns_per_switch", pinned=pinned)
+        a = pick(rows, "primitives", "asyncloop", LOOP_SWITCH, "ns_per_switch", pinned=pinned)
+        if t and a:
+            break
+    else:
+        return None
+    tv, av = t["counters"]["ns_per_switch"], a["counters"]["ns_per_switch"]
+    ts, as_ = src(t, "ns_per_switch"), src(a, "ns_per_switch")
+    where = "both pinned to one CPU" if pinned else "unpinned"
+    return dict(anchor="primitives", section="Primitives", segments=[
+        "**Switching:** handing the CPU from one thread to another costs ",
+        Num(f"{sig(tv)} ns", tv, ts), f" (`threads/{t['variant']}`), from one coroutine to "
+        f"another on the event loop ", Num(f"{sig(av)} ns", av, as_),
+        f" (`asyncloop/{a['variant']}`): the thread switch costs ", times(tv, av, ts + as_),
+        f" as much ({where})."])
+
+
+def waiting_finding(rows):
+    """Resident memory a waiting thread keeps against a waiting coroutine (fitted slopes)."""
+    t = pick(rows, "primitives", "threads", ("waiting",), "kib_per_task")
+    a = pick(rows, "primitives", "asyncloop", LOOP_WAITER, "kib_per_task")
+    if not (t and a):
+        return None
+    tv, av = t["counters"]["kib_per_task"], a["counters"]["kib_per_task"]
+    ts, as_ = src(t, "kib_per_task"), src(a, "kib_per_task")
+    segments = ["**Waiting:** each waiting thread adds ", Num(f"{sig(tv)} KiB", tv, ts),
+                " of resident memory, each waiting coroutine ", Num(f"{sig(av)} KiB", av, as_),
+                f" (`asyncloop/{a['variant']}`): ", times(tv, av, ts + as_), " as much"]
+    stack = t["counters"].get("stack_kib")
+    if stack:
+        segments += [", and each thread reserves ",
+                     Num(f"{sig(stack)} KiB", stack, src(t, "stack_kib")),
+                     " of stack besides (virtual until touched)"]
+    return dict(anchor="primitives", section="Primitives", segments=segments + ["."])
+
+
+def race_finding(rows):
+    """How often racy threads lost updates against the same racy code on one event loop, at the
+    book's 1,000 tables (or the nearest table count both have)."""
+    cut = [r for r in rows if r["scenario"] == "cutlery" and ok(r)
+           and "fail_rate" in r["counters"] and "tables" in r["params"]]
+    by = {(r["model"], r["variant"], r["params"]["tables"]): r for r in cut}
+    common = sorted({n for m, v, n in by if m == "threads" and v == "racy"}
+                    & {n for m, v, n in by if m == "asyncloop" and v == "racy"},
+                    key=lambda n: (abs(n - RACE_TABLES), -n))
+    if not common:
+        return None
+    n = common[0]
+    segments = [f"**Races:** at {n:,} tables per bot, "]
+    for i, (model, what) in enumerate((("threads", "racy threads"),
+                                       ("asyncloop", "the same racy `change()` on one event loop"))):
+        r = by[(model, "racy", n)]
+        c = r["counters"]
+        segments += [("; " if i else "") + f"{what} lost updates in ",
+                     Num(f"{100 * c['fail_rate']:.0f}%", c["fail_rate"], src(r, "fail_rate")),
+                     " of trials"]
+        if "fail_lo" in c and "fail_hi" in c:
+            segments += [" (95% interval ",
+                         Num(f"{100 * c['fail_lo']:.0f}", c["fail_lo"], src(r, "fail_lo")), "–",
+                         Num(f"{100 * c['fail_hi']:.0f}%", c["fail_hi"], src(r, "fail_hi")), ")"]
+    return dict(anchor="cutlery", section="Cutlery", segments=segments + ["."])
+
+
+def connections(r):
+    """Connections a fan-out broker held: subscribers, publishers and slow subscribers."""
+    c = r["counters"]
+    return c["subscribers"] + c.get("publishers", 1) + c.get("slow_subscribers", 0)
+
+
+def broker_finding(rows):
+    """Memory per connection and CPU per delivery of both tvl brokers against redis-server, at
+    the largest subscriber count where each of them ran and passed its checks."""
+    fan = [r for r in rows if r["scenario"] == "fanout" and "slow" not in r["params"]
+           and "subscribers" in r["counters"]]
+    series = {}
+    for model, design, label in BROKERS:
+        series[label] = {int(r["counters"]["subscribers"]): r for r in fan
+                         if (r["model"], r["variant"]) == (model, design)}
+    passed = {label: {n for n, r in pts.items() if ok(r) and "rss_kib" in r["counters"]}
+              for label, pts in series.items()}
+    counts = sorted(set().union(*passed.values()), reverse=True)
+    for n in counts:  # the largest count reached by a tvl broker and one other broker
+        here = [label for label in passed if n in passed[label]]
+        if len(here) >= 2 and set(here) & {"threads", "asyncloop"}:
+            break
+    else:
+        return None
+    lower = [m for m in counts if m < n and all(m in passed[label] for label in here)]
+    segments = [f"**Brokers, at {n:,} subscribers:** "]
+    if lower:
+        segments.append(f"each connection added between {lower[0]:,} and {n:,} subscribers cost ")
+    else:
+        segments.append("broker RSS per connection was ")
+    for i, label in enumerate(here):
+        r = series[label][n]
+        if lower:
+            p = series[label][lower[0]]
+            kib = ((r["counters"]["rss_kib"] - p["counters"]["rss_kib"])
+                   / (connections(r) - connections(p)))
+            how, fields = "RSS difference over connection difference", (p, r)
+        else:
+            kib, how, fields = r["counters"]["rss_kib"] / connections(r), "RSS over connections", (r,)
+        sources = [s for q in fields for s in src(q, "rss_kib", "subscribers", "publishers")]
+        segments += [", " if i else "", Num(f"{sig(kib)} KiB", kib, sources, how), f" ({label})"]
+    segments.append(" of broker RSS; broker CPU per million deliveries: ")
+    for i, label in enumerate(here):
+        c = series[label][n]["counters"]
+        if c.get("broker_cpu_s") is None or not c.get("delivered"):
+            segments += [", " if i else "", f"not measured ({label})"]
+            continue
+        cpu = c["broker_cpu_s"] / c["delivered"] * 1e6
+        segments += [", " if i else "",
+                     Num(f"{cpu:.2f} s", cpu, src(series[label][n], "broker_cpu_s", "delivered"),
+                         "broker_cpu_s / delivered × 10⁶"), f" ({label})"]
+    left = [label for label in series if label not in here and n in series[label]]
+    if left:
+        segments.append(" (" + ", ".join(left) + " left out: its point there did not run or "
+                        "failed its checks)")
+    return dict(anchor="fanout", section="Fan-out", segments=segments + ["."])
+
+
+def capacity_finding(rows):
+    """Capacity on one core of both tvl brokers and redis-server, at each subscriber count
+    where a tvl broker and redis-server were both searched."""
+    cap = [r for r in rows if r["scenario"] == "fanout_capacity" and not r.get("failure")
+           and "capacity" in r["counters"] and r["params"].get("cpus", 1) == 1]
+    series = {label: {int(r["params"]["subscribers"]): r for r in cap
+                      if (r["model"], r["variant"]) == (model, design)}
+              for model, design, label in BROKERS}
+    counts = sorted(n for n in series["redis-server"]
+                    if n in series["threads"] or n in series["asyncloop"])
+    if not counts:
+        return None
+    slo = series["redis-server"][counts[0]]["counters"].get("slo_ms")
+    segments = ["**Capacity on one core**, in deliveries/s"
+                + (f" with p99 within {slo:g} ms and nothing lost" if slo else "") + ": "]
+    bound = False
+    for i, n in enumerate(counts):
+        segments.append(("; " if i else "") + f"at {n:,} subscribers ")
+        here = [label for label in series if n in series[label]]
+        for j, label in enumerate(here):
+            r = series[label][n]
+            c = r["counters"]
+            segments.append(", " if j else "")
+            if not c["capacity"]:
+                segments += [f"{label} ", Num("met the SLO at no rate tried", 0,
+                                             src(r, "capacity"))]
+                continue
+            bound |= bool(c.get("load_bound"))
+            segments += [f"{label} " + ("at least " if c.get("load_bound") else ""),
+                         Num(si(c["capacity"]), c["capacity"], src(r, "capacity", "load_bound"))]
+    if bound:
+        segments.append(" (\"at least\": the load generator was the limit, not the broker)")
+    return dict(anchor="fanout_capacity", section="Fan-out capacity", segments=segments + ["."])
+
+
+FINDINGS = (switch_finding, waiting_finding, race_finding, broker_finding, capacity_finding)
+
+
+def findings(rows):
+    """Every finding the rows support, in reading order; each with its sources."""
+    out = []
+    for make in FINDINGS:
+        f = make(rows)
+        if f:
+            f["sources"] = list(dict.fromkeys(s for seg in f["segments"] if isinstance(seg, Num)
+                                              for s in seg.sources))
+            out.append(f)
+    return out
+
+
+def from_note(sources):
+    """'from: `file`: `row` field, field; …' — the rows a finding read, grouped by file."""
+    by_file = {}
+    for file, name, field in sources:
+        by_file.setdefault(file, {}).setdefault(name, []).append(field)
+    return "from: " + "; ".join(
+        f"`{file}`: " + ", ".join(f"`{name}` ({', '.join(fields)})"
+                                  for name, fields in names.items())
+        for file, names in by_file.items())
+
+
+def headline_blocks(rows):
+    """The headline section's blocks: an introduction and the findings list."""
+    found = findings(rows)
+    if not found:
+        return [("p", "No headline finding: these results hold none of the rows the findings "
+                      "are computed from (primitives switches and waiting tasks, cutlery racy "
+                      "variants, fan-out sweeps of both tvl brokers or redis-server, capacity "
+                      "on one core). The sections below show what they do hold.")]
+    return [("p", "Computed from the result files on this machine, each linked to the section "
+                  "that shows it in full; under each, the rows and fields it was read from."),
+            ("findings", found)]
