@@ -24,7 +24,7 @@ from pathlib import Path
 
 PLOTS = TVL = None  # set from the command line before unittest.main
 DATA = Path(__file__).resolve().parent / "data"
-COMPARE = DATA / "compare"  # a/: three runs; b/: three as in A (unchanged*) and three slowed*
+COMPARE = DATA / "compare"  # a/: runs; b/: runs as in A (unchanged*) and runs slowed (slowed*)
 
 
 def utest():
@@ -37,6 +37,13 @@ def compare_cmd(*args):
     head = [str(TVL), "compare"] if TVL else [sys.executable, str(PLOTS / "tvl_compare.py")]
     return subprocess.run(head + [str(a) for a in args], capture_output=True, text=True,
                           timeout=120)
+
+
+def repetitions(folder, prefix=""):
+    """The per-repetition rows of every {prefix}*.json in a folder."""
+    return [b for path in sorted(folder.glob(f"{prefix}*.json"))
+            for b in json.loads(path.read_text(encoding="utf-8"))["benchmarks"]
+            if b.get("run_type") == "iteration"]
 
 
 def table_rows(markdown):
@@ -153,12 +160,14 @@ class CliTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         rows = table_rows(proc.stdout)
         for part, mark in (("unchanged", "no"), ("slowed", "✱")):
-            names = {b["run_name"] for path in (COMPARE / "b").glob(f"{part}*.json")
-                     for b in json.loads(path.read_text(encoding="utf-8"))["benchmarks"]}
+            names = {b["run_name"] for b in repetitions(COMPARE / "b", part)}
             self.assertTrue(names, part)
             for name in names:
                 cells = rows[(name, "real_time")]
-                self.assertEqual(cells[6], "9 vs 9", cells)
+                n_a, n_b = (sum(b["run_name"] == name for b in repetitions(COMPARE / side))
+                            for side in "ab")
+                self.assertGreaterEqual(min(n_a, n_b), 9)  # compare.py's recommended minimum
+                self.assertEqual(cells[6], f"{n_a} vs {n_b}", cells)
                 self.assertEqual(cells[7], mark, cells)
                 if mark == "✱":
                     self.assertIn("B slower", cells[8])
