@@ -1,0 +1,415 @@
+// Grader of exercise slow-consumer (README.md): the student's broker.cpp under the book's
+// protocol, then under one subscriber that never reads.
+//
+// The broker runs as a child process: this very program with `broker` as its first argument
+// runs the student's run_broker() the way `tvl broker` runs the project's brokers (it prints
+// where it listens, and its counters after SIGTERM). A broker that hangs or crashes then costs
+// a failed check, not the grader; every wait here has a bound.
+//
+//   1-4  the book's protocol, ported from tests/test_fanout_broker.cpp with the same test client
+//        (tests/fanout_client.hpp): topic fan-out, /queue round-robin, the empty channel, the
+//        oversized frame; each against a fresh broker, whose counters must agree;
+//   5-8  the slow consumer: the project's load generator (load/loadgen.hpp) drives 4 fast
+//        subscribers with 16 KiB messages at 1,000/s for 2 s while a fifth subscriber, the
+//        grader's own, never reads: the publisher must never be held up, the fast subscribers
+//        must lose nothing, what the slow one missed must be the broker's drop count, and the
+//        broker's memory must stay far below what was sent to the slow one.
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker_child.hpp"
+#include "grade.hpp"
+#include "load/loadgen.hpp"
+#include "measure/metrics.hpp"
+#include "measure/process.hpp"
+#include "slow_consumer_broker.hpp"
+#include "tests/fanout_client.hpp"
+
+namespace tvl::exercise {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Client;
+using Clients = std::vector<std::unique_ptr<Client>>;
+
+// ---- The broker child --------------------------------------------------------------------
+
+// `<this program> broker [--port N] [--max-frame N] [--queue-depth N] [--queue-bytes N]
+// [--flush-timeout S]`: the student's broker until SIGTERM, as app/fanout_cli.cpp runs a broker.
+int serve_broker(int argc, char** argv) {
+  fanout::BrokerConfig c;
+  c.flush_timeout_s = 0.5;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--port") c.port = static_cast<std::uint16_t>(std::stoi(value));
+    if (key == "--max-frame") c.max_frame = static_cast<std::uint32_t>(std::stoul(value));
+    if (key == "--queue-depth") c.queue_depth = std::stoul(value);
+    if (key == "--queue-bytes") c.queue_bytes = std::stoul(value);
+    if (key == "--flush-timeout") c.flush_timeout_s = std::stod(value);
+  }
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists: all inherit it
+  int stop_pipe[2];
+  if (::pipe(stop_pipe) != 0) throw std::runtime_error("pipe failed");
+  std::thread([stop_signals, w = stop_pipe[1]] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    [[maybe_unused]] const auto n = ::write(w, "x", 1);
+  }).detach();
+  fanout::Control ctl;
+  ctl.stop_fd = stop_pipe[0];
+  ctl.listening = [&c](std::uint16_t port) {
+    fmt::print("listening on {}:{}\n", c.host, port);
+    std::fflush(stdout);
+  };
+  const fanout::BrokerStats s = run_broker(c, ctl);
+  fmt::print(
+      "{}{{\"accepted\":{},\"closed\":{},\"subscribers\":{},\"messages_in\":{},\"deliveries\":{},"
+      "\"dropped\":{},\"slow_disconnects\":{},\"protocol_errors\":{},\"unflushed\":{},\"bytes_in\":{},"
+      "\"bytes_out\":{}}}\n",
+      fanout::kStatsLinePrefix, s.accepted, s.closed, s.subscribers, s.messages_in, s.deliveries, s.dropped,
+      s.slow_disconnects, s.protocol_errors, s.unflushed, s.bytes_in, s.bytes_out);
+  std::fflush(stdout);
+  return 0;
+}
+
+// The student's broker as a child, with these extra options.
+std::unique_ptr<BrokerChild> start_broker(const std::vector<std::string>& options = {}) {
+  std::vector<std::string> argv{process::self_exe(), "broker", "--port", "0", "--flush-timeout", "0.5"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  return std::make_unique<BrokerChild>(argv);
+}
+
+// ---- Clients (as in tests/test_fanout_broker.cpp) ----------------------------------------
+
+bool is_sync(const std::string& f) { return f.starts_with("sync-"); }
+
+// The next frame that is not a sync (see subscribers), or nothing within the limit.
+std::optional<std::string> next_data(Client& c, std::chrono::milliseconds limit = 3s) {
+  for (;;)
+    if (auto f = c.read_frame(limit); !f || !is_sync(*f)) return f;
+}
+
+// n clients subscribed one after another, each confirmed held by the broker: client i
+// publishes "sync-i" to the channel, and wherever that arrives, its subscription is in place.
+// On a topic, sync-i reaches clients 0..i (i + 1 deliveries); on a queue, one of them.
+Clients subscribers(std::uint16_t port, const std::string& channel, int n) {
+  Clients subs;
+  for (int i = 0; i < n; ++i) {
+    subs.push_back(std::make_unique<Client>(port));
+    const std::string sync = "sync-" + std::to_string(i);
+    subs.back()->subscribe(channel);
+    subs.back()->publish(channel, sync);
+    bool seen = false;
+    for (const auto give_up = std::chrono::steady_clock::now() + 5s;
+         !seen && std::chrono::steady_clock::now() < give_up;)
+      for (std::size_t j = 0; j < subs.size() && !seen; ++j) seen = subs[j]->read_frame(10ms) == sync;
+    if (!seen) throw std::runtime_error(fmt::format("subscription {} to {} was not confirmed within 5 s", i, channel));
+  }
+  return subs;
+}
+std::int64_t topic_sync_deliveries(std::int64_t k) { return k * (k + 1) / 2; }
+
+std::string payload(const std::string& tag, int i, std::size_t size) {
+  std::string p = tag + std::to_string(i) + ":";
+  p.resize(std::max(size, p.size()), '.');
+  return p;
+}
+int number(const std::string& p, std::size_t tag_size) { return std::atoi(p.c_str() + tag_size); }
+
+// What a check saw: passed or not, and the measured line either way.
+struct Seen {
+  bool ok = false;
+  std::string measured;
+};
+Seen fails(std::string why) { return {false, std::move(why)}; }
+
+// Runs a check's body; a broker that would not start or a client that could not connect fails
+// the check with the reason instead of ending the grader.
+Seen attempt(const std::function<Seen()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return fails(std::string("could not finish: ") + e.what());
+  }
+}
+
+// The broker's counters at shutdown, against what the clients did.
+std::string counted(const nlohmann::json& s, std::int64_t messages_in, std::int64_t deliveries) {
+  if (s.is_null()) return "the broker printed no counters at shutdown (it crashed, or hung and was killed)";
+  if (stat(s, "messages_in") != messages_in || stat(s, "deliveries") != deliveries)
+    return fmt::format("the broker counted {} messages in and {} deliveries; the clients sent {} and received {}",
+                       stat(s, "messages_in"), stat(s, "deliveries"), messages_in, deliveries);
+  if (stat(s, "closed") != stat(s, "accepted"))
+    return fmt::format("the broker closed {} of its {} connections at shutdown", stat(s, "closed"),
+                       stat(s, "accepted"));
+  return {};
+}
+
+// ---- 1-4: the book's protocol ---------------------------------------------------------------
+
+// Two publishers to a topic with three subscribers: each gets every message, each publisher's
+// in order; the subscriber of another channel gets none of them.
+Seen topic_fan_out() {
+  auto b = start_broker();
+  Clients subs = subscribers(b->port(), "/topic/news", 3);
+  Clients other = subscribers(b->port(), "/topic/other", 1);
+  Client p1(b->port(), "/null"), p2(b->port(), "/null");
+  constexpr int n = 100;
+  for (int i = 0; i < n; ++i) {
+    p1.publish("/topic/news", payload("a", i, 100));
+    p2.publish("/topic/news", payload("b", i, 100));
+  }
+  p1.publish("/topic/other", "only this");
+  for (std::size_t j = 0; j < subs.size(); ++j) {
+    int next[2] = {0, 0};
+    for (int got = 0; got < 2 * n; ++got) {
+      const auto f = next_data(*subs[j]);
+      if (!f) return fails(fmt::format("subscriber {} received {} of the {} messages", j, got, 2 * n));
+      const int from = (*f)[0] - 'a';
+      if (f->size() != 100 || (from != 0 && from != 1) || number(*f, 1) != next[from])
+        return fails(
+            fmt::format("subscriber {} received '{}' where a{} or b{} was due", j, f->substr(0, 8), next[0], next[1]));
+      ++next[from];
+    }
+  }
+  if (const auto f = next_data(*other[0]); f != "only this")
+    return fails(fmt::format("the subscriber of /topic/other received '{}', not its one message",
+                             f ? f->substr(0, 8) : "nothing"));
+  const auto s = b->stop();
+  if (auto bad = counted(s, 2 * n + 3 + 1 + 1, 3 * 2 * n + topic_sync_deliveries(3) + 1 + 1); !bad.empty())
+    return fails(bad);
+  return {true, fmt::format("3 subscribers received all {} messages of 2 publishers, each publisher's in order; "
+                            "/topic/other got only its own; the broker counted {} in, {} delivered",
+                            2 * n, stat(s, "messages_in"), stat(s, "deliveries"))};
+}
+
+// Each message to exactly one subscriber, in turn: evenly spread, in order at each.
+Seen queue_round_robin() {
+  auto b = start_broker();
+  Clients subs = subscribers(b->port(), "/queue/jobs", 3);
+  Client p(b->port(), "/null");
+  constexpr int n = 300;
+  for (int i = 0; i < n; ++i) p.publish("/queue/jobs", payload("job", i, 16));
+  std::vector<int> times_seen(n, 0), per_subscriber(subs.size(), 0), last(subs.size(), -1);
+  int total = 0, out_of_order = 0;
+  for (const auto give_up = std::chrono::steady_clock::now() + 5s;
+       total < n && std::chrono::steady_clock::now() < give_up;)
+    for (std::size_t j = 0; j < subs.size(); ++j)
+      while (auto f = next_data(*subs[j], 10ms)) {
+        const int i = number(*f, 3);
+        if (i < 0 || i >= n) return fails(fmt::format("subscriber {} received '{}', which nobody sent", j, *f));
+        ++times_seen[static_cast<std::size_t>(i)], ++per_subscriber[j], ++total;
+        if (i <= last[j]) ++out_of_order;
+        last[j] = i;
+      }
+  const auto s = b->stop();
+  const int once = static_cast<int>(std::count(times_seen.begin(), times_seen.end(), 1));
+  const std::string spread =
+      fmt::format("{}, {} and {} per subscriber", per_subscriber[0], per_subscriber[1], per_subscriber[2]);
+  // The three syncs took one turn each, so the jobs start again at the first subscriber.
+  const bool even = std::all_of(per_subscriber.begin(), per_subscriber.end(), [](int c) { return c == n / 3; });
+  if (once != n || out_of_order > 0 || !even)
+    return fails(
+        fmt::format("of {} jobs {} arrived exactly once ({}), {} out of order; each should reach one "
+                    "subscriber, in turn",
+                    n, once, spread, out_of_order));
+  if (auto bad = counted(s, n + 3, n + 3); !bad.empty()) return fails(bad);
+  return {true, fmt::format("{} jobs: {}, each exactly once and in order", n, spread)};
+}
+
+// A client's empty channel frame ends its sends: what it sends after it is not delivered.
+Seen empty_channel_ends_sends() {
+  auto b = start_broker();
+  Clients subs = subscribers(b->port(), "/topic/t", 1);
+  Client p(b->port(), "/null");
+  p.publish("/topic/t", "before the end");
+  p.send_raw(fanout::frame("") + fanout::frame("/topic/t") + fanout::frame("after the end"));
+  ::shutdown(p.fd(), SHUT_WR);
+  const bool closed = p.closed_by_peer(3s);  // the broker saw the whole stream
+  Client q(b->port(), "/null");
+  q.publish("/topic/t", "from another client");
+  const auto first = next_data(*subs[0]), second = next_data(*subs[0]);
+  const auto s = b->stop();
+  if (first != "before the end" || second != "from another client")
+    return fails(
+        fmt::format("the subscriber received '{}' then '{}'; expected 'before the end' then 'from another "
+                    "client' ('after the end' came after the empty channel)",
+                    first.value_or("nothing"), second.value_or("nothing")));
+  if (!closed) return fails("the broker did not close the connection once its stream ended");
+  if (auto bad = counted(s, 1 + 1 + 1, 1 + 1 + 1); !bad.empty()) return fails(bad);
+  return {true, "what came after the empty channel was not delivered, and the client was closed at its end"};
+}
+
+// A frame of exactly max_frame passes; one byte more, as data or as the channel, closes that
+// client only, and counts it.
+Seen oversized_frame_closes_only_its_client() {
+  auto b = start_broker({"--max-frame", "1024"});
+  Clients subs = subscribers(b->port(), "/topic/t", 2);
+  Client p(b->port(), "/null");
+  p.publish("/topic/t", std::string(1024, 'x'));
+  for (auto& s : subs)
+    if (next_data(*s) != std::string(1024, 'x')) return fails("a frame of exactly --max-frame was not delivered");
+  Client bad_data(b->port(), "/null");
+  bad_data.send_raw(fanout::frame("/topic/t") + fanout::frame(std::string(1025, 'y')));
+  const bool data_closed = bad_data.closed_by_peer(3s);
+  Client bad_channel(b->port());
+  bad_channel.send_raw(fanout::frame(std::string(1025, '/')));
+  const bool channel_closed = bad_channel.closed_by_peer(3s);
+  p.publish("/topic/t", "after");
+  int after = 0;
+  for (auto& s : subs) after += next_data(*s) == "after";
+  const auto s = b->stop();
+  if (!data_closed || !channel_closed)
+    return fails(
+        fmt::format("a client that sent a frame of max_frame + 1 bytes was {}closed (data), {}closed (channel)",
+                    data_closed ? "" : "not ", channel_closed ? "" : "not "));
+  if (after != 2)
+    return fails(fmt::format("after the bad clients, {} of 2 subscribers received the next message", after));
+  if (stat(s, "protocol_errors") != 2)
+    return fails(fmt::format("the broker counted {} protocol errors, not 2", stat(s, "protocol_errors")));
+  if (auto bad = counted(s, 2 + 2, topic_sync_deliveries(2) + 2 * 2); !bad.empty()) return fails(bad);
+  return {true, "1024 bytes passed, 1025 (as data, as channel) closed only that client; 2 protocol errors counted"};
+}
+
+// ---- 5-8: the slow consumer -----------------------------------------------------------------
+
+constexpr int kFast = 4;
+constexpr std::size_t kPayload = 16 * 1024;
+constexpr double kRate = 1000, kSeconds = 2;
+constexpr std::size_t kQueueBytes = 1 << 20;
+
+void slow_consumer(Grader& g) {
+  auto b = start_broker({"--queue-bytes", std::to_string(kQueueBytes)});
+  // The slow subscriber is the grader's own, so that what it received can be counted: subscribed
+  // and confirmed (its sync is the one message it reads), then it reads nothing until the stop.
+  Clients slow = subscribers(b->port(), "/topic/load", 1);
+  const auto before = metrics::memory(b->pid());
+  load::Params lp;
+  lp.port = b->port(), lp.broker_pid = b->pid();
+  lp.subscribers = kFast, lp.publishers = 1, lp.payload = kPayload, lp.rate = kRate, lp.duration_s = kSeconds;
+  lp.drain_s = 1, lp.confirm_s = 5, lp.channel = "/topic/load";
+  const load::Result r = load::run(lp);
+
+  // Stop the broker, and read what the slow subscriber was sent: its socket buffers, then its
+  // queue, which the broker flushes now that it reads.
+  b->signal_stop();
+  std::int64_t slow_got = 0;
+  for (const auto give_up = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < give_up;) {
+    if (!slow[0]->read_frame(1s)) break;
+    ++slow_got;
+  }
+  const auto s = b->stop();
+
+  const auto planned = static_cast<std::int64_t>(kRate * kSeconds);
+  const bool stalled = r.publishers_stalled > 0 || r.published < planned;
+  g.check("the publisher is never held up by a subscriber that never reads", !stalled,
+          fmt::format("the publisher sent {} of {} messages of {} KiB at {:.0f}/s ({} stalled)", r.published, planned,
+                      kPayload / 1024, kRate, stalled ? "it" : "none"),
+          "the publisher stalled: the broker awaited a write to a subscriber that never reads, stopped reading the "
+          "publisher meanwhile, and every other subscriber waited too. Give each subscriber its own bounded queue "
+          "and its own writer coroutine, so that publish() only appends to queues and never co_awaits a socket.");
+
+  const bool lossless = r.lost == 0 && r.gaps == 0 && r.duplicates_or_reordered == 0 && r.expected > 0;
+  g.check(fmt::format("zero loss for the {} fast subscribers", kFast), lossless,
+          fmt::format("they received {} of {} deliveries, {} gaps, {} duplicated or reordered; p99 {:.1f} ms from the "
+                      "intended send",
+                      r.delivered, r.expected, r.gaps, r.duplicates_or_reordered,
+                      static_cast<double>(r.from_intended_ns.percentile(99)) / 1e6),
+          stalled ? "the fast subscribers starved behind the slow one (see above): in the naive design everything "
+                    "moves at the pace of the slowest subscriber"
+                  : "a subscriber that keeps up lost messages: drop only for a subscriber whose own queue is full, "
+                    "and let its writer write everything queued, in order");
+
+  // Every message after its sync went to the slow subscriber's queue, or was dropped, counted.
+  const std::int64_t for_slow = stat(s, "messages_in") - 1;
+  const std::int64_t missed = for_slow - slow_got - stat(s, "unflushed");
+  const std::int64_t dropped = stat(s, "dropped");
+  g.check("what the slow subscriber missed is dropped, and counted", !s.is_null() && dropped > 0 && dropped == missed,
+          fmt::format("{} messages were for the slow subscriber: it read {} after the stop (its socket buffers and "
+                      "queue), {} were left unflushed, {} missed; the broker counted {} dropped",
+                      for_slow, slow_got, stat(s, "unflushed"), missed, dropped),
+          s.is_null() ? "the broker printed no counters at shutdown: it crashed, or did not stop within 5 s"
+          : dropped == 0
+              ? "nothing was dropped, so a queue never filled (or there is none): an unbounded queue never drops, "
+                "it grows. Bound each subscriber's queue by c.queue_depth messages and c.queue_bytes bytes, and "
+                "count every message that does not fit in stats_.dropped"
+              : "the drop counter is not what the slow subscriber missed: count each message that a full queue "
+                "refuses once, and only those");
+
+  if (stalled) {
+    g.skip("the broker's memory stays bounded",
+           "the broker stopped reading, so it held nothing: bounded only because everything stood still");
+    return;
+  }
+  const std::int64_t grew_kib = r.broker_hwm_kib - (before ? before->rss_kib : 0);
+  const std::int64_t sent_kib = for_slow * static_cast<std::int64_t>(4 + kPayload) / 1024;
+  g.check("the broker's memory stays bounded", before && r.broker_hwm_kib > 0 && grew_kib * 4 < sent_kib,
+          fmt::format("its peak RSS grew by {:.1f} MiB while {:.1f} MiB was sent to the slow subscriber (a quarter of "
+                      "that is the limit; the queue bound is {:.1f} MiB)",
+                      static_cast<double>(grew_kib) / 1024, static_cast<double>(sent_kib) / 1024,
+                      static_cast<double>(kQueueBytes) / (1 << 20)),
+          "the broker held what the slow subscriber did not read: its queue is not bounded (the book's "
+          "mq_server_plus has this flaw). Refuse a message once the queue holds c.queue_depth messages or "
+          "c.queue_bytes bytes");
+}
+
+int grade() {
+  Grader g("slow-consumer", "book ch. 4, docs/fanout.md", TVL_EXERCISE_DIR "/broker.cpp");
+  const struct {
+    const char* what;
+    Seen (*run)();
+    const char* lesson;
+  } protocol[] = {
+      {"topic: every subscriber gets every message, in order", topic_fan_out,
+       "on a channel that does not start with /queue, every subscriber gets every message, and each publisher's "
+       "messages in the order it sent them"},
+      {"/queue: each message to one subscriber, round-robin", queue_round_robin,
+       "a channel starting with /queue delivers each message to exactly one subscriber, taking them in turn"},
+      {"an empty channel ends a client's sends", empty_channel_ends_sends,
+       "after a client sends an empty channel frame, nothing more it sends is a message"},
+      {"a frame over --max-frame closes only its client", oversized_frame_closes_only_its_client,
+       "a length above c.max_frame is a protocol error: close that connection, count it in protocol_errors, and "
+       "carry on for everyone else"},
+  };
+  for (const auto& c : protocol) {
+    const Seen seen = attempt(c.run);
+    g.check(c.what, seen.ok, seen.measured, c.lesson);
+  }
+  try {
+    slow_consumer(g);
+  } catch (const std::exception& e) {
+    g.check("the slow-consumer load ran", false, e.what(),
+            "the load generator could not run against the broker: it must accept connections and confirm "
+            "subscriptions (see the checks above)");
+  }
+  return g.finish();
+}
+
+}  // namespace
+}  // namespace tvl::exercise
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "broker") == 0)
+    return tvl::exercise::run_grader([&] { return tvl::exercise::serve_broker(argc, argv); });
+  return tvl::exercise::run_grader(tvl::exercise::grade);
+}
