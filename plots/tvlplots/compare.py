@@ -14,6 +14,7 @@ one 'tvl compare: error:' line on stderr and exits 2.
 """
 import argparse
 import json
+import math
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -284,6 +285,21 @@ def stamp_line(side):
             f"rev {ctx(c, 'git_revision')} · {ctx(c, 'date')}")
 
 
+def ratio_ticks(lo, hi, most=9):
+    """Ticks from RATIO_TICKS between lo and hi, outward from 1, at least 1/most of the axis's
+    log width apart so that their labels do not overlap."""
+    gap = math.log(hi / lo) / most
+    kept = [1]
+    for side in ([t for t in RATIO_TICKS if 1 < t <= hi],
+                 [t for t in reversed(RATIO_TICKS) if lo <= t < 1]):
+        last = 1
+        for t in side:
+            if abs(math.log(t / last)) >= gap:
+                kept.append(t)
+                last = t
+    return sorted(kept)
+
+
 def short_name(name):
     """A run name without Google Benchmark's own segments (iterations:1, real_time), which
     every row of a figure shares; the table keeps the full name."""
@@ -318,11 +334,10 @@ def draw(rows, metric, alpha, side_a, side_b, command, path):
                         xytext=(5 if r.ratio >= 1 else -5, 0), textcoords="offset points")
     ax.axvline(1, color="black", lw=0.8)
     ax.set_xscale("log")
-    ratios = [r.ratio for r in shown]
-    span = max(max(ratios), 1 / min(ratios), 1.1) ** 1.6  # room for the p-values
-    ax.set_xlim(1 / span, span)
-    ticks = [t for t in RATIO_TICKS if 1 / span <= t <= span]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    lo, hi = min(min(r.ratio for r in shown), 0.9), max(max(r.ratio for r in shown), 1.1)
+    pad = (hi / lo) ** 0.25  # room for the p-values
+    ax.set_xlim(lo / pad, hi * pad)
+    ax.xaxis.set_major_locator(FixedLocator(ratio_ticks(lo / pad, hi * pad)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(range(len(shown)), [short_name(r.name) for r in shown], fontsize=7)
