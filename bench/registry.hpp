@@ -17,6 +17,8 @@ struct Profile {
   // cutlery
   std::vector<int> cutlery_tables;  // tables per bot
   int cutlery_trials;               // trials per repetition (benchmark iterations)
+  int cutlery_trials_largest = 0;   // trials at the largest table count, where a trial takes
+                                    // longest (0: cutlery_trials)
   // primitives
   long switch_round_trips;              // ping-pong round trips per measurement
   int create_count;                     // threads / coroutines created per measurement

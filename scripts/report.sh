@@ -1,83 +1,191 @@
 #!/usr/bin/env bash
-# Runs a profile of tvl-bench into results/<profile>/ and renders reports/<profile>/ from it.
+# Runs a profile of tvl-bench and the sweeps into results/<profile>/ and renders reports/<profile>/.
 #   scripts/report.sh quick|full BUILD_DIR
+#
+# The terminal gets one line per step: its number, the time so far and an estimate of what is
+# left, e.g. "tvl [3/18 0:42 elapsed, ~3:10 left] restaurant sweep: threads". The estimate adds
+# up the steps still to run, each at its time in this profile's previous run (saved in
+# results/<profile>/report_times.tsv) or, failing that, at its time in the table below, scaled by
+# how this run is keeping pace so far. Everything the steps print (Google Benchmark's tables,
+# the sweeps' and the capacity search's progress) goes to results/<profile>/report.log. A step
+# that fails stops the run: the end of the log is shown and the exit status is the step's.
 set -euo pipefail
 profile=${1:-quick}
 build=${2:-build/release}
+case $profile in
+  quick | full) ;;
+  *) echo "usage: scripts/report.sh quick|full BUILD_DIR (unknown profile '$profile')" >&2; exit 2 ;;
+esac
+for bin in tvl tvl-bench; do
+  [ -x "$build/$bin" ] || { echo "tvl: no $build/$bin: build it first (make build)" >&2; exit 2; }
+done
 py=$(scripts/find-python)
-echo "tvl: plots with $py"
+out=results/$profile
+log=$out/report.log
+times=$out/report_times.tsv
 
-start=$(date +%s)
-last=$start
-stage() {  # how long each part took, so a profile that outgrows its budget shows where
-  echo "tvl: $1 took $(( $(date +%s) - last )) s" >&2
-  last=$(date +%s)
-}
-rm -rf "results/$profile" "reports/$profile"
-mkdir -p "results/$profile"
-echo "tvl: running the $profile profile (progress below; results/$profile/bench.json)" >&2
-# The registry's fan-out rows are left to the sweeps below (one point per subscriber count).
-"$build/tvl-bench" --tvl_profile="$profile" --benchmark_filter='-^fanout/' \
-  --benchmark_out="results/$profile/bench.json" --benchmark_out_format=json \
-  --benchmark_counters_tabular=true
-stage "tvl-bench"
-# Sweeps of concurrent tables: every point in a child process, failures recorded with reasons.
-if [ "$profile" = full ]; then
-  sweeps=("asyncloop 10,100,1000,10000,100000,1000000"
-          "threads 10,100,1000,10000,100000"
-          "threads-per-table 10,100,1000,10000,20000,30000,40000")
+# Seconds each step took on the 2-core machine this suite is tuned on (quick: measured; full:
+# estimated). A step missing here counts 10 s.
+declare -A expect
+if [ "$profile" = quick ]; then
+  expect=([bench]=80 [restaurant/asyncloop]=7 [restaurant/threads]=6 [restaurant/threads-per-table]=4
+          [fanout/asyncloop/improved]=3 [fanout/asyncloop/improved/slow]=3 [fanout/asyncloop/naive/slow]=6
+          [fanout/threads/improved]=5 [fanout/threads/improved/slow]=3 [fanout/threads/naive/slow]=6
+          [fanout/redis]=3 [capacity/threads]=24 [capacity/asyncloop]=28 [capacity/redis]=26
+          [capacity/python]=18 [capacity/2cpu/asyncloop-mt]=12 [capacity/2cpu/threads]=6 [plots]=11)
 else
-  sweeps=("asyncloop 10,100,1000,10000" "threads 10,100,1000,10000" "threads-per-table 10,100,1000")
+  expect=([bench]=900 [restaurant/asyncloop]=120 [restaurant/threads]=150 [restaurant/threads-per-table]=120
+          [capacity/threads]=150 [capacity/asyncloop]=150 [capacity/redis]=150 [capacity/python]=120
+          [capacity/python-uvloop]=120 [capacity/2cpu/asyncloop-mt]=150 [capacity/2cpu/threads]=60 [plots]=25)
 fi
-for s in "${sweeps[@]}"; do
-  set -- $s
-  "$build/tvl" sweep restaurant --model "$1" --tables "$2" --json "results/$profile/sweep_restaurant_$1.json"
-done
-stage "restaurant sweeps"
+# The previous run's times replace the table's (read before results/<profile> is cleared).
+if [ -r "$times" ]; then
+  while IFS=$'\t' read -r id secs; do
+    [[ $secs =~ ^[0-9]+$ ]] && expect[$id]=$secs
+  done <"$times"
+fi
 
-# Fan-out: each broker a child process, the same open-loop load for every broker and peer, the
-# broker pinned to one CPU and the load to the others (tvl's default placement).
-if [ "$profile" = full ]; then fsubs=10,100,1000,10000; fdur=3; fdesigns="improved naive"
-else fsubs=10,1000; fdur=1; fdesigns="improved"; fi
-for m in asyncloop threads; do
-  for d in $fdesigns; do
-    "$build/tvl" sweep fanout --model $m --design $d --subscribers $fsubs --deliveries 200000 --duration $fdur \
-      --json "results/$profile/sweep_fanout_${m}_$d.json"
+ids=() took=()
+start=$SECONDS
+mode=plan
+
+clock() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
+
+# step ID LABEL COMMAND...: in the plan pass, counts the step; in the run pass, prints its
+# progress line, runs it with its output in the log and records how long it took.
+step() {
+  local id=$1 label=$2
+  shift 2
+  if [ "$mode" = plan ]; then
+    ids+=("$id")
+    return
+  fi
+  local i=${#took[@]} n=${#ids[@]} elapsed=$((SECONDS - start)) done_expect=0 left=0 j
+  for ((j = 0; j < n; j++)); do
+    if ((j < i)); then done_expect=$((done_expect + ${expect[${ids[j]}]:-10}))
+    else left=$((left + ${expect[${ids[j]}]:-10})); fi
   done
-  for d in improved naive; do
-    # The slow consumer: one subscriber stops reading; large messages fill its socket fast.
-    "$build/tvl" sweep fanout --model $m --design $d --subscribers 20 --slow-subscribers 1 --payload 16384 \
-      --rate 500 --duration 2 --drain 2 --queue-depth 100 --json "results/$profile/sweep_fanout_${m}_${d}_slow.json"
+  # Keep pace: a busy machine that took 1.5x the expected time so far will likely go on so
+  # (bounded, so one odd step does not swing the estimate).
+  if ((done_expect > 0)); then
+    local pace=$((elapsed * 100 / done_expect))
+    ((pace < 50)) && pace=50
+    ((pace > 300)) && pace=300
+    left=$((left * pace / 100))
+  fi
+  echo "tvl [$((i + 1))/$n $(clock "$elapsed") elapsed, ~$(clock "$left") left] $label"
+  printf '\n=== [%d/%d] %s\n$ %s\n' $((i + 1)) "$n" "$label" "$*" >>"$log"
+  local t0=$SECONDS rc=0 from=$(($(wc -l <"$log") + 1))
+  "$@" >>"$log" 2>&1 </dev/null || rc=$?
+  took+=($((SECONDS - t0)))
+  printf '%s\t%s\n' "$id" "${took[i]}" >>"$times"
+  if ((rc != 0)); then
+    echo "tvl: step $((i + 1))/$n failed (exit status $rc after $(clock "${took[i]}")): $label" >&2
+    echo "tvl: the end of what it printed (all of it in $log):" >&2
+    tail -n "+$from" "$log" | tail -n 40 | cut -c1-240 | sed 's/^/  | /' >&2
+    exit "$rc"
+  fi
+}
+
+steps() {
+  # The registry's fan-out rows are left to the sweeps below (one point per subscriber count).
+  step bench "tvl-bench, $profile profile: cutlery, primitives, restaurant services" \
+    "$build/tvl-bench" --tvl_profile="$profile" --benchmark_filter='-^fanout/' \
+    --benchmark_out="$out/bench.json" --benchmark_out_format=json --benchmark_counters_tabular=true
+
+  # Sweeps of concurrent tables: every point in a child process, failures recorded with reasons.
+  local sweeps s m d peer
+  if [ "$profile" = full ]; then
+    sweeps=("asyncloop 10,100,1000,10000,100000,1000000"
+            "threads 10,100,1000,10000,100000"
+            "threads-per-table 10,100,1000,10000,20000,30000,40000")
+  else
+    sweeps=("asyncloop 10,100,1000,10000" "threads 10,100,1000,10000" "threads-per-table 10,100,1000")
+  fi
+  for s in "${sweeps[@]}"; do
+    set -- $s
+    step "restaurant/$1" "restaurant sweep: $1 at $2 tables" \
+      "$build/tvl" sweep restaurant --model "$1" --tables "$2" --json "$out/sweep_restaurant_$1.json"
   done
-done
-# Redis at the same load gives the ratio table its reference; the Python peer's sweep is in the
-# full profile (the quick one measures its capacity below).
-if [ "$profile" = full ]; then fpeers="redis python"; else fpeers="redis"; fi
-for peer in $fpeers; do
-  "$build/tvl" sweep fanout --model $peer --subscribers $fsubs --deliveries 200000 --duration $fdur \
-    --json "results/$profile/sweep_fanout_$peer.json"
-done
-stage "fan-out sweeps"
 
-# Fan-out capacity: the most each broker carries within the latency SLO, then 2x that. One
-# core each for the one-thread brokers (asyncloop, redis-server, Python); then the threaded
-# broker against an event loop per core on two CPUs (equal cores).
-# The quick profile overloads only the brokers whose goodput the report compares (threads,
-# asyncloop, redis-server on one core).
-if [ "$profile" = full ]; then csubs=10,100,1000,10000; pypeers="python python-uvloop"; extra=2
-else csubs=10,1000; pypeers="python"; extra=0; fi
-for m in threads asyncloop redis; do
-  "$build/tvl" capacity --model $m --subscribers $csubs --json "results/$profile/capacity_$m.json"
-done
-for m in $pypeers; do
-  "$build/tvl" capacity --model $m --subscribers $csubs --overload $extra --json "results/$profile/capacity_$m.json"
-done
-"$build/tvl" capacity --model asyncloop-mt --broker-cpus 0,1 --subscribers $csubs --overload $extra \
-  --json "results/$profile/capacity_2cpu_asyncloop-mt.json"
-"$build/tvl" capacity --model threads --broker-cpus 0,1 --subscribers 1000 --overload $extra \
-  --json "results/$profile/capacity_2cpu_threads.json"
-stage "fan-out capacity"
+  # Fan-out: each broker a child process, the same open-loop load for every broker and peer, the
+  # broker pinned to one CPU and the load to the others (tvl's default placement).
+  local fsubs fdur fdesigns fpeers
+  if [ "$profile" = full ]; then fsubs=10,100,1000,10000 fdur=3 fdesigns="improved naive" fpeers="redis python"
+  else fsubs=10,1000 fdur=1 fdesigns="improved" fpeers="redis"; fi
+  for m in asyncloop threads; do
+    for d in $fdesigns; do
+      step "fanout/$m/$d" "fan-out sweep: $m ($d) at $fsubs subscribers" \
+        "$build/tvl" sweep fanout --model $m --design $d --subscribers $fsubs --deliveries 200000 \
+        --duration $fdur --json "$out/sweep_fanout_${m}_$d.json"
+    done
+    for d in improved naive; do
+      # The slow consumer: one subscriber stops reading; large messages fill its socket fast.
+      step "fanout/$m/$d/slow" "fan-out sweep: $m ($d) with a slow subscriber" \
+        "$build/tvl" sweep fanout --model $m --design $d --subscribers 20 --slow-subscribers 1 \
+        --payload 16384 --rate 500 --duration 2 --drain 2 --queue-depth 100 \
+        --json "$out/sweep_fanout_${m}_${d}_slow.json"
+    done
+  done
+  # Redis at the same load gives the ratio table its reference; the Python peer's sweep is in
+  # the full profile (the quick one measures its capacity below).
+  for peer in $fpeers; do
+    step "fanout/$peer" "fan-out sweep: $peer at $fsubs subscribers" \
+      "$build/tvl" sweep fanout --model $peer --subscribers $fsubs --deliveries 200000 \
+      --duration $fdur --json "$out/sweep_fanout_$peer.json"
+  done
 
-"$py" plots/tvl_plots.py --results "results/$profile" --out "reports/$profile" --profile "$profile" \
-  --command "make report PROFILE=$profile"
-echo "tvl: wrote reports/$profile/report.md and reports/$profile/report.html in $(( $(date +%s) - start )) s"
+  # Fan-out capacity: the most each broker carries within the latency SLO, then 2x that. One
+  # core each for the one-thread brokers (asyncloop, redis-server, Python); then the threaded
+  # broker against an event loop per core on two CPUs (equal cores). The quick profile
+  # overloads only the brokers whose goodput the report compares (threads, asyncloop,
+  # redis-server on one core), compares the two on two CPUs only where both run (1,000
+  # subscribers) and probes for 2 s instead of 3, to stay within its 5 minutes.
+  local csubs pypeers extra search mtsubs
+  if [ "$profile" = full ]; then
+    csubs=10,100,1000,10000 pypeers="python python-uvloop" extra=2 search=() mtsubs=$csubs
+  else
+    csubs=10,1000 pypeers="python" extra=0 search=(--probe-seconds 2) mtsubs=1000
+  fi
+  for m in threads asyncloop redis; do
+    step "capacity/$m" "capacity: $m on one core at $csubs subscribers, then 2x overload" \
+      "$build/tvl" capacity --model $m --subscribers $csubs "${search[@]}" --json "$out/capacity_$m.json"
+  done
+  for m in $pypeers; do
+    step "capacity/$m" "capacity: $m on one core at $csubs subscribers" \
+      "$build/tvl" capacity --model $m --subscribers $csubs --overload $extra "${search[@]}" \
+      --json "$out/capacity_$m.json"
+  done
+  step capacity/2cpu/asyncloop-mt "capacity: asyncloop-mt on two CPUs at $mtsubs subscribers" \
+    "$build/tvl" capacity --model asyncloop-mt --broker-cpus 0,1 --subscribers $mtsubs --overload $extra \
+    "${search[@]}" --json "$out/capacity_2cpu_asyncloop-mt.json"
+  step capacity/2cpu/threads "capacity: threads on two CPUs at 1000 subscribers" \
+    "$build/tvl" capacity --model threads --broker-cpus 0,1 --subscribers 1000 --overload $extra \
+    "${search[@]}" --json "$out/capacity_2cpu_threads.json"
+
+  step plots "report: figures, report.md and report.html from $out/*.json" \
+    "$py" plots/tvl_plots.py --results "$out" --out "reports/$profile" --profile "$profile" \
+    --command "make report PROFILE=$profile"
+}
+
+steps
+rm -rf "$out" "reports/$profile"
+mkdir -p "$out"
+echo "tvl: $profile profile, ${#ids[@]} steps; results in $out/, everything they print in $log"
+: >"$times"
+mode=run
+steps
+
+# One closing line: the total and each stage (the part of a step's id before its first /).
+declare -A stage
+order=()
+for ((j = 0; j < ${#ids[@]}; j++)); do
+  s=${ids[j]%%/*}
+  [ -n "${stage[$s]+x}" ] || order+=("$s")
+  stage[$s]=$((${stage[$s]:-0} + took[j]))
+done
+declare -A names=([bench]=tvl-bench [restaurant]="restaurant sweeps" [fanout]="fan-out sweeps"
+                  [capacity]="fan-out capacity" [plots]=report)
+summary=$(for s in "${order[@]}"; do printf '%s %s, ' "${names[$s]:-$s}" "$(clock "${stage[$s]}")"; done)
+echo "tvl: wrote reports/$profile/report.md and report.html in $(clock $((SECONDS - start)))" \
+  "(${summary%, }); step times in $times"

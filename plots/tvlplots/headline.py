@@ -210,7 +210,7 @@ def capacity_finding(rows):
     slo = series["redis-server"][counts[0]]["counters"].get("slo_ms")
     segments = ["**Capacity on one core**, in deliveries/s"
                 + (f" with p99 within {slo:g} ms and nothing lost" if slo else "") + ": "]
-    bound = False
+    bound = set()
     for i, n in enumerate(counts):
         segments.append(("; " if i else "") + f"at {n:,} subscribers ")
         here = [label for label in series if n in series[label]]
@@ -218,15 +218,18 @@ def capacity_finding(rows):
             r = series[label][n]
             c = r["counters"]
             segments.append(", " if j else "")
-            if not c["capacity"]:
-                segments += [f"{label} ", Num("met the SLO at no rate tried", 0,
-                                             src(r, "capacity"))]
+            if c.get("load_bound"):
+                bound.add("no rate measured" if not c["capacity"] else "at least")
+            if not c["capacity"]:  # a search stopped by the generator measured nothing
+                segments += [f"{label} ", Num("no rate measured" if c.get("load_bound") else
+                                             "met the SLO at no rate tried", 0,
+                                             src(r, "capacity", "load_bound"))]
                 continue
-            bound |= bool(c.get("load_bound"))
             segments += [f"{label} " + ("at least " if c.get("load_bound") else ""),
                          Num(si(c["capacity"]), c["capacity"], src(r, "capacity", "load_bound"))]
     if bound:
-        segments.append(" (\"at least\": the load generator was the limit, not the broker)")
+        segments.append(" (" + " and ".join(f'"{b}"' for b in sorted(bound))
+                        + ": the load generator was the limit, not the broker)")
     return dict(anchor="fanout_capacity", section="Fan-out capacity", segments=segments + ["."])
 
 
