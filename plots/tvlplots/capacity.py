@@ -229,7 +229,8 @@ def probe_length(rows):
 def render_capacity(plt, rows, context, command):
     """Fan-out capacity section: the capacity figure, overload goodput, table and findings."""
     single, other = capacity_rows(rows)
-    first = rows[0]["context"]
+    # The one-core placement is the one every broker shares; the two-CPU rows say theirs below.
+    first = next((p for pts in single.values() for p in pts), rows[0])["context"]
     blocks = [("p", "Capacity is the highest offered load, in deliveries per second, that a "
                     "broker sustains for a whole probe with nothing lost or dropped, at least 99% "
                     "of the offered deliveries arrived, and p99 latency from the *intended* send "
