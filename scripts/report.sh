@@ -35,6 +35,9 @@ if [ "$profile" = quick ]; then
           [capacity/python]=18 [capacity/2cpu/asyncloop-mt]=12 [capacity/2cpu/threads]=6 [plots]=11)
 else
   expect=([bench]=900 [restaurant/asyncloop]=120 [restaurant/threads]=150 [restaurant/threads-per-table]=120
+          [fanout/asyncloop/improved]=30 [fanout/asyncloop/naive]=30 [fanout/threads/improved]=40
+          [fanout/threads/naive]=40 [fanout/asyncloop/improved/slow]=5 [fanout/asyncloop/naive/slow]=8
+          [fanout/threads/improved/slow]=5 [fanout/threads/naive/slow]=8 [fanout/redis]=30 [fanout/python]=40
           [capacity/threads]=150 [capacity/asyncloop]=150 [capacity/redis]=150 [capacity/python]=120
           [capacity/python-uvloop]=120 [capacity/2cpu/asyncloop-mt]=150 [capacity/2cpu/threads]=60 [plots]=25)
 fi
