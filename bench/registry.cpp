@@ -81,8 +81,9 @@ Profile profile_named(const std::string& name) {
   throw std::invalid_argument("unknown profile '" + name + "' (quick or full)");
 }
 
-void register_all(const std::string& profile_name) {
-  const Profile profile = profile_named(profile_name);
+void register_all(const std::string& profile_name, int repetitions) {
+  Profile profile = profile_named(profile_name);
+  if (repetitions > 0) profile.repetitions = repetitions;
   register_cutlery(profile);
   register_primitives(profile);
   register_restaurant(profile);

@@ -36,7 +36,9 @@ struct Profile {
 Profile profile_named(const std::string& name);  // "quick" or "full"; throws otherwise
 
 // Registers every benchmark of the profile.
-void register_all(const std::string& profile);
+// repetitions > 0 replaces the profile's (tvl-bench --benchmark_repetitions=N: more repetitions
+// for `tvl compare`, whose significance test needs at least 9 a side to be sure).
+void register_all(const std::string& profile, int repetitions = 0);
 
 // Per-scenario rows, called by register_all.
 void register_cutlery(const Profile& p);
