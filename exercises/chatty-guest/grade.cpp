@@ -2,6 +2,7 @@
 // let_guest_talk(), against the same restaurant with no chatty guest, in the same run.
 #include <guest.hpp>  // <>: the copy being graded (student or solution/), not the one beside this file
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
@@ -76,11 +77,15 @@ int main() {
         "guest.talk() ran on the loop's one thread, so for 20 ms no timer fired and no other bot moved. Run it on "
         "`helpers` instead: co_spawn a small coroutine that calls guest.talk() on the pool and co_await it; the bot "
         "resumes on the loop when the talk is over (the book's run_in_executor).");
+    // Within 2x of the baseline, or within a tenth of a talk above it: handing the talk to the
+    // pool and back costs a wake-up of each thread, and on a busy 2-core machine that alone can
+    // double a sub-millisecond p99. A talk held on the loop adds the whole talk, 20 ms.
     const double b = tvl::stats::median(base), m = tvl::stats::median(mine);
-    g.check("the other tables' timers stay on time", m <= 2 * b,
+    const double slack_ms = params(true).chatty_ms / 10, limit = std::max(2 * b, b + slack_ms);
+    g.check("the other tables' timers stay on time", m <= limit,
             fmt::format("timer lateness p99, median of {} runs: {:.2f} ms with the chatty guests, {:.2f} ms without "
-                        "(at most 2x = {:.2f} ms; runs without/with: {} ms)",
-                        kPairs, m, b, 2 * b, runs),
+                        "(at most 2x, or {:.0f} ms more: {:.2f} ms; runs without/with: {} ms)",
+                        kPairs, m, b, slack_ms, limit, runs),
             "while one guest talks, every other table's timer fires late: the loop cannot run anything while its "
             "thread is held. Move the talk off the loop.");
     return g.finish();
