@@ -23,7 +23,7 @@
 namespace tvl::cli {
 namespace {
 
-struct Options {
+struct CompareOptions {
   std::string a, b;  // result folders or Google Benchmark JSON files
   std::string out, figure, metrics, alpha;
 };
@@ -42,7 +42,7 @@ std::string find_python() {
 }
 
 // Replaces this process with the compare script; returns only if it could not be started.
-int run_compare(const Options& o) {
+int run_compare(const CompareOptions& o) {
   const std::string python = find_python();
   if (python.empty()) return 1;
   std::vector<std::string> args{python, std::string(TVL_SOURCE_DIR) + "/plots/tvl_compare.py", o.a, o.b};
@@ -61,7 +61,7 @@ int run_compare(const Options& o) {
 }  // namespace
 
 void add_compare(Commands c) {
-  auto options = std::make_shared<Options>();
+  auto options = std::make_shared<CompareOptions>();
   auto* cmd = c.app.add_subcommand("compare",
                                    "compare two runs (result folders or JSON files) benchmark by benchmark, "
                                    "with a significance mark (Mann-Whitney U test over the repetitions)");

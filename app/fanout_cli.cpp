@@ -134,7 +134,7 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
       ->check(CLI::Range(0, 4095));
 }
 
-struct SweepOptions {
+struct FanoutSweepOptions {
   fanout_point::Target target;
   std::string broker_cpus;  // empty: the default placement (broker and load pinned apart)
   bool no_pin = false;
@@ -170,7 +170,7 @@ fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, c
   return where;
 }
 
-int run_fanout_sweep(SweepOptions o, load::Params lp) {
+int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
   std::ofstream out = open_json(o.json);
   const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
   const auto& t = o.target;
@@ -330,7 +330,7 @@ void add_fanout(Commands c) {
     code = 0;
   });
 
-  auto so = std::make_shared<SweepOptions>();
+  auto so = std::make_shared<FanoutSweepOptions>();
   auto sp = std::make_shared<load::Params>();
   sp->rate = 20'000;
   auto* sw = c.sweep.add_subcommand("fanout",
