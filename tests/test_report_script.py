@@ -29,6 +29,12 @@ done
 """
 FAKE_TVL = """#!/bin/bash
 echo "tvl chatter: $*"
+if [ -n "${TVL_FAKE_RECORD:-}" ] && [[ "$*" == *"$TVL_FAKE_RECORD"* ]]; then
+  prev=""
+  for a in "$@"; do [ "$prev" = --json ] && cp "$CAPACITY_FIXTURE" "$a"; prev=$a; done
+  echo "  10000 subscribers  FAILED: only 9860 of 10000 subscriptions confirmed"
+  exit 1
+fi
 if [ -n "${TVL_FAKE_FAIL:-}" ] && [[ "$*" == *"$TVL_FAKE_FAIL"* ]]; then
   echo "fake tvl: the broker would not start" >&2
   exit 7
@@ -55,10 +61,13 @@ class ReportScriptTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_script(self, *args, fail=None):
-        env = {"PATH": "/usr/bin:/bin", "FIXTURE": str(SOURCE / "tests/data/cutlery_bench.json")}
+    def run_script(self, *args, fail=None, record=None):
+        env = {"PATH": "/usr/bin:/bin", "FIXTURE": str(SOURCE / "tests/data/cutlery_bench.json"),
+               "CAPACITY_FIXTURE": str(SOURCE / "tests/data/capacity_fixture.json")}
         if fail:
             env["TVL_FAKE_FAIL"] = fail
+        if record:
+            env["TVL_FAKE_RECORD"] = record
         return subprocess.run(["bash", "scripts/report.sh", *args], cwd=self.tmp, env=env,
                               capture_output=True, text=True, timeout=600)
 
@@ -117,6 +126,14 @@ class ReportScriptTest(unittest.TestCase):
         self.assertIn("report.log", proc.stderr)
         self.assertNotIn("sweep restaurant", proc.stderr, "output of earlier steps shown")
         self.assertFalse((self.tmp / "reports/quick/report.md").exists())
+
+    def test_failed_points_recorded_in_the_json_do_not_stop_the_run(self):
+        proc = self.run_script("quick", "fake", record="capacity --model threads")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stderr, r"some points failed; each is recorded with its reason in "
+                                      r"results/quick/capacity_threads\.json")
+        self.assertTrue((self.tmp / "reports/quick/report.md").exists())
+        self.assertIn("capacity: asyncloop", proc.stdout, "the run stopped at the failed points")
 
     def test_bad_input(self):
         proc = self.run_script("medium", "fake")
