@@ -4,6 +4,7 @@
 // and checks its counters against the load's.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +44,15 @@ nlohmann::json stats_json(const fanout::BrokerStats& s) {
           {"bytes_out", s.bytes_out}};
 }
 
+// True for an address only this machine can reach: 127.0.0.0/8, ::1, or the name localhost.
+bool is_loopback(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return host == "localhost";
+}
+
 // Runs a broker in this process until SIGINT or SIGTERM. Prints `listening on HOST:PORT` once
 // bound and `tvl-broker-stats {json}` at the end: the harness reads both.
 int run_broker(const fanout::BrokerConfig& c) {
@@ -62,6 +72,11 @@ int run_broker(const fanout::BrokerConfig& c) {
   fanout::Control ctl;
   ctl.stop_fd = stop_pipe[0];
   ctl.listening = [&c](std::uint16_t port) {
+    if (!is_loopback(c.host))  // the protocol has no authentication: anyone who can reach it may publish
+      fmt::print(stderr,
+                 "tvl broker: WARNING: listening on {}, not loopback: any host that can reach this address may "
+                 "subscribe and publish (the protocol has no authentication)\n",
+                 c.host);
     fmt::print("listening on {}:{}\n", c.host, port);
     std::fflush(stdout);
   };

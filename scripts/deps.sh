@@ -13,6 +13,8 @@ packages=(
   redis-server                          # the fan-out scenario's reference broker (started by the harness)
   python3-uvloop                        # the Python peer on uvloop (tvl capacity --model python-uvloop)
   chromium chromium-driver python3-selenium  # the report opened in a real (headless) browser
+  clang-14 libclang-rt-14-dev           # libFuzzer targets for the parsers (make fuzz)
+  iproute2                              # ip netns, tc: the two-namespace test
 )
 
 missing=()

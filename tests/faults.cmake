@@ -1,0 +1,1 @@
+# faults tests (issue 10): filled in by its work.

@@ -1,0 +1,1 @@
+# interrupt tests (issue 10): filled in by its work.

@@ -1,0 +1,1 @@
+# netns tests (issue 10): filled in by its work.

@@ -1,0 +1,1 @@
+# soak tests (issue 10): filled in by its work.
