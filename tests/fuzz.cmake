@@ -1,0 +1,1 @@
+# fuzz corpus replay tests (issue 10): filled in by its work.
