@@ -34,6 +34,7 @@ import time
 
 RSS_GROWTH_LIMIT = 0.05  # the last third of the load may grow RSS by less than this share
 SAMPLE_S = 0.5  # how often RSS and descriptors are read
+LOAD_BOUND_BUSY = 0.9  # tvl load's own mark (load/loadgen.hpp, kLoadBoundBusy) of a starved generator
 FD_SETTLE_S = 5.0  # how long the broker may take to close the load's connections
 STOP_S = 20.0  # how long the broker may take to stop on SIGTERM (its flush timeout is 5 s)
 
@@ -181,7 +182,14 @@ def soak_one(args, model, broker_cpu, load_cpu, workdir):
                           rss_peak_kib=max(s[1] for s in samples), rss_last_third_growth=round(growth, 4),
                           rss_series=[[round(t, 2), kib] for t, kib in samples])
             if growth >= RSS_GROWTH_LIMIT:
-                result["failures"].append(f"RSS grew {growth:.1%} in the last third ({rss_two_thirds} -> {rss_end} KiB)")
+                why = f"RSS grew {growth:.1%} in the last third ({rss_two_thirds} -> {rss_end} KiB)"
+                busy = counters.get("load_busy", 0)
+                if busy >= LOAD_BOUND_BUSY:  # the load was not steady: say so beside the failure
+                    why += (f"; the load generator was on a CPU or waiting for one {busy:.0%} of the time, so the "
+                            f"machine was too busy for a steady load (p99 {counters.get('p99_us', 0) / 1000:.0f} ms): "
+                            "a stall lets the subscribers' queues fill further than before, and their buffers keep "
+                            "that size; run the soak on a quiet machine")
+                result["failures"].append(why)
         else:
             result["failures"].append(f"only {len(samples)} RSS samples: the load ended too soon to judge")
     finally:
