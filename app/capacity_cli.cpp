@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -124,11 +123,7 @@ void print_summary(int n, const capacity::Result& r, double overload) {
 }
 
 int run_capacity(CapacityArgs a) {
-  std::ofstream out;
-  if (!a.json.empty()) {
-    out.open(a.json);
-    if (!out) throw UsageError("cannot write --json file '" + a.json + "'");
-  }
+  AtomicFile out = open_result_file(a.json);
   fanout_point::Placement where;
   try {
     where = fanout_point::place(a.broker_cpus, a.load_cpus, a.no_pin);
@@ -145,7 +140,9 @@ int run_capacity(CapacityArgs a) {
   for (const auto& [k, v] : placement.items()) context[k] = v;
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
+  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the subscriber counts finished
   for (const int n : a.subscribers) {
+    if (process::interrupted()) break;
     fmt::print("capacity fanout/{}/{}: {} subscribers, {} B, SLO p99 <= {} ms, {} s probes; {}\n", a.o.target.model,
                a.o.target.design_name(), n, a.o.load.payload, a.o.slo_ms, a.o.probe_s, where.describe());
     std::fflush(stdout);
@@ -159,7 +156,10 @@ int run_capacity(CapacityArgs a) {
       print_summary(n, r, a.o.overload);
       if (r.limit == capacity::kCheck) ++failed;
       rows.push_back(row_of(a, n, r));
+    } catch (const process::Interrupted&) {
+      break;  // this subscriber count's search was cut short: not kept
     } catch (const std::exception& e) {
+      if (process::interrupted()) break;
       ++failed;
       fmt::print("  {:>6} subscribers  FAILED: {}\n", n, e.what());
       const std::string name = point_name(a, n);
@@ -168,8 +168,7 @@ int run_capacity(CapacityArgs a) {
       rows.push_back(row);
     }
   }
-  if (out.is_open()) out << nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) << '\n';
-  return failed == 0 ? 0 : 1;
+  return finish_points(out, context, rows, a.subscribers.size(), failed == 0 ? 0 : 1);
 }
 
 }  // namespace

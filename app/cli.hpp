@@ -3,9 +3,18 @@
 // adds its own subcommands, options and actions.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
 #include <stdexcept>
+#include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "measure/atomic_file.hpp"
+#include "measure/process.hpp"
 
 namespace tvl::cli {
 
@@ -21,6 +30,39 @@ struct Commands {
   CLI::App& sweep;
   int& exit_code;  // what the action of the chosen subcommand sets
 };
+
+// The --json file of a command, opened before the run (as a temporary beside it: see
+// measure/atomic_file.hpp), so that a path that cannot be written fails at once, with exit
+// status 2 and one line; written whole at the end with commit(). No path: no file.
+inline AtomicFile open_result_file(const std::string& path) {
+  if (path.empty()) return {};
+  try {
+    return AtomicFile(path);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(std::string("--json: ") + e.what());
+  }
+}
+
+// The end of a command that runs its points one after another (a sweep, the capacity search):
+// writes the rows it finished to `file` (if any). When a signal cut the run short
+// (process::catch_interrupts), the file's context says so ("interrupted", "points_not_run"),
+// stderr says what was kept and where, and the status is 128 + the signal (130 for Ctrl-C);
+// otherwise the status is `status`.
+inline int finish_points(AtomicFile& file, nlohmann::json context, const nlohmann::json& rows, std::size_t planned,
+                         int status) {
+  const bool cut = process::interrupted();
+  if (cut) {
+    context["interrupted"] = true;
+    context["interrupted_by"] = process::interrupt_signal() == SIGINT ? "SIGINT" : "SIGTERM";
+    context["points_not_run"] = planned - rows.size();
+  }
+  const std::string path = file.path();
+  file.commit(nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) + "\n");
+  if (!cut) return status;
+  fmt::print(stderr, "interrupted: {} of {} points finished, {}\n", rows.size(), planned,
+             path.empty() ? "not kept (no --json file)" : "kept in " + path);
+  return process::interrupted_exit_code();
+}
 
 void add_cutlery(Commands c);
 void add_primitives(Commands c);

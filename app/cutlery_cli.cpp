@@ -1,7 +1,6 @@
 // `tvl run cutlery` and `tvl explain cutlery`.
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -28,11 +27,7 @@ int run_cutlery(cutlery::Params p, const std::string& json_path) {
       if (v.model == p.model) known += (known.empty() ? "" : ", ") + std::string(v.variant);
     throw UsageError(fmt::format("model '{}' has no variant '{}' (it has: {})", p.model, p.variant, known));
   }
-  std::ofstream out;
-  if (!json_path.empty()) {  // fail before the run, not after it
-    out.open(json_path);
-    if (!out) throw UsageError("cannot write --json file '" + json_path + "'");
-  }
+  AtomicFile out = open_result_file(json_path);  // fails before the run, not after it
   catalog::ProcessCost cost;
   const auto s = catalog::run_cutlery(p, cost);
   fmt::print("cutlery/{}/{}: {} bots x {} tables, {} trials, {} OS thread(s)\n", p.model, p.variant, p.bots, p.tables,
@@ -43,8 +38,8 @@ int run_cutlery(cutlery::Params p, const std::string& json_path) {
   fmt::print("  mean drift        knives {:.2f}, forks {:.2f}\n", s.drift_knives, s.drift_forks);
   fmt::print("  items_per_second  {:.4g} table operations/s ({} operations in {:.3f} s)\n", s.items_per_second,
              s.table_ops, s.seconds);
-  if (out.is_open()) {
-    out << catalog::to_json(p, s, cost).dump(2) << '\n';
+  if (out) {
+    out.commit(catalog::to_json(p, s, cost).dump(2) + '\n');
     fmt::print("  wrote {}\n", json_path);
   }
   return 0;

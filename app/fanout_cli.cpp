@@ -2,9 +2,9 @@
 // each model, an open-loop load against it, and a sweep that starts each broker (or a peer:
 // redis-server, the Python asyncio broker) as a child process, loads it, stops it with SIGTERM
 // and checks its counters against the load's.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -158,16 +157,6 @@ struct FanoutSweepOptions {
   std::string json;
 };
 
-// Opens --json before the run, so that a path that cannot be written fails first.
-std::ofstream open_json(const std::string& path) {
-  std::ofstream out;
-  if (!path.empty()) {
-    out.open(path);
-    if (!out) throw UsageError("cannot write --json file '" + path + "'");
-  }
-  return out;
-}
-
 // The design must exist for the model (tvl list); then the broker and the load are placed
 // (pinned apart unless no_pin) and this thread, which conducts the load, joins the load's CPUs.
 fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, const std::string& broker_cpus,
@@ -186,7 +175,7 @@ fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, c
 }
 
 int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
-  std::ofstream out = open_json(o.json);
+  AtomicFile out = open_result_file(o.json);
   const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
   const auto& t = o.target;
   nlohmann::json context = json_context(fmt::format(
@@ -201,7 +190,9 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
   const std::string design = t.design_name();
+  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the points finished
   for (const int n : o.subscribers) {
+    if (process::interrupted()) break;
     fmt::print(stderr, "sweep fanout/{}/{}: {} subscribers ...\n", t.model, design, n);
     if (o.deliveries > 0) lp.rate = std::max(1.0, o.deliveries / n);
     lp.subscribers = n;
@@ -211,6 +202,7 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
     std::string failure;
     try {
       const auto point = fanout_point::run_point(o.target, lp);
+      if (process::interrupted()) throw process::Interrupted();  // its broker was stopped half-way
       for (const auto& [k, v] : point.counters) row[k] = v;
       row["real_time"] = point.result.seconds * 1e9;
       fmt::print("  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us  broker RSS {} KiB{}\n",
@@ -225,6 +217,7 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
     } catch (const std::exception& e) {
       failure = e.what();
     }
+    if (process::interrupted()) break;  // the point the signal cut short is not kept
     if (!failure.empty()) {
       ++failed;
       row["sweep_failed"] = true;
@@ -233,10 +226,10 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
     }
     rows.push_back(row);
   }
-  if (out.is_open()) out << nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) << '\n';
-  fmt::print("{} of {} points reached\n", o.subscribers.size() - static_cast<std::size_t>(failed),
-             o.subscribers.size());
-  return 0;
+  if (!process::interrupted())
+    fmt::print("{} of {} points reached\n", o.subscribers.size() - static_cast<std::size_t>(failed),
+               o.subscribers.size());
+  return finish_points(out, context, rows, o.subscribers.size(), 0);
 }
 
 // `tvl run fanout`: one checked point, like every other scenario's `tvl run`.
@@ -248,16 +241,24 @@ struct RunOptions {
 };
 
 int run_fanout_point(RunOptions o, load::Params lp) {
-  std::ofstream out = open_json(o.json);
+  AtomicFile out = open_result_file(o.json);
   const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
   const std::string name = catalog::fanout_name(o.target, lp);
   fmt::print("{}: {}\n", name, where.describe());
-  const auto point = catalog::run_fanout(o.target, lp);  // throws unless every check held
-  print_load(lp, point.result);
-  fmt::print("  checked: every subscriber got every message once and in order; the broker's counts agree\n");
-  if (out.is_open()) {
-    out << catalog::to_json(o.target, lp, point, where).dump(2) << '\n';
-    fmt::print("  wrote {}\n", o.json);
+  process::catch_interrupts();  // Ctrl-C: the broker is stopped, nothing is written
+  try {
+    const auto point = catalog::run_fanout(o.target, lp);  // throws unless every check held
+    if (process::interrupted()) throw process::Interrupted();
+    print_load(lp, point.result);
+    fmt::print("  checked: every subscriber got every message once and in order; the broker's counts agree\n");
+    if (out) {
+      out.commit(catalog::to_json(o.target, lp, point, where).dump(2) + '\n');
+      fmt::print("  wrote {}\n", o.json);
+    }
+  } catch (const std::exception&) {
+    if (!process::interrupted()) throw;
+    fmt::print(stderr, "interrupted: the point did not finish{}\n", o.json.empty() ? "" : ", nothing written");
+    return process::interrupted_exit_code();
   }
   return 0;
 }
@@ -330,17 +331,13 @@ void add_fanout(Commands c) {
   add_load_options(l, *lp);
   l->add_option("--json", *json, "also write the counters to this JSON file");
   l->callback([lp, json, &code = c.exit_code] {
-    std::ofstream out;
-    if (!json->empty()) {
-      out.open(*json);
-      if (!out) throw UsageError("cannot write --json file '" + *json + "'");
-    }
+    AtomicFile out = open_result_file(*json);
     const auto r = load::run(*lp);
     print_load(*lp, r);
-    if (out.is_open()) {
+    if (out) {
       nlohmann::json counters = nlohmann::json::object();
       for (const auto& [k, v] : load::counters(*lp, r)) counters[k] = v;
-      out << nlohmann::json{{"name", "fanout/load"}, {"counters", counters}}.dump(2) << '\n';
+      out.commit(nlohmann::json{{"name", "fanout/load"}, {"counters", counters}}.dump(2) + '\n');
     }
     code = 0;
   });

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -93,11 +92,7 @@ int run_primitives(const Options& o) {
   for (const auto* ns : {&o.threads_n, &o.coroutines_n})
     if (std::set<int>(ns->begin(), ns->end()).size() < 2)
       throw UsageError("--threads-n and --coroutines-n need at least 2 different task counts");
-  std::ofstream file;
-  if (!o.json.empty()) {  // fail before the run, not after it
-    file.open(o.json);
-    if (!file) throw UsageError("cannot write --json file '" + o.json + "'");
-  }
+  AtomicFile file = open_result_file(o.json);  // fails before the run, not after it
   nlohmann::json results = nlohmann::json::array();
   bool ok = true;
   fmt::print("primitives: pinned runs keep every thread on CPU {}; unpinned ones may use {} CPU(s)\n\n",
@@ -122,10 +117,10 @@ int run_primitives(const Options& o) {
     ok = run_memory(w, w.model == "threads" ? o.threads_n : o.coroutines_n, results) && ok;
   fmt::print("\ndefault thread stack: {} KiB (pthread_attr_getstacksize); resident is only what a thread touched\n",
              prim::default_stack_kib());
-  if (file.is_open()) {
+  if (file) {
     nlohmann::json context = json_context("tvl run primitives");
     context["tvl_profile"] = "tvl run";
-    file << nlohmann::json{{"context", context}, {"benchmarks", results}}.dump(2) << '\n';
+    file.commit(nlohmann::json{{"context", context}, {"benchmarks", results}}.dump(2) + '\n');
     fmt::print("wrote {}\n", o.json);
   }
   if (!ok) throw std::runtime_error("a measurement did not do the work it claims; see FAILED above");

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "app/cli.hpp"
@@ -100,12 +102,6 @@ void print(const Params& p, const restaurant::Result& r) {
              get("collisions"), r.collisions[0], r.collisions[1], r.collisions[2], r.collisions[3]);
 }
 
-void open_or_throw(std::ofstream& out, const std::string& path) {
-  if (path.empty()) return;
-  out.open(path);
-  if (!out) throw UsageError("cannot write --json file '" + path + "'");
-}
-
 std::vector<std::string> child_args(Params p, int tables, double arrival_rate, const std::string& json) {
   // Arrivals at a fixed rate, so the loop is not swamped by the size of the point alone, and
   // the first diners still eating when the last sit down: every table is waiting at once.
@@ -163,23 +159,44 @@ struct SweepOptions {
   std::string json;
 };
 
-// Each point in a child process; a failed point is recorded with its reason, never dropped.
+// A private folder for the points' own --json files, removed with all it holds (a point killed
+// half-way leaves its temporary file there).
+struct PointFolder {
+  std::filesystem::path path;
+  PointFolder() {
+    std::string name = (std::filesystem::temp_directory_path() / "tvl-sweep-XXXXXX").string();
+    if (!mkdtemp(name.data())) throw std::runtime_error("cannot make a temporary folder in " + name);
+    path = name;
+  }
+  PointFolder(const PointFolder&) = delete;
+  PointFolder& operator=(const PointFolder&) = delete;
+  ~PointFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+// Each point in a child process; a failed point is recorded with its reason, never dropped. A
+// signal (Ctrl-C) stops the running point and keeps the finished ones (finish_points).
 int run_sweep(const Params& p, const SweepOptions& o) {
-  std::ofstream out;
-  open_or_throw(out, o.json);
+  AtomicFile out = open_result_file(o.json);
   const nlohmann::json context = json_context(
       fmt::format("tvl sweep restaurant --model {} --variant {} --tables {} --arrival-rate {} --timeout {}{}", p.model,
                   p.variant, fmt::join(o.tables, ","), o.arrival_rate, o.timeout_s,
                   o.address_space_mib ? fmt::format(" --max-address-space {}", o.address_space_mib) : ""));
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
-  const auto tmp = std::filesystem::temp_directory_path() / fmt::format("tvl-sweep-{}.json", getpid());
+  const PointFolder folder;
+  const auto tmp = folder.path / "point.json";
+  process::catch_interrupts();
   for (const int n : o.tables) {
+    if (process::interrupted()) break;
     fmt::print(stderr, "sweep restaurant/{}/{}: {} tables ...\n", p.model, p.variant, n);
     const auto args = child_args(p, n, o.arrival_rate, tmp.string());
     // The child's own deadline comes first: the timeout only catches a child that hangs.
     const double deadline = std::stod(*(std::find(args.begin(), args.end(), "--deadline") + 1));
     const auto outcome = process::run_child(args, o.timeout_s > 0 ? o.timeout_s : deadline + 30, o.address_space_mib);
+    if (process::interrupted() && !outcome.ok) break;  // cut short by the signal: not kept
     const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
     nlohmann::json row = benchmark_row(name, outcome.seconds);
     row.update({{"threads", 1}, {"tables", n}});
@@ -204,11 +221,10 @@ int run_sweep(const Params& p, const SweepOptions& o) {
     }
     rows.push_back(row);
   }
-  std::filesystem::remove(tmp);
-  if (out.is_open()) out << nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) << '\n';
-  fmt::print("{} of {} points reached{}\n", o.tables.size() - static_cast<std::size_t>(failed), o.tables.size(),
-             failed ? " (each failure is recorded with its reason)" : "");
-  return 0;
+  if (!process::interrupted())
+    fmt::print("{} of {} points reached{}\n", o.tables.size() - static_cast<std::size_t>(failed), o.tables.size(),
+               failed ? " (each failure is recorded with its reason)" : "");
+  return finish_points(out, context, rows, o.tables.size(), 0);
 }
 
 }  // namespace
@@ -223,11 +239,10 @@ void add_restaurant(Commands c) {
       ->capture_default_str();
   run->add_option("--json", *json, "also write the counters to this JSON file");
   run->callback([p, json, &code = c.exit_code] {
-    std::ofstream out;
-    open_or_throw(out, *json);
+    AtomicFile out = open_result_file(*json);
     const auto r = catalog::run_restaurant(*p);
     print(*p, r);
-    if (out.is_open()) out << catalog::to_json(*p, r).dump(2) << '\n';
+    out.commit(catalog::to_json(*p, r).dump(2) + '\n');
     code = 0;
   });
 

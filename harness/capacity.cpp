@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
 namespace tvl::capacity {
@@ -100,6 +101,8 @@ Probe probe(const Options& o, double offered, double seconds, bool goodput) {
   Probe p;
   p.offered = offered;
   p.point = fanout_point::run_point(o.target, lp);
+  // A signal stopped the broker (process::catch_interrupts): the probe says nothing about it.
+  if (process::interrupted()) throw process::Interrupted();
   const auto& r = p.point.result;
   p.delivered_per_s = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds : 0;
   p.p99_ms = static_cast<double>(r.from_intended_ns.percentile(99)) / 1e6;

@@ -86,6 +86,7 @@ inline constexpr double kGoodputDrain = 0.25;  // seconds a flood or an overload
 
 // Runs one probe at `offered` deliveries/s for `seconds` (0: o.probe_s) and judges it. A probe
 // for goodput (the flood, the overload) runs its whole length; others stop once they must fail.
+// Throws process::Interrupted when a signal cut the probe short (process::catch_interrupts).
 Probe probe(const Options& o, double offered, double seconds = 0, bool goodput = false);
 
 // The whole search, calling `progress` after every probe (the calibration flood and the

@@ -12,9 +12,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -51,6 +54,61 @@ nlohmann::json Outcome::limit() const {
   return parsed.is_object() && parsed.contains("kind") ? parsed : nlohmann::json(nullptr);
 }
 
+namespace {
+
+// The children to stop when a signal interrupts this process: a fixed table of atomics, since
+// the signal handler may only read them (no locks, no allocation in a handler).
+constexpr int kMaxChildren = 64;
+std::atomic<pid_t> g_children[kMaxChildren];
+std::atomic<int> g_signal{0};   // the first interrupting signal
+std::atomic<int> g_signals{0};  // how many have come
+std::atomic<pid_t> g_owner{0};  // the process that installed the handler (not a forked child)
+
+void remember(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) break;
+  }
+  if (interrupted()) kill(pid, SIGTERM);  // the signal came while it was being started
+}
+
+void forget(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t p = pid;
+    if (slot.compare_exchange_strong(p, 0)) break;
+  }
+}
+
+void on_interrupt(int sig) {
+  const int saved_errno = errno;
+  if (getpid() == g_owner.load()) {  // not a child between fork and exec, which shares the table
+    int none = 0;
+    g_signal.compare_exchange_strong(none, sig);
+    const bool again = g_signals.fetch_add(1) > 0;
+    for (auto& slot : g_children)
+      if (const pid_t pid = slot.load(); pid > 0) kill(pid, again ? SIGKILL : SIGTERM);
+  }
+  errno = saved_errno;
+}
+
+// How long a child stopped by an interrupt may take to exit before it is killed.
+constexpr auto kInterruptGrace = std::chrono::seconds(3);
+
+}  // namespace
+
+void catch_interrupts() {
+  g_owner = getpid();
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // blocking calls elsewhere go on; the loops here poll the flag
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool interrupted() { return g_signal.load() != 0; }
+int interrupt_signal() { return g_signal.load(); }
+
 // The last bytes of a child's output kept for its failure reason (several lines, a limit line).
 constexpr std::size_t kOutputTailBytes = 8192;
 
@@ -79,19 +137,26 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
     _exit(127);
   }
   close(out[1]);
+  remember(pid);
   Outcome o;
   const auto deadline = t0 + std::chrono::duration<double>(timeout_s);
+  std::optional<std::chrono::steady_clock::time_point> kill_at;  // once interrupted: SIGKILL then
   char buf[4096];
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto now = std::chrono::steady_clock::now();
+    if (interrupted() && !kill_at) kill_at = now + kInterruptGrace;
+    if (kill_at && now >= *kill_at) {
+      kill(pid, SIGKILL);
+      break;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     if (left.count() <= 0) {
       o.timed_out = true;
       kill(pid, SIGKILL);
       break;
     }
     pollfd pfd{out[0], POLLIN, 0};
-    if (poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), 1000))) <= 0) continue;
+    if (poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), 100))) <= 0) continue;
     const ssize_t n = read(out[0], buf, sizeof buf);
     if (n <= 0) break;  // the child closed its output: it is exiting
     o.output_tail.append(buf, static_cast<std::size_t>(n));
@@ -99,7 +164,9 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
   }
   close(out[0]);
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  forget(pid);
   o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
@@ -169,6 +236,7 @@ void pin_this_thread(const std::vector<int>& cpus) {
 }
 
 Child spawn(const std::vector<std::string>& argv, const std::vector<int>& cpus) {
+  if (interrupted()) throw Interrupted();
   const cpu_set_t set = cpu_set_of(cpus);  // built before fork: the child only makes system calls
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
@@ -185,6 +253,7 @@ Child spawn(const std::vector<std::string>& argv, const std::vector<int>& cpus) 
     _exit(127);
   }
   close(out[1]);
+  remember(pid);
   return {pid, out[0], {}};
 }
 
@@ -221,6 +290,7 @@ int stop(Child& c, int sig, double timeout_s) {
     }
     usleep(10'000);
   }
+  forget(c.pid);
   c.pid = -1;
   return status;
 }

@@ -11,6 +11,12 @@
 # that fails stops the run: the end of the log is shown and the exit status is the step's;
 # except a tvl step that exits 1 having written its --json file, whose failed points are
 # recorded there with their reasons (it is said, and the run goes on).
+#
+# Ctrl-C (SIGINT) or SIGTERM stops the running step (tvl keeps the points it finished in its
+# --json file, marked interrupted), says which step was interrupted and which result files are
+# complete, and exits 130. Every result file appears whole or not at all: tvl writes its --json
+# files through a temporary file, tvl-bench's --benchmark_out is written to a hidden temporary
+# name here and renamed once the step succeeded, and the plot script writes the report the same way.
 set -euo pipefail
 profile=${1:-quick}
 build=${2:-build/release}
@@ -53,6 +59,44 @@ fi
 ids=() took=()
 start=$SECONDS
 mode=plan
+complete=()                                     # result files of the steps that finished
+cur_pid="" cur_label="" cur_json="" cur_tmp=""  # the running step: its pid, label, result file
+
+# Ctrl-C or SIGTERM: stop the running step and say what is kept. The step runs in the background
+# (`wait` returns at once on a signal, a foreground command would first run to its end) and, as
+# an asynchronous command of a script, ignores SIGINT: it is sent SIGTERM, which tvl handles as
+# Ctrl-C, and killed if it has not exited within 20 s.
+on_interrupt() {
+  trap '' INT TERM
+  local k
+  if [ -n "$cur_pid" ]; then
+    kill -TERM "$cur_pid" 2>/dev/null || true
+    for ((k = 0; k < 200; k++)); do
+      kill -0 "$cur_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$cur_pid" 2>/dev/null || true
+    wait "$cur_pid" 2>/dev/null || true
+  fi
+  [ -n "$cur_tmp" ] && rm -f "$cur_tmp"
+  echo >&2
+  if [ -n "$cur_label" ]; then
+    echo "tvl: interrupted during step $((${#took[@]} + 1))/${#ids[@]}: $cur_label" >&2
+    if [ -n "$cur_json" ] && [ -s "$cur_json" ]; then
+      echo "tvl: the points it finished are kept in $cur_json (marked interrupted)" >&2
+    fi
+  else
+    echo "tvl: interrupted before any step ran" >&2
+  fi
+  if ((${#complete[@]})); then
+    echo "tvl: complete result files (${#complete[@]}): ${complete[*]}" >&2
+  else
+    echo "tvl: no result file is complete" >&2
+  fi
+  echo "tvl: the report was not rendered; everything the steps printed is in $log" >&2
+  exit 130
+}
+trap on_interrupt INT TERM
 
 clock() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 
@@ -80,13 +124,28 @@ step() {
   fi
   echo "tvl [$((i + 1))/$n $(clock "$elapsed") elapsed, ~$(clock "$left") left] $label"
   printf '\n=== [%d/%d] %s\n$ %s\n' $((i + 1)) "$n" "$label" "$*" >>"$log"
-  local t0=$SECONDS rc=0 from=$(($(wc -l <"$log") + 1)) json="" a prev=""
-  for a in "$@"; do  # the step's result file, if it names one with --json
+  local t0=$SECONDS rc=0 from=$(($(wc -l <"$log") + 1)) json="" a prev="" args=() final="" tmp=""
+  for a in "$@"; do  # the step's result file, if it names one with --json or --benchmark_out=
     [ "$prev" = --json ] && json=$a
+    if [[ $a == --benchmark_out=* ]]; then  # written under a hidden name, renamed once complete
+      final=${a#--benchmark_out=}
+      tmp=$(dirname "$final")/.$(basename "$final").tmp
+      a=--benchmark_out=$tmp
+    fi
+    args+=("$a")
     prev=$a
   done
   [ -n "$json" ] && rm -f "$json"
-  "$@" >>"$log" 2>&1 </dev/null || rc=$?
+  [ -n "$final" ] && rm -f "$final" "$tmp"
+  cur_label=$label cur_json=$json cur_tmp=$tmp
+  "${args[@]}" >>"$log" 2>&1 </dev/null &
+  cur_pid=$!
+  wait "$cur_pid" || rc=$?
+  cur_pid=""
+  if [ -n "$final" ]; then
+    if ((rc == 0)); then mv -f "$tmp" "$final"; else rm -f "$tmp"; fi
+  fi
+  cur_tmp=""
   took+=($((SECONDS - t0)))
   printf '%s\t%s\n' "$id" "${took[i]}" >>"$times"
   # Exit status 1 with its result file written: tvl ran every point and some failed (a broker
@@ -96,12 +155,17 @@ step() {
     echo "tvl: step $((i + 1))/$n: some points failed; each is recorded with its reason in $json (the report shows them)" >&2
     rc=0
   fi
+  if ((rc == 0)); then
+    [ -n "$json" ] && [ -s "$json" ] && complete+=("$json")
+    [ -n "$final" ] && complete+=("$final")
+  fi
   if ((rc != 0)); then
     echo "tvl: step $((i + 1))/$n failed (exit status $rc after $(clock "${took[i]}")): $label" >&2
     echo "tvl: the end of what it printed (all of it in $log):" >&2
     tail -n "+$from" "$log" | tail -n 40 | cut -c1-240 | sed 's/^/  | /' >&2
     exit "$rc"
   fi
+  cur_label="" cur_json=""
 }
 
 steps() {

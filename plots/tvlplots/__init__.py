@@ -1,6 +1,7 @@
 """tvl's plots: figures and a report, regenerated from Google Benchmark JSON, never by hand.
 
-Shared modules: load (the results, one row per benchmark, failures by structured field), fmt
+Shared modules: load (the results, one row per benchmark, failures by structured field), files
+(output written whole or not at all, SIGTERM handled as Ctrl-C), fmt
 (numbers as text), charts (the machine stamp, axes), sweeps (points of `tvl sweep` and the ones
 that did not run), failures (what a failed point is shown as), headline (the findings the
 report opens with, each number traced to its JSON rows) and report (sections assembled into

@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import save_figure, stop_on_sigterm, write_text
 from .fmt import ctx
 from .load import AGG_SUFFIX, GB_KEYS, SKIP_FIELDS, one_line
 from .utest import mann_whitney, smallest_p
@@ -134,7 +135,11 @@ def load_side(path, label):
     side.context = docs[0][1]["context"]
     for p, doc in docs:
         side.files.append(p.name)
-        runs_of(doc, p.name, side)
+        try:
+            runs_of(doc, p.name, side)
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            raise CompareError(f"{label}: {p}: not in the shape Google Benchmark writes "
+                               f"({type(err).__name__}: {one_line(err)})") from None
     if not side.runs:
         raise CompareError(f"{label}: no benchmark results in {path}"
                            + (f" ({len(side.failed)} reported an error)" if side.failed else ""))
@@ -350,7 +355,7 @@ def draw(rows, metric, alpha, side_a, side_b, command, path):
     fig.text(0.01, 0.005, f"{stamp_line(side_a)}\n{stamp_line(side_b)}\ncommand: {command}",
              fontsize=6.5, color="#555555", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -395,7 +400,7 @@ def run(args, command):
     text = markdown(side_a, side_b, rows, common, args.alpha, figure)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        write_text(args.out, text)
     else:
         sys.stdout.write(text)
 
@@ -404,6 +409,7 @@ def main(argv=None):
     """Command-line entry point; bad input exits 2 with one 'tvl compare: error:' line."""
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    stop_on_sigterm()
     try:
         run(args, "tvl compare " + " ".join(argv))
     except CompareError as err:
@@ -412,4 +418,7 @@ def main(argv=None):
     except OSError as err:  # an output that cannot be written
         print(f"tvl compare: error: {one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("tvl compare: interrupted: nothing was written", file=sys.stderr)
+        return 130
     return 0

@@ -59,6 +59,9 @@ def read_json(path):
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise PlotError(f"{path}: malformed JSON: no 'benchmarks' list "
                         "(not Google Benchmark output)")
+    if not isinstance(doc.get("context", {}), dict):
+        raise PlotError(f"{path}: malformed JSON: 'context' is not an object "
+                        "(not Google Benchmark output)")
     if not all(isinstance(b, dict) and isinstance(b.get("name"), str) for b in doc["benchmarks"]):
         raise PlotError(f"{path}: malformed JSON: a benchmark entry has no 'name'")
     return doc
@@ -126,31 +129,47 @@ def load_results(results_dir):
     rows, contexts, failed = {}, {}, []
     for path in files:
         doc = read_json(path)
-        contexts[path.name] = doc.get("context") or {}
-        failed += [f"{b['name']} ({one_line(b.get('error_message', 'no message'))})"
-                   for b in doc["benchmarks"] if b.get("error_occurred")]
-        ok = [b for b in doc["benchmarks"] if not b.get("error_occurred")]
-        for run_name, entry, how in select_runs(ok):
-            scenario, model, variant, params = parse_name(run_name)
-            if run_name in rows:
-                print(f"tvl_plots: warning: {run_name} in several files; using {path.name}",
-                      file=sys.stderr)
-            counters = {k: v for k, v in entry.items() if isinstance(v, (int, float))
-                        and not isinstance(v, bool) and k not in SKIP_FIELDS}
-            # A sweep point that did not run (`tvl sweep`) is a recorded failure, not an error:
-            # it has no counters, only its reason, which the scenario's section reports.
-            failure = (one_line(entry.get("failure_reason") or "no reason recorded")
-                       if entry.get("sweep_failed") else None)
-            kind, detail = failure_fields(run_name, entry) if failure else (None, {})
-            # A point that ran but whose checks failed keeps its numbers and its reason.
-            check = one_line(entry["check_failed"]) if entry.get("check_failed") else None
-            labels = {k: one_line(v) for k, v in entry.items() if k in TEXT_FIELDS and isinstance(v, str)}
-            rows[run_name] = dict(scenario=scenario, model=model, variant=variant, params=params,
-                                  counters=counters, aggregate=how, source=path.name,
-                                  failure=failure, failure_kind=kind, failure_detail=detail,
-                                  check=check, context=contexts[path.name], labels=labels)
+        try:
+            read_rows(path, doc, rows, contexts, failed)
+        except PlotError as err:
+            raise PlotError(f"{path}: {err}") from None
+        except (TypeError, ValueError, AttributeError, KeyError) as err:
+            raise PlotError(f"{path}: {not_our_shape(err)}") from None
     if failed:
         raise PlotError(f"{len(failed)} benchmark(s) reported an error: " + "; ".join(failed))
     if not rows:
         raise PlotError(f"no benchmarks in {', '.join(p.name for p in files)}")
     return list(rows.values()), contexts
+
+
+def not_our_shape(err):
+    """One line for data that parsed but is not what tvl or Google Benchmark writes."""
+    return (f"not in the shape tvl and Google Benchmark write ({type(err).__name__}: "
+            f"{one_line(err)})")
+
+
+def read_rows(path, doc, rows, contexts, failed):
+    """Add one file's rows to rows (by run name), its context and its failed benchmarks."""
+    contexts[path.name] = doc.get("context") or {}
+    failed += [f"{b['name']} ({one_line(b.get('error_message', 'no message'))})"
+               for b in doc["benchmarks"] if b.get("error_occurred")]
+    ok = [b for b in doc["benchmarks"] if not b.get("error_occurred")]
+    for run_name, entry, how in select_runs(ok):
+        scenario, model, variant, params = parse_name(run_name)
+        if run_name in rows:
+            print(f"tvl_plots: warning: {run_name} in several files; using {path.name}",
+                  file=sys.stderr)
+        counters = {k: v for k, v in entry.items() if isinstance(v, (int, float))
+                    and not isinstance(v, bool) and k not in SKIP_FIELDS}
+        # A sweep point that did not run (`tvl sweep`) is a recorded failure, not an error:
+        # it has no counters, only its reason, which the scenario's section reports.
+        failure = (one_line(entry.get("failure_reason") or "no reason recorded")
+                   if entry.get("sweep_failed") else None)
+        kind, detail = failure_fields(run_name, entry) if failure else (None, {})
+        # A point that ran but whose checks failed keeps its numbers and its reason.
+        check = one_line(entry["check_failed"]) if entry.get("check_failed") else None
+        labels = {k: one_line(v) for k, v in entry.items() if k in TEXT_FIELDS and isinstance(v, str)}
+        rows[run_name] = dict(scenario=scenario, model=model, variant=variant, params=params,
+                              counters=counters, aggregate=how, source=path.name,
+                              failure=failure, failure_kind=kind, failure_detail=detail,
+                              check=check, context=contexts[path.name], labels=labels)

@@ -10,6 +10,7 @@ section it comes from by that section's stable anchor (its scenario's name, `#cu
 """
 import argparse
 import base64
+import contextlib
 import html
 import re
 import sys
@@ -20,7 +21,8 @@ from .cutlery import render_cutlery
 from .fanout import render_fanout
 from .fmt import CONTEXT_ROWS, ctx, num, si
 from .headline import Num, from_note, headline_blocks
-from .load import PlotError, load_results
+from .files import save_figure, stop_on_sigterm, write_text
+from .load import PlotError, load_results, not_our_shape
 from .primitives import render_primitives
 from .restaurant import render_restaurant
 
@@ -163,33 +165,53 @@ def build_report(args):
     command = args.command or first.get("tvl_command") or "unknown"
     profile = args.profile or first.get("tvl_profile") or "unknown"
     plt = load_pyplot()
+    with blame(Path(args.results), rows):
+        findings = headline_blocks(rows)
     figdir = Path(args.out) / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     blocks = [("h1", args.title),
               ("p", f"Profile: **{profile}** · date: {ctx(first, 'date')} · "
                     f"produced by: `{command}`"),
-              ("h2", "What it found", "findings")] + headline_blocks(rows) + [
+              ("h2", "What it found", "findings")] + findings + [
               ("h2", "Machine", "machine"),
               ("p", "Every number in this report and its figures is read from these Google "
                     "Benchmark JSON files, none typed by hand: "
                     + ", ".join(f"`{name}`" for name in sorted(contexts)) + "."),
               ("table", [["", "value"]]
                + [[label, ctx(first, key)] for label, key in CONTEXT_ROWS])]
+    for name, context in sorted(contexts.items()):
+        if context.get("interrupted"):
+            blocks.append(("p", f"**Interrupted:** `{name}` holds the points its run finished "
+                                f"before it was stopped; {context.get('points_not_run', 'some')} "
+                                "point(s) did not run."))
     if first.get("cpu_scaling_enabled"):
         blocks.append(("p", "**Warning:** CPU frequency scaling was enabled; timings are noisy."))
     for scenario in sorted({r["scenario"] for r in rows}):
         srows = [r for r in rows if r["scenario"] == scenario]
         context = contexts[srows[0]["source"]]
         render = SECTIONS.get(scenario, render_generic)
-        section, figures = render(plt, srows, context, command)
+        with blame(Path(args.results), srows):
+            section, figures = render(plt, srows, context, command)
         for name, fig in figures.items():
-            fig.savefig(figdir / f"{name}.png", dpi=130, metadata={"Software": None})
-            fig.savefig(figdir / f"{name}.svg", metadata={"Date": None})
+            save_figure(fig, figdir / f"{name}.png", dpi=130, metadata={"Software": None})
+            save_figure(fig, figdir / f"{name}.svg", metadata={"Date": None})
             plt.close(fig)
         blocks += [("h2", TITLES.get(scenario, scenario), anchor(scenario))] + section
     out = Path(args.out)
-    (out / "report.md").write_text(to_markdown(blocks), encoding="utf-8")
-    (out / "report.html").write_text(to_html(blocks, args.title, figdir), encoding="utf-8")
+    write_text(out / "report.md", to_markdown(blocks))
+    write_text(out / "report.html", to_html(blocks, args.title, figdir))
+
+
+@contextlib.contextmanager
+def blame(results, rows):
+    """Turn a section's failure on rows it cannot read into one line naming their files."""
+    files = ", ".join(str(results / name) for name in sorted({r["source"] for r in rows}))
+    try:
+        yield
+    except PlotError as err:
+        raise PlotError(f"{files}: {err}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError) as err:
+        raise PlotError(f"{files}: {not_our_shape(err)}") from None
 
 
 def main(argv=None):
@@ -201,9 +223,13 @@ def main(argv=None):
     parser.add_argument("--command", help="command shown on figures (default: context tvl_command)")
     parser.add_argument("--title", default="tvl — threads vs. event loop")
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     try:
         build_report(args)
     except PlotError as err:
         print(f"tvl_plots: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("tvl_plots: interrupted: the report was not written", file=sys.stderr)
+        return 130
     return 0
