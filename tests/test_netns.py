@@ -201,7 +201,10 @@ class Lab:
 
     def netem_works(self, ns):
         """Whether this kernel has netem: tried on a throwaway veth pair inside the namespace."""
-        run("ip", "netns", "exec", ns, "ip", "link", "add", "probe0", "type", "veth", "peer", "name", "probe1")
+        r = run("ip", "netns", "exec", ns, "ip", "link", "add", "probe0", "type", "veth", "peer", "name", "probe1",
+                check=False)
+        if r.returncode != 0:
+            raise Skip(f"cannot make a veth pair here ({r.stderr.strip()})")
         r = run("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "probe0", "root", "netem", "delay", "1ms",
                 check=False)
         run("ip", "netns", "exec", ns, "ip", "link", "del", "probe0", check=False)
@@ -298,6 +301,7 @@ def test(args, lab, workdir):
     failures = []
     check(failures, "WARNING" in broker_err and "not loopback" in broker_err,
           f"the broker warned that it listens on {BROKER_ADDR}, not loopback")
+    check(failures, broker.returncode == 0, f"the broker stopped cleanly on SIGTERM: exit status {broker.returncode}")
     check(failures, load.returncode == 0, f"tvl load exit status {load.returncode}, 0 expected")
     counters = {}
     if os.path.exists(load_json):
@@ -338,7 +342,11 @@ def main():
         ap.error("--tvl must name the tvl binary")
 
     # SIGTERM (a ctest timeout, a user) unwinds through the finally below, which cleans up.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    def on_sigterm(*_):
+        print("interrupted (SIGTERM): removing the namespaces and processes", flush=True)
+        sys.exit(1)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     if os.geteuid() != 0:
         print("SKIP: making network namespaces needs root (run the test as root)")
         return SKIP
