@@ -123,6 +123,7 @@ void print_summary(int n, const capacity::Result& r, double overload) {
 }
 
 int run_capacity(CapacityArgs a) {
+  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the subscriber counts finished
   AtomicFile out = open_result_file(a.json);
   fanout_point::Placement where;
   try {
@@ -140,7 +141,6 @@ int run_capacity(CapacityArgs a) {
   for (const auto& [k, v] : placement.items()) context[k] = v;
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
-  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the subscriber counts finished
   for (const int n : a.subscribers) {
     if (process::interrupted()) break;
     fmt::print("capacity fanout/{}/{}: {} subscribers, {} B, SLO p99 <= {} ms, {} s probes; {}\n", a.o.target.model,

@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <csignal>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -53,7 +52,7 @@ inline int finish_points(AtomicFile& file, nlohmann::json context, const nlohman
   const bool cut = process::interrupted();
   if (cut) {
     context["interrupted"] = true;
-    context["interrupted_by"] = process::interrupt_signal() == SIGINT ? "SIGINT" : "SIGTERM";
+    context["interrupted_by"] = process::interrupt_name();
     context["points_not_run"] = planned - rows.size();
   }
   const std::string path = file.path();

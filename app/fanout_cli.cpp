@@ -175,6 +175,7 @@ fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, c
 }
 
 int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
+  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the points finished
   AtomicFile out = open_result_file(o.json);
   const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
   const auto& t = o.target;
@@ -190,7 +191,6 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
   const std::string design = t.design_name();
-  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the points finished
   for (const int n : o.subscribers) {
     if (process::interrupted()) break;
     fmt::print(stderr, "sweep fanout/{}/{}: {} subscribers ...\n", t.model, design, n);
@@ -241,11 +241,11 @@ struct RunOptions {
 };
 
 int run_fanout_point(RunOptions o, load::Params lp) {
+  process::catch_interrupts();  // Ctrl-C: the broker is stopped, nothing is written
   AtomicFile out = open_result_file(o.json);
   const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
   const std::string name = catalog::fanout_name(o.target, lp);
   fmt::print("{}: {}\n", name, where.describe());
-  process::catch_interrupts();  // Ctrl-C: the broker is stopped, nothing is written
   try {
     const auto point = catalog::run_fanout(o.target, lp);  // throws unless every check held
     if (process::interrupted()) throw process::Interrupted();

@@ -179,6 +179,7 @@ struct PointFolder {
 // Each point in a child process; a failed point is recorded with its reason, never dropped. A
 // signal (Ctrl-C) stops the running point and keeps the finished ones (finish_points).
 int run_sweep(const Params& p, const SweepOptions& o) {
+  process::catch_interrupts();  // Ctrl-C: stop the running point, keep the finished ones
   AtomicFile out = open_result_file(o.json);
   const nlohmann::json context = json_context(
       fmt::format("tvl sweep restaurant --model {} --variant {} --tables {} --arrival-rate {} --timeout {}{}", p.model,
@@ -188,7 +189,6 @@ int run_sweep(const Params& p, const SweepOptions& o) {
   int failed = 0;
   const PointFolder folder;
   const auto tmp = folder.path / "point.json";
-  process::catch_interrupts();
   for (const int n : o.tables) {
     if (process::interrupted()) break;
     fmt::print(stderr, "sweep restaurant/{}/{}: {} tables ...\n", p.model, p.variant, n);

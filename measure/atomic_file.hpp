@@ -6,10 +6,13 @@
 // written, flushed to disk and renamed over the final path in one step. Never committed (an
 // exception, an interrupted run that keeps nothing), the temporary is removed.
 //
-// Header-only: the few system calls below are all it needs.
+// A signal that ends the program before the commit (Ctrl-C during `tvl run ... --json`) removes
+// the temporary too (process::remove_on_signal).
 #pragma once
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +23,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "measure/process.hpp"
 
 namespace tvl {
 
@@ -37,9 +42,16 @@ class AtomicFile {
     if (base.empty()) fail("it names a folder, not a file");
     // Hidden and not ending in .json: a reader globbing *.json never takes it for a result.
     temp_ = dir + "." + base + kTempInfix + "XXXXXX";
+    // No signal between making the temporary and noting it for removal (remove_on_signal).
+    sigset_t stop, before;
+    sigemptyset(&stop);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop, sig);
+    pthread_sigmask(SIG_BLOCK, &stop, &before);
     fd_ = ::mkstemp(temp_.data());
+    const int e = errno;
+    if (fd_ >= 0) process::remove_on_signal(temp_);
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
     if (fd_ < 0) {
-      const int e = errno;
       temp_.clear();
       fail(std::strerror(e));
     }
@@ -77,13 +89,17 @@ class AtomicFile {
     }
     if (::fsync(fd_) != 0 || ::close(std::exchange(fd_, -1)) != 0) fail_and_discard();
     if (::rename(temp_.c_str(), path_.c_str()) != 0) fail_and_discard();
+    process::keep_on_signal(temp_);
     temp_.clear();
   }
 
   // Removes the temporary without writing anything (what the destructor does).
   void discard() noexcept {
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    if (!temp_.empty()) ::unlink(temp_.c_str());
+    if (!temp_.empty()) {
+      ::unlink(temp_.c_str());
+      process::keep_on_signal(temp_);
+    }
     temp_.clear();
   }
 

@@ -79,16 +79,44 @@ void forget(pid_t pid) {
   }
 }
 
-void on_interrupt(int sig) {
+// Temporary files to remove should a signal end this process (remove_on_signal): paths in
+// static storage, since the handler may not allocate.
+constexpr int kMaxDoomed = 8;
+char g_doomed[kMaxDoomed][PATH_MAX];
+std::atomic<bool> g_doomed_used[kMaxDoomed];
+std::atomic<bool> g_polled{false};  // catch_interrupts() ran: the program polls interrupted()
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+void on_stop_signal(int sig) {
   const int saved_errno = errno;
-  if (getpid() == g_owner.load()) {  // not a child between fork and exec, which shares the table
-    int none = 0;
-    g_signal.compare_exchange_strong(none, sig);
-    const bool again = g_signals.fetch_add(1) > 0;
-    for (auto& slot : g_children)
-      if (const pid_t pid = slot.load(); pid > 0) kill(pid, again ? SIGKILL : SIGTERM);
+  // A forked child (before its exec, or one that never execs) shares the tables but owns
+  // nothing in them: it dies of the signal, as it would without this handler.
+  const bool owner = getpid() == g_owner.load();
+  if (!owner || !g_polled.load()) {  // nothing will look at a flag: remove the temporaries, die
+    for (int i = 0; owner && i < kMaxDoomed; ++i)
+      if (g_doomed_used[i].load()) unlink(g_doomed[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    errno = saved_errno;
+    return;
   }
+  int none = 0;
+  g_signal.compare_exchange_strong(none, sig);
+  const bool again = g_signals.fetch_add(1) > 0;
+  for (auto& slot : g_children)
+    if (const pid_t pid = slot.load(); pid > 0) kill(pid, again ? SIGKILL : SIGTERM);
   errno = saved_errno;
+}
+
+void install_handler() {
+  static std::atomic<bool> installed{false};
+  if (installed.exchange(true)) return;
+  g_owner = getpid();
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // blocking calls elsewhere go on; the loops here poll the flag
+  for (const int sig : kStopSignals) sigaction(sig, &sa, nullptr);
 }
 
 // How long a child stopped by an interrupt may take to exit before it is killed.
@@ -97,17 +125,33 @@ constexpr auto kInterruptGrace = std::chrono::seconds(3);
 }  // namespace
 
 void catch_interrupts() {
-  g_owner = getpid();
-  struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;  // blocking calls elsewhere go on; the loops here poll the flag
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  g_polled = true;
+  install_handler();
 }
 
 bool interrupted() { return g_signal.load() != 0; }
 int interrupt_signal() { return g_signal.load(); }
+
+std::string interrupt_name() {
+  const int sig = interrupt_signal();
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "";
+}
+
+void remove_on_signal(const std::string& path) {
+  if (path.size() >= PATH_MAX) return;
+  install_handler();
+  for (int i = 0; i < kMaxDoomed; ++i) {
+    if (g_doomed_used[i].load()) continue;
+    std::memcpy(g_doomed[i], path.c_str(), path.size() + 1);
+    g_doomed_used[i].store(true);  // after the path is whole: the handler reads it from here on
+    return;
+  }
+}
+
+void keep_on_signal(const std::string& path) {
+  for (int i = 0; i < kMaxDoomed; ++i)
+    if (g_doomed_used[i].load() && path == g_doomed[i]) g_doomed_used[i].store(false);
+}
 
 // The last bytes of a child's output kept for its failure reason (several lines, a limit line).
 constexpr std::size_t kOutputTailBytes = 8192;

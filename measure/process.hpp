@@ -55,21 +55,27 @@ void check_cpus(const std::vector<int>& cpus);
 // Pins the calling thread to `cpus` (empty: leaves it alone); throws on failure.
 void pin_this_thread(const std::vector<int>& cpus);
 
-// Ctrl-C (SIGINT) and SIGTERM for a parent of children (a sweep, the capacity search). A
-// terminal's Ctrl-C reaches the whole foreground process group, `kill -INT PID` only the parent:
-// either way the parent must stop its children, keep what it finished and say so. Once
-// catch_interrupts() has run, either signal sets a flag (interrupted()) and sends SIGTERM to
-// every child started by run_child() or spawn() that is still running (a second signal sends
-// SIGKILL); the parent checks the flag between points, drops the point the signal cut short,
-// writes the finished ones and exits with 128 + the signal. After the signal spawn() starts
-// nothing (it throws Interrupted) and run_child() kills what it started.
+// Ctrl-C (SIGINT), SIGTERM and SIGHUP for a parent of children (a sweep, the capacity search).
+// A terminal's Ctrl-C reaches the whole foreground process group, `kill -INT PID` only the
+// parent: either way the parent must stop its children, keep what it finished and say so. Once
+// catch_interrupts() has run, each of these signals sets a flag (interrupted()) and sends
+// SIGTERM to every child started by run_child() or spawn() that is still running (a second
+// signal sends SIGKILL); the parent checks the flag between points, drops the point the signal
+// cut short, writes the finished ones and exits with 128 + the signal. After the signal spawn()
+// starts nothing (it throws Interrupted) and run_child() kills what it started.
 void catch_interrupts();
 bool interrupted();
-int interrupt_signal();  // the signal that interrupted this process (0: none)
+int interrupt_signal();        // the signal that interrupted this process (0: none)
+std::string interrupt_name();  // "SIGINT", "SIGTERM", "SIGHUP" ("" when none)
 inline int interrupted_exit_code() { return 128 + interrupt_signal(); }  // 130 for SIGINT
 struct Interrupted : std::runtime_error {
   Interrupted() : std::runtime_error("interrupted") {}
 };
+// A temporary file to remove if one of those signals ends this process (a program that has not
+// called catch_interrupts() dies of the signal, as by default, without running destructors);
+// keep_on_signal() when it has been renamed or removed. At most 8 at a time (AtomicFile uses it).
+void remove_on_signal(const std::string& path);
+void keep_on_signal(const std::string& path);
 
 // This program, for re-running it as a child.
 std::string self_exe();

@@ -84,9 +84,9 @@ std::set<pid_t> children_of(pid_t parent) {
 }
 
 // `tvl ARGS` as a child of this test, its stdout and stderr read through one pipe.
-class Run {
+class TvlRun {
  public:
-  Run(const std::vector<std::string>& args, bool own_group) {
+  TvlRun(const std::vector<std::string>& args, bool own_group) {
     int out[2];
     EXPECT_EQ(pipe(out), 0);
     std::vector<std::string> argv{TVL_BINARY};
@@ -109,7 +109,7 @@ class Run {
     fd_ = out[0];
     fcntl(fd_, F_SETFL, O_NONBLOCK);
   }
-  ~Run() {
+  ~TvlRun() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
@@ -118,6 +118,7 @@ class Run {
   }
 
   pid_t pid() const { return pid_; }
+  int killed_by() const { return killed_by_; }  // the signal that ended it (0: it exited)
   const std::string& output() const { return output_; }
 
   // Reads output until `text` has appeared `times` times; false when the run ended or the
@@ -156,6 +157,7 @@ class Run {
         pid_ = -1;
         char buf[4096];  // what is left in the pipe (non-blocking: stops when it is empty)
         for (ssize_t n; (n = read(fd_, buf, sizeof buf)) > 0;) output_.append(buf, static_cast<std::size_t>(n));
+        if (WIFSIGNALED(status)) killed_by_ = WTERMSIG(status);
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       }
     }
@@ -190,6 +192,7 @@ class Run {
   }
 
   pid_t pid_ = -1;
+  int killed_by_ = 0;
   int fd_ = -1;
   std::string output_;
   std::set<pid_t> seen_children_;
@@ -205,7 +208,7 @@ void interrupt_after_first_point(std::vector<std::string> args, const std::strin
   const Folder folder("tvl_interrupt");
   const fs::path json = folder.path / "points.json";
   args.insert(args.end(), {"--json", json.string()});
-  Run run(args, whole_group);
+  TvlRun run(args, whole_group);
   ASSERT_TRUE(run.wait_for(marker, 2)) << run.output();
   ASSERT_TRUE(run.wait_for_child()) << "the second point started no child\n" << run.output();
   kill(whole_group ? -run.pid() : run.pid(), SIGINT);
@@ -280,6 +283,21 @@ TEST(run, json_path_that_cannot_be_written_fails_before_the_run) {
   const auto r = tvl::testing_cli::run_tvl("run cutlery --json " + fs::temp_directory_path().string());
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("it is a folder"), std::string::npos) << r.out;
+}
+
+// A command without children dies of Ctrl-C as before, but takes the temporary of its --json
+// file with it: nothing is left in the folder.
+TEST(run, sigint_during_a_run_leaves_no_result_and_no_temporary) {
+  const Folder folder("tvl_interrupt_run");
+  const fs::path json = folder.path / "cutlery.json";
+  TvlRun run({"run", "cutlery", "--trials", "100000", "--tables", "100000", "--json", json.string()}, false);
+  const auto deadline = Clock::now() + kWaitForOutput;
+  while (folder.entries().empty() && Clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(folder.entries().size(), 1u) << "no temporary beside the --json file";
+  kill(run.pid(), SIGINT);
+  EXPECT_EQ(run.wait_exit(), -1) << run.output();
+  EXPECT_EQ(run.killed_by(), SIGINT) << "it should die of the signal, as a program does by default";
+  EXPECT_EQ(folder.entries(), std::vector<std::string>{});
 }
 
 TEST(atomic_file, commit_writes_the_whole_file_and_leaves_no_temporary) {
