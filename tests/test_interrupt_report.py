@@ -31,7 +31,8 @@ HANG = """
 if [ -n "${TVL_FAKE_HANG:-}" ] && [[ "$*" == *"$TVL_FAKE_HANG"* ]]; then
   prev="" json=""
   for a in "$@"; do [ "$prev" = --json ] && json=$a; prev=$a; done
-  trap 'printf "{\\"context\\": {\\"interrupted\\": true, \\"points_not_run\\": 1}, \\"benchmarks\\": []}\\n" >"$json"; exit 130' TERM
+  interrupted='{"context": {"interrupted": true, "points_not_run": 1}, "benchmarks": []}'
+  trap 'echo "$interrupted" >"$json"; exit 130' TERM
   echo $$ >"$TVL_FAKE_STARTED"
   for i in $(seq 600); do sleep 0.1; done
   exit 0
@@ -84,16 +85,17 @@ class InterruptedReportTest(base.ReportScriptTest):
     test_bad_input = None
 
     def interrupt(self, whole_group, hang=None, bench_hang=False):
-        """Start report.sh, wait for the hanging step, signal; return (proc, stdout, stderr, pid)."""
-        env = {"PATH": "/usr/bin:/bin", "FIXTURE": str(base.SOURCE / "tests/data/cutlery_bench.json"),
+        """Start report.sh, wait for the hanging step, signal; return (proc, out, err, its pid)."""
+        env = {"PATH": "/usr/bin:/bin",
+               "FIXTURE": str(base.SOURCE / "tests/data/cutlery_bench.json"),
                "CAPACITY_FIXTURE": str(base.SOURCE / "tests/data/capacity_fixture.json"),
                "TVL_FAKE_STARTED": str(self.started)}
         if hang:
             env["TVL_FAKE_HANG"] = hang
         if bench_hang:
             env["TVL_FAKE_BENCH_HANG"] = "1"
-        proc = subprocess.Popen(["bash", "scripts/report.sh", "quick", "fake"], cwd=self.tmp, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        proc = subprocess.Popen(["bash", "scripts/report.sh", "quick", "fake"], cwd=self.tmp,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)  # a group of its own, as a shell's job
         try:
             deadline = time.monotonic() + STEP_TIMEOUT
@@ -143,7 +145,8 @@ class InterruptedReportTest(base.ReportScriptTest):
         self.assertIn("interrupted during step 1/", err)
         self.assertIn("no result file is complete", err)
         self.assertEqual(sorted(p.name for p in self.results.iterdir()),
-                         ["report.log", "report_times.tsv"], "a half-written bench.json or its temporary")
+                         ["report.log", "report_times.tsv"],
+                         "a half-written bench.json or its temporary")
 
 
 if __name__ == "__main__":

@@ -168,7 +168,8 @@ def read_rows(path, doc, rows, contexts, failed):
         kind, detail = failure_fields(run_name, entry) if failure else (None, {})
         # A point that ran but whose checks failed keeps its numbers and its reason.
         check = one_line(entry["check_failed"]) if entry.get("check_failed") else None
-        labels = {k: one_line(v) for k, v in entry.items() if k in TEXT_FIELDS and isinstance(v, str)}
+        labels = {k: one_line(v) for k, v in entry.items()
+                  if k in TEXT_FIELDS and isinstance(v, str)}
         rows[run_name] = dict(scenario=scenario, model=model, variant=variant, params=params,
                               counters=counters, aggregate=how, source=path.name,
                               failure=failure, failure_kind=kind, failure_detail=detail,
