@@ -92,9 +92,13 @@ void on_stop_signal(int sig) {
   // A forked child (before its exec, or one that never execs) shares the tables but owns
   // nothing in them: it dies of the signal, as it would without this handler.
   const bool owner = getpid() == g_owner.load();
-  if (!owner || !g_polled.load()) {  // nothing will look at a flag: remove the temporaries, die
-    for (int i = 0; owner && i < kMaxDoomed; ++i)
-      if (g_doomed_used[i].load()) unlink(g_doomed[i]);
+  if (!owner || !g_polled.load()) {  // nothing will look at a flag: clean up, and die of it
+    if (owner) {
+      for (int i = 0; i < kMaxDoomed; ++i)
+        if (g_doomed_used[i].load()) unlink(g_doomed[i]);
+      for (auto& slot : g_children)
+        if (const pid_t pid = slot.load(); pid > 0) kill(pid, SIGTERM);
+    }
     signal(sig, SIG_DFL);
     raise(sig);
     errno = saved_errno;
@@ -181,6 +185,7 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
     _exit(127);
   }
   close(out[1]);
+  install_handler();  // a signal that ends this program stops the child too
   remember(pid);
   Outcome o;
   const auto deadline = t0 + std::chrono::duration<double>(timeout_s);
@@ -297,6 +302,7 @@ Child spawn(const std::vector<std::string>& argv, const std::vector<int>& cpus) 
     _exit(127);
   }
   close(out[1]);
+  install_handler();  // a signal that ends this program stops the child too
   remember(pid);
   return {pid, out[0], {}};
 }

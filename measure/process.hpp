@@ -71,8 +71,9 @@ inline int interrupted_exit_code() { return 128 + interrupt_signal(); }  // 130 
 struct Interrupted : std::runtime_error {
   Interrupted() : std::runtime_error("interrupted") {}
 };
-// A temporary file to remove if one of those signals ends this process (a program that has not
-// called catch_interrupts() dies of the signal, as by default, without running destructors);
+// A program that has not called catch_interrupts() dies of these signals as by default (no
+// destructors run), but first sends SIGTERM to its children still running (run_child(),
+// spawn()) and removes the temporary files given here: remove_on_signal() when one is made,
 // keep_on_signal() when it has been renamed or removed. At most 8 at a time (AtomicFile uses it).
 void remove_on_signal(const std::string& path);
 void keep_on_signal(const std::string& path);

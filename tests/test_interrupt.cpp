@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "measure/atomic_file.hpp"
+#include "measure/process.hpp"
 #include "tvl_command.hpp"
 
 namespace {
@@ -298,6 +299,39 @@ TEST(run, sigint_during_a_run_leaves_no_result_and_no_temporary) {
   EXPECT_EQ(run.wait_exit(), -1) << run.output();
   EXPECT_EQ(run.killed_by(), SIGINT) << "it should die of the signal, as a program does by default";
   EXPECT_EQ(folder.entries(), std::vector<std::string>{});
+}
+
+// A program that does not poll for interrupts (tvl-bench, a test) and dies of Ctrl-C still takes
+// its children with it: a broker started with process::spawn gets SIGTERM first.
+TEST(process, a_program_killed_by_sigint_stops_its_children_first) {
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  const pid_t program = fork();
+  if (program == 0) {
+    close(report[0]);
+    auto broker = tvl::process::spawn({TVL_BINARY, "broker", "--model", "asyncloop", "--port", "0"});
+    const bool up = !tvl::process::read_line(broker, "listening on ", 60).empty();
+    const pid_t pid = up ? broker.pid : -1;
+    if (write(report[1], &pid, sizeof pid) != sizeof pid) _exit(3);
+    for (int i = 0; i < 600; ++i) usleep(100'000);  // until the signal (a minute at most)
+    _exit(0);
+  }
+  close(report[1]);
+  pid_t broker = -1;
+  ASSERT_EQ(read(report[0], &broker, sizeof broker), static_cast<ssize_t>(sizeof broker));
+  close(report[0]);
+  ASSERT_GT(broker, 0) << "the broker did not start";
+  ASSERT_EQ(parent_of(broker), program);
+  kill(program, SIGINT);
+  int status = 0;
+  waitpid(program, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "it should die of the signal, as by default";
+  // The broker got SIGTERM before its parent died: it exits (its stats line goes to a closed
+  // pipe), then is reaped by init. Bounded wait: it must be gone, not merely orphaned.
+  for (const auto deadline = Clock::now() + 20s; parent_of(broker) != -1 && Clock::now() < deadline;)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(parent_of(broker), -1) << "the broker outlived the program that started it";
+  if (parent_of(broker) != -1) kill(broker, SIGKILL);
 }
 
 TEST(atomic_file, commit_writes_the_whole_file_and_leaves_no_temporary) {
