@@ -82,7 +82,8 @@ def array(*items):
 
 
 RESP_SEEDS = {
-    "subscribe_reply": resp_input(b"*3\r\n$9\r\nsubscribe\r\n$10\r\n/topic/load\r\n:1\r\n"),
+    "subscribe_reply": resp_input(b"*3\r\n$9\r\nsubscribe\r\n$11\r\n/topic/load\r\n:1\r\n"),
+    "subscribe_reply_length_one_short": resp_input(b"*3\r\n$9\r\nsubscribe\r\n$10\r\n/topic/load\r\n:1\r\n"),
     "message": resp_input(array(bulk("message"), bulk("/topic/load"), bulk(stamp(3, 9))), plan=b"\x04\x11"),
     "messages_back_to_back": resp_input(b"".join(array(bulk("message"), bulk("/topic/load"), bulk(stamp(0, i, 32)))
                                                  for i in range(3)), plan=b"\x00"),
