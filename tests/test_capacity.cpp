@@ -46,6 +46,10 @@ int exit_status(const std::string& args, std::string& out) {
 
 }  // namespace
 
+// The two searches against the throttled Python peer run in the normal build only (the sanitizer
+// test presets in CMakePresets.json leave them out): the broker is Python, so nothing under test
+// is instrumented but the search's own arithmetic, which the shorter tests here run under the
+// sanitizers too, and their 20 s a preset is CI time better spent on the brokers' fault tests.
 TEST(capacity, finds_the_cap_of_a_throttled_broker_within_10_percent) {
   const double cap = 4'000 * 2;  // 4,000 messages/s to 2 subscribers
   const auto o = throttled_python(4'000, 2);
