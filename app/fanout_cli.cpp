@@ -97,16 +97,28 @@ void print_load(const load::Params& p, const load::Result& r) {
   fmt::print("  published {} ({:.0f}/s), delivered {} of {} ({:.0f}/s), lost {}, gaps {}, duplicates/reordered {}\n",
              r.published, get("published_per_second"), r.delivered, r.expected, get("items_per_second"), r.lost, r.gaps,
              r.duplicates_or_reordered);
-  fmt::print("  latency from intended send  p50 {:.0f} us  p99 {:.0f}  p99.9 {:.0f}  max {:.0f}\n", get("p50_us"),
-             get("p99_us"), get("p999_us"), get("max_us"));
+  const bool kernel = r.receive_clock == load::kKernelClock;
+  fmt::print("  latency from intended send  p50 {:.0f} us  p99 {:.0f}  p99.9 {:.0f}  max {:.0f}  (receipt: {})\n",
+             get("p50_us"), get("p99_us"), get("p999_us"), get("max_us"),
+             kernel ? "the kernel's receive stamp" : "when the generator read it; the kernel gave no stamp");
+  if (kernel && r.unstamped > 0)
+    fmt::print("  {} deliveries carried no kernel stamp: dated when the generator read them\n", r.unstamped);
   fmt::print("  latency from actual send    p50 {:.0f} us  p99 {:.0f}  p99.9 {:.0f}\n", get("sent_p50_us"),
              get("sent_p99_us"), get("sent_p999_us"));
+  fmt::print("  the same, dated when the generator read it  p50 {:.0f} us  p99 {:.0f}  p99.9 {:.0f}\n",
+             get("user_p50_us"), get("user_p99_us"), get("user_p999_us"));
   if (p.broker_pid > 0 || r.broker_rss_kib > 0)  // measured: the broker's pid was known (here or in run_point)
-    fmt::print("  broker: RSS {} KiB (peak {}), CPU {:.3f} s, context switches {} voluntary, {} involuntary\n",
-               r.broker_rss_kib, r.broker_hwm_kib, r.broker_cpu_s, r.broker_vcsw, r.broker_ivcsw);
-  fmt::print("  generator: {} thread(s){}, CPU {:.3f} s, busiest thread {:.0f}% busy (on a CPU or waiting for one){}\n",
-             r.load_threads, p.cpus.empty() ? "" : fmt::format(" on CPUs {}", fmt::join(p.cpus, ",")), r.load_cpu_s,
-             r.load_busy * 100, r.load_bound ? "  LOAD-BOUND: the generator may have been the limit" : "");
+    fmt::print(
+        "  broker: RSS {} KiB (peak {}), CPU {:.3f} s ({:.3f} s per million deliveries), context switches {} "
+        "voluntary, {} involuntary\n",
+        r.broker_rss_kib, r.broker_hwm_kib, r.broker_cpu_s, get("broker_cpu_s_per_million"), r.broker_vcsw,
+        r.broker_ivcsw);
+  fmt::print(
+      "  generator: {} thread(s){}, CPU {:.3f} s ({:.3f} s per million deliveries), busiest thread {:.0f}% busy (on a "
+      "CPU or waiting for one){}\n",
+      r.load_threads, p.cpus.empty() ? "" : fmt::format(" on CPUs {}", fmt::join(p.cpus, ",")), r.load_cpu_s,
+      get("load_cpu_s_per_million"), r.load_busy * 100,
+      r.load_bound ? "  LOAD-BOUND: the generator may have been the limit" : "");
   if (r.publishers_stalled > 0)
     fmt::print("  {} publisher(s) stalled (the broker stopped reading): what they wrote counts as published\n",
                r.publishers_stalled);
@@ -140,8 +152,8 @@ void add_load_options(CLI::App* cmd, load::Params& p, bool subscribers = true) {
   cmd->add_option("--tick-ms", p.tick_s, "publishers send what is due once per this many ms (0: each message on time)")
       ->transform([](const std::string& ms) { return std::to_string(std::stod(ms) / 1e3); })
       ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--load-threads", p.threads, "load generator threads, an event loop each")
-      ->check(CLI::Range(1, 1024))
+  cmd->add_option("--load-threads", p.threads, "load generator threads, an event loop each (0: one per load CPU)")
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   cmd->add_option("--load-cpus", p.cpus, "pin every load thread to these CPUs, comma separated (default: anywhere)")
       ->delimiter(',')

@@ -34,7 +34,7 @@ struct Params {
   double drain_s = 5;     // after the last send, how long deliveries may take to arrive
   double confirm_s = 10;  // how long subscriptions may take to be confirmed
   pid_t broker_pid = 0;   // read the broker's RSS, CPU and context switches from /proc
-  int threads = 1;        // load threads, an io_context each; connections spread round-robin
+  int threads = 0;        // load threads, an io_context each, connections spread round-robin (0: one per load CPU)
   // Publishers send what is due at most once per tick (0: each message at its own time). The
   // wait counts in the latency from the intended send; a tick of a millisecond lets the
   // brokers and the generator move messages in batches, as a busy publisher's would arrive.
@@ -47,7 +47,16 @@ struct Params {
   // just started (TCP windows, socket buffers, caches) are not what a steady load measures.
   double warmup_s = 0;
   std::vector<int> cpus;  // every load thread is pinned to this set; empty: affinity left alone
+  // Test only: each subscriber sleeps this long after its socket becomes readable and before it
+  // reads, so that a test can show the kernel's receive stamp does not charge the generator's
+  // delay to the broker (tests/test_loadgen.cpp).
+  double read_delay_s = 0;
 };
+
+// Which clock dated a delivery's receipt: the kernel's (SO_TIMESTAMPNS: when the broker's bytes
+// reached the subscriber's socket) or the generator's own, when it read them.
+inline constexpr const char* kKernelClock = "kernel";
+inline constexpr const char* kUserClock = "user";
 
 struct Result {
   // published: messages whose bytes the publishers wrote. A write the broker stopped taking,
@@ -59,7 +68,15 @@ struct Result {
   std::int64_t subscribers_confirmed = 0;
   std::int64_t publishers_stalled = 0;  // publishers whose writes the broker stopped taking
   double seconds = 0;                   // from the first send to the last delivery
-  Histogram from_intended_ns, from_sent_ns;
+  // Latency from the intended and from the actual send to the receipt. The receipt is the
+  // kernel's receive stamp where the kernel gave one (for a read that holds several messages,
+  // the stamp of its last segment: later than the truth, never earlier), else the time the
+  // generator read the bytes (user_from_intended_ns always uses the latter, so the two can be
+  // compared). Only deliveries meant to be sent after the warm-up are recorded: count() is the
+  // number of latencies judged.
+  Histogram from_intended_ns, from_sent_ns, user_from_intended_ns;
+  std::string receive_clock = kKernelClock;  // kKernelClock, or kUserClock when no read carried a stamp
+  std::int64_t unstamped = 0;                // deliveries whose read carried no kernel stamp (user clock used)
   std::int64_t broker_rss_kib = -1, broker_hwm_kib = -1, broker_vcsw = -1, broker_ivcsw = -1;
   double broker_cpu_s = -1;
   std::int64_t fd_limit = 0;

@@ -1,15 +1,23 @@
-// What the load generator reads off the wire, parsed in place in its read buffer: the book's
-// length-prefixed frames, and just enough RESP (redis) for PUBLISH/SUBSCRIBE. Header-only and
-// standard library only, so that the fuzz targets (fuzz/) run the very code the load runs.
+// The load generator's wire, both ways. What it reads, parsed in place in its read buffer: the
+// book's length-prefixed frames, and just enough RESP (redis) for PUBLISH/SUBSCRIBE. What it
+// writes: one publish laid out once, only its stamp rewritten per message. Header-only, on the
+// standard library and scenarios/fanout.hpp alone, so that the fuzz targets (fuzz/) run the very
+// code the load runs.
 #pragma once
 
 #include <array>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 #include <string_view>
 
+#include "scenarios/fanout.hpp"
+
 namespace tvl::load::wire {
+
+inline constexpr std::size_t kFrameHeader = 4;  // a frame's big-endian length
 
 inline std::uint32_t get_be32(const char* p) {
   return std::uint32_t{static_cast<unsigned char>(p[0])} << 24 | std::uint32_t{static_cast<unsigned char>(p[1])} << 16 |
@@ -20,11 +28,11 @@ inline std::uint32_t get_be32(const char* p) {
 template <typename F>
 std::size_t parse_frames(std::string_view in, F&& on_frame) {
   std::size_t at = 0;
-  while (in.size() - at >= 4) {
+  while (in.size() - at >= kFrameHeader) {
     const std::size_t len = get_be32(in.data() + at);
-    if (in.size() - at - 4 < len) break;
-    on_frame(in.substr(at + 4, len));
-    at += 4 + len;
+    if (in.size() - at - kFrameHeader < len) break;
+    on_frame(in.substr(at + kFrameHeader, len));
+    at += kFrameHeader + len;
   }
   return at;
 }
@@ -78,5 +86,57 @@ inline std::size_t parse_resp(std::string_view in, Reply& r) {
   }
   return at;
 }
+
+// --- Writing.
+
+template <typename T>
+char* put_le(T v, char* p) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<char>(static_cast<std::uint64_t>(v) >> (8 * i));
+  return p + sizeof(T);
+}
+
+// A RESP command: an array of bulk strings.
+inline std::string resp_command(std::initializer_list<std::string_view> args) {
+  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  for (auto a : args) {
+    out += "$" + std::to_string(a.size()) + "\r\n";
+    out += a;
+    out += "\r\n";
+  }
+  return out;
+}
+
+// One publish as it goes on the wire. Every message of a run has the same size, so a batch is
+// laid out once and only its stamps are rewritten, and a count of bytes written says how many
+// messages went out.
+class Publish {
+ public:
+  Publish(bool resp, std::string_view channel, std::size_t payload_bytes) {
+    const std::string payload = fanout::encode_stamp({}, payload_bytes);  // the padding is fixed
+    constexpr std::size_t kRespTrailer = 2;  // the "\r\n" after a bulk string
+    one_ = resp ? resp_command({"PUBLISH", channel, payload}) : fanout::frame(channel) + fanout::frame(payload);
+    stamp_at_ = one_.size() - payload.size() - (resp ? kRespTrailer : 0);
+  }
+
+  std::size_t size() const { return one_.size(); }
+
+  // Makes `batch` hold at least n messages (their stamps still to be written).
+  void lay_out(std::string& batch, std::size_t n) const {
+    while (batch.size() < n * one_.size()) batch += one_;
+  }
+
+  // Writes the stamp of message i of the batch, byte for byte what fanout::encode_stamp writes.
+  void stamp(std::string& batch, std::size_t i, const fanout::Stamp& s) const {
+    char* p = batch.data() + i * one_.size() + stamp_at_;
+    p = put_le(s.publisher, p);
+    p = put_le(s.seq, p);
+    p = put_le(s.intended_ns, p);
+    put_le(s.sent_ns, p);
+  }
+
+ private:
+  std::string one_;
+  std::size_t stamp_at_ = 0;
+};
 
 }  // namespace tvl::load::wire

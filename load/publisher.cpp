@@ -1,0 +1,94 @@
+// The publishers: an open-loop schedule (message k of a publisher is *meant* to go at
+// t0 + k / rate, whatever happened to message k - 1). A publisher that falls behind sends what
+// is due in gathered writes, rewriting only the stamps of a batch laid out once. Before the
+// schedule starts, publisher 0 probes the subscriptions: a subscriber that received a probe is
+// confirmed.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <fmt/format.h>
+
+#include "load/load.hpp"
+
+namespace tvl::load::detail {
+
+using asio::use_awaitable;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto kProbeEvery = 5ms;              // subscription probes, until the schedule starts
+constexpr std::size_t kRepliesChunk = 65536;  // redis-server's replies to PUBLISH, read and dropped
+}  // namespace
+
+std::int64_t Load::intended_ns(std::int64_t seq) const {
+  return static_cast<std::int64_t>(static_cast<double>(seq) / per_publisher_rate_ * 1e9);
+}
+
+asio::awaitable<void> Load::publisher(Pub& pub, int j) {
+  Worker& w = *pub.w;
+  tcp::socket& s = *co_await connect(w, false);
+  pub.socket = &s;
+  if (resp_) {
+    co_spawn(w.io, discard_replies(s), asio::detached);
+  } else {
+    const std::string hello = fanout::frame(fmt::format("/tvl/load/publisher/{}", j));
+    co_await asio::async_write(s, asio::buffer(hello), use_awaitable);
+  }
+  connected_.fetch_add(1);
+  asio::steady_timer timer(w.io);
+  pub.timer = &timer;
+  struct Forget {  // however the coroutine ends, nobody may cancel the timer after it
+    Pub& pub;
+    ~Forget() { pub.timer = nullptr; }
+  } forget{pub};
+  std::string batch;  // laid out once; only the stamps change
+  wire_.lay_out(batch, 1);
+  boost::system::error_code ec;
+  const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
+  while (!w.go && !w.stopping) {  // until the conductor says go; publisher 0 probes meanwhile
+    if (j == 0 && connected_.load() == connections) {
+      wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
+      co_await asio::async_write(s, asio::buffer(batch.data(), wire_.size()), use_awaitable);
+    }
+    timer.expires_after(kProbeEvery);
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  std::int64_t sent = 0;
+  while (w.go && !w.stop_publishing && !w.stopping && sent < per_publisher_count_) {
+    const std::int64_t now = (Clock::now() - w.t0).count();
+    const auto due = std::min<std::int64_t>(
+        per_publisher_count_, static_cast<std::int64_t>(static_cast<double>(now) / 1e9 * per_publisher_rate_) + 1);
+    const auto n = static_cast<std::size_t>(std::min<std::int64_t>(due - sent, static_cast<std::int64_t>(max_batch_)));
+    wire_.lay_out(batch, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto seq = sent + static_cast<std::int64_t>(i);
+      wire_.stamp(batch, i, {static_cast<std::uint32_t>(j), static_cast<std::uint64_t>(seq), intended_ns(seq), now});
+    }
+    const std::size_t bytes = co_await asio::async_write(s, asio::buffer(batch.data(), n * wire_.size()),
+                                                         asio::redirect_error(use_awaitable, ec));
+    // A write that fails or is stopped part-way tells how far it got. A message partly
+    // written counts as published: the broker may hold its first bytes and have it all if it
+    // reads on, so `published` stays an upper bound on what can be delivered.
+    sent += static_cast<std::int64_t>((bytes + wire_.size() - 1) / wire_.size());
+    pub.published.store(sent, std::memory_order_relaxed);
+    if (ec) break;  // stopped by the conductor (a broker that stopped reading), or closed by the broker
+    if (sent < per_publisher_count_ && sent >= due) {
+      timer.expires_at(w.t0 + std::chrono::nanoseconds(std::max(intended_ns(sent), now + tick_ns_)));
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+  if (!w.go) co_return;  // stopped before the schedule began
+  if (sent == per_publisher_count_) publishers_done_.fetch_add(1);
+  publishers_finished_.fetch_add(1);
+}
+
+asio::awaitable<void> Load::discard_replies(tcp::socket& s) {
+  std::vector<char> chunk(kRepliesChunk);
+  boost::system::error_code ec;
+  while (!ec) co_await s.async_read_some(asio::buffer(chunk), asio::redirect_error(use_awaitable, ec));
+}
+
+}  // namespace tvl::load::detail

@@ -1,0 +1,202 @@
+// The subscribers: each reads its socket, dates each read's receipt, and checks every delivery
+// for gaps, duplicates and reordering.
+//
+// A receipt is dated by the kernel: SO_TIMESTAMPNS, switched on when the connection is made,
+// stamps each segment as it reaches the socket, and recvmsg() hands over the stamp of the last
+// segment it read. So the latency charged to the broker ends when its bytes arrived, not when
+// the generator got round to reading them: on one load core, at hundreds of subscribers, the
+// generator's own reading time would otherwise count as the broker's. For a read that holds
+// several messages the stamp is its last segment's: later than the truth for the earlier ones,
+// never earlier. The time the generator read the bytes is kept as a second series
+// (user_from_intended_ns), so the difference shows; a read that carried no stamp (the kernel
+// switches stamping on lazily, and the first segments after it may miss it) falls back to that
+// time, and is counted.
+//
+// A subscriber waits until its socket is readable and then reads until the socket is empty,
+// straight into its own buffer: one wake-up and usually one system call per batch of
+// messages. Every complete message is parsed in place; one cut short by the end of a read is
+// moved to the front to wait for its rest: no allocation per message.
+#include <sys/socket.h>
+#include <time.h>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "load/load.hpp"
+
+namespace tvl::load::detail {
+
+using asio::use_awaitable;
+
+namespace {
+
+constexpr std::int64_t kNsPerS = 1'000'000'000;
+
+// Switches on the kernel's receive stamps for this socket; false where the kernel refuses.
+bool enable_receive_stamps(tcp::socket& s) {
+  const int on = 1;
+  return ::setsockopt(s.native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) == 0;
+}
+
+// The receive stamp a recvmsg() returned, in ns on CLOCK_REALTIME; -1 when it carried none.
+std::int64_t receive_stamp(msghdr& msg) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts{};
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return ts.tv_sec * kNsPerS + ts.tv_nsec;
+    }
+  return -1;
+}
+
+// Dates a read that has just returned. The kernel's stamp is on the real-time clock and the
+// schedule on the steady clock: the stamp's age, read on the real-time clock now, is taken
+// off the steady time now, so a step of the real-time clock cannot enter a latency.
+Receipt receipt(Clock::time_point t0, std::int64_t stamp_ns) {
+  Receipt at;
+  at.user_ns = (Clock::now() - t0).count();
+  at.kernel_ns = at.user_ns;
+  if (stamp_ns < 0) return at;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const std::int64_t age = now.tv_sec * kNsPerS + now.tv_nsec - stamp_ns;
+  at.kernel_ns = at.user_ns - std::max<std::int64_t>(0, age);
+  at.stamped = true;
+  return at;
+}
+
+}  // namespace
+
+// A new connection, owned by its thread (closed at the end, whoever still uses it). A
+// subscriber's has the kernel's receive stamps on from the start.
+asio::awaitable<tcp::socket*> Load::connect(Worker& w, bool stamped) {
+  tcp::socket& s = w.sockets.emplace_back(w.io);
+  boost::system::error_code ec;
+  co_await s.async_connect({asio::ip::make_address(p_.host), p_.port}, asio::redirect_error(use_awaitable, ec));
+  if (ec) throw std::runtime_error(fmt::format("cannot connect to {}:{}: {}", p_.host, p_.port, ec.message()));
+  s.set_option(tcp::no_delay(true));
+  if (stamped) enable_receive_stamps(s);  // where it fails, every read falls back and is counted
+  co_return &s;
+}
+
+void Load::confirm(Sub& sub) {
+  if (sub.confirmed) return;
+  sub.confirmed = true;
+  confirmed_.fetch_add(1);
+}
+
+void Load::on_message(Sub& sub, std::string_view payload, const Receipt& at) {
+  const auto stamp = fanout::decode_stamp(payload);
+  if (!stamp) return;
+  if (stamp->publisher == kProbe) return confirm(sub);
+  if (stamp->publisher >= static_cast<std::uint32_t>(p_.publishers)) return;
+  Worker& w = *sub.w;
+  if (!at.stamped) ++w.unstamped;
+  if (stamp->intended_ns >= warmup_ns_) {
+    const std::int64_t latency = std::max<std::int64_t>(0, at.kernel_ns - stamp->intended_ns);
+    w.from_intended_ns.record(static_cast<std::uint64_t>(latency));
+    w.from_sent_ns.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at.kernel_ns - stamp->sent_ns)));
+    w.user_from_intended_ns.record(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, at.user_ns - stamp->intended_ns)));
+    if (p_.late_ns > 0 && latency > p_.late_ns) ++w.late;
+  }
+  ++w.delivered;
+  ++sub.received;
+  w.last_delivery_ns = at.kernel_ns;
+  if (queue_) {  // each message once, to any subscriber
+    auto& seen = w.seen[stamp->publisher];
+    if (stamp->seq < seen.size() && seen[stamp->seq]) ++w.duplicates_or_reordered;
+    if (stamp->seq < seen.size()) seen[stamp->seq] = true;
+    w.queue_next[stamp->publisher] = std::max(w.queue_next[stamp->publisher], stamp->seq + 1);
+    return;
+  }
+  auto& next = sub.next_seq[stamp->publisher];  // a topic: every message, in order
+  if (stamp->seq == next) {
+    ++next;
+  } else if (stamp->seq > next) {
+    w.gaps += static_cast<std::int64_t>(stamp->seq - next);
+    next = stamp->seq + 1;
+  } else {
+    ++w.duplicates_or_reordered;
+  }
+}
+
+// Handles every complete message at the front of `data`, where it lies; returns the bytes used.
+std::size_t Load::take(Sub& sub, std::string_view data, const Receipt& at) {
+  if (!resp_) return wire::parse_frames(data, [&](std::string_view f) { on_message(sub, f, at); });
+  std::size_t used = 0;
+  wire::Reply reply;
+  while (const std::size_t taken = wire::parse_resp(data.substr(used), reply)) {
+    used += taken;
+    if (reply.n == 3 && reply.item[0] == "subscribe") confirm(sub);
+    if (reply.n == 3 && reply.item[0] == "message") on_message(sub, reply.item[2], at);
+  }
+  return used;
+}
+
+// GCC 12 cannot keep a braced list alive across a co_await: build requests outside one.
+std::string Load::subscribe_request() const {
+  return resp_ ? wire::resp_command({"SUBSCRIBE", p_.channel}) : fanout::frame(p_.channel);
+}
+
+asio::awaitable<void> Load::subscriber(Sub& sub) {
+  Worker& w = *sub.w;
+  tcp::socket& s = *co_await connect(w, true);
+  const std::string hello = subscribe_request();
+  co_await asio::async_write(s, asio::buffer(hello), use_awaitable);
+  connected_.fetch_add(1);
+  s.native_non_blocking(true);
+  std::size_t size = read_chunk_, kept = 0;
+  auto buf = std::make_unique_for_overwrite<char[]>(size);  // untouched pages cost no memory
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec)) * 2];
+  const auto read_delay = seconds(p_.read_delay_s);
+  boost::system::error_code ec;
+  for (;;) {
+    // Read until the socket is empty: a read that fills less than it was offered emptied it.
+    for (;;) {
+      iovec room{buf.get() + kept, size - kept};
+      msghdr msg{};
+      msg.msg_iov = &room;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(s.native_handle(), &msg, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n <= 0) co_return;  // closed by the broker, or reset
+      const Receipt at = receipt(Clock::time_point(Clock::duration(t0_ns_.load(std::memory_order_acquire))),
+                                 receive_stamp(msg));
+      const std::string_view data(buf.get(), kept + static_cast<std::size_t>(n));
+      const std::size_t used = take(sub, data, at);
+      kept = data.size() - used;
+      std::memmove(buf.get(), buf.get() + used, kept);
+      if (kept * 2 > size) {  // a message longer than half the buffer: make room for it
+        auto bigger = std::make_unique_for_overwrite<char[]>(size *= 2);
+        std::memcpy(bigger.get(), buf.get(), kept);
+        buf = std::move(bigger);
+      }
+      w.delivered_so_far.store(w.delivered, std::memory_order_relaxed);
+      w.late_so_far.store(w.late, std::memory_order_relaxed);
+      if (static_cast<std::size_t>(n) < room.iov_len) break;
+    }
+    co_await s.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec) break;  // closed at the end of the run
+    if (read_delay.count() > 0) std::this_thread::sleep_for(read_delay);  // tests only (Params::read_delay_s)
+  }
+}
+
+// A subscriber that stops reading: its socket buffers fill, and the broker must cope.
+asio::awaitable<void> Load::slow_subscriber(Worker& w) {
+  tcp::socket& s = *co_await connect(w, false);
+  const std::string hello = subscribe_request();
+  co_await asio::async_write(s, asio::buffer(hello), use_awaitable);
+  connected_.fetch_add(1);
+}
+
+}  // namespace tvl::load::detail
