@@ -85,6 +85,13 @@ int run_broker(const fanout::BrokerConfig& c) {
   return 0;
 }
 
+// What a result's context says of the latencies' clock; each row's receive_clock says which
+// one its deliveries used.
+constexpr const char* kReceiveClockNote =
+    "latency ends at the kernel's receive stamp (SO_TIMESTAMPNS; for a read holding several messages, its last "
+    "segment's: later than the truth, never earlier) where a row's receive_clock is 'kernel', at the generator's "
+    "read where it is 'user'; user_p50_us/user_p99_us always end at the read";
+
 void print_load(const load::Params& p, const load::Result& r) {
   const auto c = load::counters(p, r);
   auto get = [&](const char* k) {
@@ -199,6 +206,7 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
       o.no_pin ? " --no-pin" : ""));
   const nlohmann::json placement = where.to_json();
   for (const auto& [k, v] : placement.items()) context[k] = v;
+  context["receive_clock"] = kReceiveClockNote;
   fmt::print(stderr, "sweep fanout/{}: {}\n", t.model, where.describe());
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
@@ -217,9 +225,14 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
       if (process::interrupted()) throw process::Interrupted();  // its broker was stopped half-way
       for (const auto& [k, v] : point.counters) row[k] = v;
       row["real_time"] = point.result.seconds * 1e9;
-      fmt::print("  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us  broker RSS {} KiB{}\n",
-                 n, row["items_per_second"].get<double>(), row["p50_us"].get<double>(), row["p99_us"].get<double>(),
-                 point.result.broker_rss_kib, point.check.empty() ? "" : "  CHECK FAILED: " + point.check);
+      row["receive_clock"] = point.result.receive_clock;
+      fmt::print(
+          "  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us ({} clock)  CPU s per million: "
+          "broker {:.2f}, generator {:.2f}{}  broker RSS {} KiB{}\n",
+          n, row["items_per_second"].get<double>(), row["p50_us"].get<double>(), row["p99_us"].get<double>(),
+          point.result.receive_clock, row["broker_cpu_s_per_million"].get<double>(),
+          row["load_cpu_s_per_million"].get<double>(), point.result.load_bound ? " LOAD-BOUND" : "",
+          point.result.broker_rss_kib, point.check.empty() ? "" : "  CHECK FAILED: " + point.check);
       // A failed check is recorded with the numbers, not as a missing point.
       if (!point.check.empty()) row["check_failed"] = point.check;
     } catch (const limits::LimitReached& e) {  // the point cannot be reached here: said in fields too

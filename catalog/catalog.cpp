@@ -338,6 +338,7 @@ nlohmann::json to_json(const fanout_point::Target& t, const load::Params& lp, co
   nlohmann::json context = json_context("tvl run fanout --model " + t.model + " --design " + t.design_name());
   const nlohmann::json placement = where.to_json();
   for (const auto& [key, value] : placement.items()) context[key] = value;
+  context["receive_clock"] = point.result.receive_clock;  // load::kKernelClock, or kUserClock where no stamp came
   return run_document(fanout_name(t, lp), "fanout", t.model, t.design_name(),
                       {{"subscribers", lp.subscribers},
                        {"publishers", lp.publishers},
