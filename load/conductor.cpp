@@ -2,7 +2,11 @@
 // waits for the deliveries and stops. It runs on the caller's thread and talks to the load
 // threads only by posting to their io_contexts and through counters that change once per
 // connection, batch or read.
+#include <sys/epoll.h>
+
 #include <boost/asio/co_spawn.hpp>
+#include <cerrno>
+#include <cstring>
 #include <boost/asio/post.hpp>
 #include <cmath>
 #include <optional>
@@ -59,6 +63,12 @@ Load::Load(const Params& p)
 Result Load::run() {
   std::size_t next = 0;  // every connection goes to the next thread in turn
   auto worker = [&]() -> Worker& { return *workers_[next++ % workers_.size()]; };
+  for (auto& w : workers_) {
+    const int ready = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ready < 0) throw std::runtime_error(fmt::format("load: epoll_create1: {}", std::strerror(errno)));
+    w->ready.emplace(w->io, ready);
+    spawn(*w, read_ready(*w));
+  }
   for (auto& s : subs_) spawn(*(s.w = &worker()), subscriber(s));
   for (int j = 0; j < p_.publishers; ++j) {
     Pub& pub = pubs_[static_cast<std::size_t>(j)];
@@ -212,6 +222,7 @@ void Load::finish() {
     for (Pub* pub : w.pubs)
       if (pub->timer) pub->timer->cancel();
     for (auto& s : w.sockets) s.close(ignored);
+    if (w.ready) w.ready->close(ignored);
     w.guard.reset();
   });
   for (auto& w : workers_)

@@ -16,12 +16,14 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,6 +51,7 @@ inline Clock::duration seconds(double s) {
 }
 
 struct Worker;
+struct Sub;
 
 struct Pub {
   Worker* w = nullptr;
@@ -65,6 +68,9 @@ struct Worker {
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
   std::deque<tcp::socket> sockets;  // every connection (stable addresses), closed at the end
   std::vector<Pub*> pubs;
+  // The subscribers' sockets, in an epoll set of this thread's own: one wake-up of the
+  // io_context hands over every subscriber that has something to read (subscriber.cpp).
+  std::optional<asio::posix::stream_descriptor> ready;
   Clock::time_point t0;
   bool go = false, stop_publishing = false, stopping = false;
   std::int64_t delivered = 0, gaps = 0, duplicates_or_reordered = 0, last_delivery_ns = 0;
@@ -82,9 +88,13 @@ struct Worker {
 
 struct alignas(64) Sub {  // aligned: subscribers side by side belong to different threads
   Worker* w = nullptr;
+  tcp::socket* socket = nullptr;  // once connected and subscribed
   std::vector<std::uint64_t> next_seq;  // per publisher: the sequence number expected next
   std::int64_t received = 0;
   bool confirmed = false;
+  // The read buffer: a message cut short by the end of a read waits at its front for its rest.
+  std::unique_ptr<char[]> buf;
+  std::size_t size = 0, kept = 0;
 };
 
 // When one read's bytes arrived, in ns since t0 on the steady clock: as the kernel stamped them
@@ -119,6 +129,8 @@ class Load {
   void on_message(Sub& sub, std::string_view payload, const Receipt& at);
   std::size_t take(Sub& sub, std::string_view data, const Receipt& at);
   asio::awaitable<void> subscriber(Sub& sub);
+  asio::awaitable<void> read_ready(Worker& w);
+  bool drain(Sub& sub);
   asio::awaitable<void> slow_subscriber(Worker& w);
   std::string subscribe_request() const;
 

@@ -12,13 +12,15 @@
 // switches stamping on lazily, and the first segments after it may miss it) falls back to that
 // time, and is counted.
 //
-// A subscriber waits until its socket is readable and then reads until the socket is empty,
-// straight into its own buffer: one wake-up and usually one system call per batch of
-// messages. Every complete message is parsed in place; one cut short by the end of a read is
+// The subscribers of a load thread share one epoll set: when the io_context wakes for it, every
+// subscriber with something to read reads until its socket is empty, straight into its own
+// buffer: one wake-up per batch of sockets and usually one system call per socket. Every complete message is parsed in place; one cut short by the end of a read is
 // moved to the front to wait for its rest: no allocation per message.
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include <array>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -37,6 +39,8 @@ using asio::use_awaitable;
 namespace {
 
 constexpr std::int64_t kNsPerS = 1'000'000'000;
+constexpr std::size_t kControlBytes = CMSG_SPACE(sizeof(timespec)) * 2;  // room for the receive stamp
+constexpr std::size_t kReadyBatch = 256;  // sockets taken from the ready set at a time
 
 // Switches on the kernel's receive stamps for this socket; false where the kernel refuses.
 bool enable_receive_stamps(tcp::socket& s) {
@@ -145,49 +149,77 @@ std::string Load::subscribe_request() const {
   return resp_ ? wire::resp_command({"SUBSCRIBE", p_.channel}) : fanout::frame(p_.channel);
 }
 
+// Connects, subscribes, and hands the socket to its thread's ready set (read_ready).
 asio::awaitable<void> Load::subscriber(Sub& sub) {
   Worker& w = *sub.w;
   tcp::socket& s = *co_await connect(w, true);
   const std::string hello = subscribe_request();
   co_await asio::async_write(s, asio::buffer(hello), use_awaitable);
-  connected_.fetch_add(1);
   s.native_non_blocking(true);
-  std::size_t size = read_chunk_, kept = 0;
-  auto buf = std::make_unique_for_overwrite<char[]>(size);  // untouched pages cost no memory
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec)) * 2];
+  sub.size = read_chunk_;
+  sub.buf = std::make_unique_for_overwrite<char[]>(sub.size);  // untouched pages cost no memory
+  sub.socket = &s;
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: a socket left unread is handed over again
+  ev.data.ptr = &sub;
+  if (::epoll_ctl(w.ready->native_handle(), EPOLL_CTL_ADD, s.native_handle(), &ev) != 0)
+    throw std::runtime_error(fmt::format("load: cannot watch a subscriber's socket: {}", std::strerror(errno)));
+  connected_.fetch_add(1);
+  drain(sub);  // what came before it was watched
+}
+
+// Reads the subscriber's socket until it is empty, straight into its buffer: a read that fills
+// less than it was offered emptied it. Returns false once the broker closed the connection.
+bool Load::drain(Sub& sub) {
+  Worker& w = *sub.w;
+  alignas(cmsghdr) char control[kControlBytes];
+  for (;;) {
+    iovec room{sub.buf.get() + sub.kept, sub.size - sub.kept};
+    msghdr msg{};
+    msg.msg_iov = &room;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(sub.socket->native_handle(), &msg, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) return false;  // closed by the broker, or reset
+    const auto t0 = Clock::time_point(Clock::duration(t0_ns_.load(std::memory_order_acquire)));
+    const Receipt at = receipt(t0, receive_stamp(msg));
+    const std::string_view data(sub.buf.get(), sub.kept + static_cast<std::size_t>(n));
+    const std::size_t used = take(sub, data, at);
+    sub.kept = data.size() - used;
+    std::memmove(sub.buf.get(), sub.buf.get() + used, sub.kept);
+    if (sub.kept * 2 > sub.size) {  // a message longer than half the buffer: make room for it
+      auto bigger = std::make_unique_for_overwrite<char[]>(sub.size *= 2);
+      std::memcpy(bigger.get(), sub.buf.get(), sub.kept);
+      sub.buf = std::move(bigger);
+    }
+    w.delivered_so_far.store(w.delivered, std::memory_order_relaxed);
+    w.late_so_far.store(w.late, std::memory_order_relaxed);
+    if (static_cast<std::size_t>(n) < room.iov_len) return true;
+  }
+}
+
+// The thread's ready set: one wait of the io_context for all its subscribers, then every
+// socket with something to read, read until empty. Asio re-arms a wait with one epoll_ctl();
+// waiting on each socket would cost one per socket and wake-up, here it is one per batch.
+asio::awaitable<void> Load::read_ready(Worker& w) {
+  std::array<epoll_event, kReadyBatch> events;
   const auto read_delay = seconds(p_.read_delay_s);
   boost::system::error_code ec;
   for (;;) {
-    // Read until the socket is empty: a read that fills less than it was offered emptied it.
-    for (;;) {
-      iovec room{buf.get() + kept, size - kept};
-      msghdr msg{};
-      msg.msg_iov = &room;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      const ssize_t n = ::recvmsg(s.native_handle(), &msg, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (n <= 0) co_return;  // closed by the broker, or reset
-      const Receipt at = receipt(Clock::time_point(Clock::duration(t0_ns_.load(std::memory_order_acquire))),
-                                 receive_stamp(msg));
-      const std::string_view data(buf.get(), kept + static_cast<std::size_t>(n));
-      const std::size_t used = take(sub, data, at);
-      kept = data.size() - used;
-      std::memmove(buf.get(), buf.get() + used, kept);
-      if (kept * 2 > size) {  // a message longer than half the buffer: make room for it
-        auto bigger = std::make_unique_for_overwrite<char[]>(size *= 2);
-        std::memcpy(bigger.get(), buf.get(), kept);
-        buf = std::move(bigger);
+    co_await w.ready->async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;  // closed at the end of the run
+    int n = 0;
+    do {
+      n = ::epoll_wait(w.ready->native_handle(), events.data(), static_cast<int>(events.size()), 0);
+      for (int i = 0; i < n; ++i) {
+        Sub& sub = *static_cast<Sub*>(events[static_cast<std::size_t>(i)].data.ptr);
+        if (read_delay.count() > 0) std::this_thread::sleep_for(read_delay);  // tests only (Params::read_delay_s)
+        if (!drain(sub)) ::epoll_ctl(w.ready->native_handle(), EPOLL_CTL_DEL, sub.socket->native_handle(), nullptr);
       }
-      w.delivered_so_far.store(w.delivered, std::memory_order_relaxed);
-      w.late_so_far.store(w.late, std::memory_order_relaxed);
-      if (static_cast<std::size_t>(n) < room.iov_len) break;
-    }
-    co_await s.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
-    if (ec) break;  // closed at the end of the run
-    if (read_delay.count() > 0) std::this_thread::sleep_for(read_delay);  // tests only (Params::read_delay_s)
+    } while (n == static_cast<int>(events.size()));
   }
 }
 

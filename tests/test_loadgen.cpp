@@ -356,7 +356,8 @@ TEST(loadgen, an_idle_generator_is_not_load_bound) {
 // generator's own clock grows by at least the delay, the one from the kernel's stamp by less
 // than a fifth of it. One message every 200 ms to one subscriber on a load thread of its own
 // (the publisher, on the other, is not delayed): each read holds one message, whose stamp is
-// its own.
+// its own. What is compared across the two runs has a margin of 20 ms against the broker's
+// sub-millisecond delivery here.
 TEST(loadgen, the_kernel_stamp_does_not_charge_a_late_read_to_the_broker) {
   constexpr double kDelay = 0.1;
   constexpr auto kDelayUs = static_cast<std::uint64_t>(kDelay * 1e6);
@@ -369,6 +370,9 @@ TEST(loadgen, the_kernel_stamp_does_not_charge_a_late_read_to_the_broker) {
     p.rate = 5;
     p.duration_s = 2;
     p.read_delay_s = delay;
+    // The first two messages are not judged: one may arrive while the subscriber still sleeps
+    // after a subscription probe, and be read sooner than the delay after its arrival.
+    p.warmup_s = 0.3;
     return load::run(p);
   };
   const auto prompt = run(0);
@@ -383,12 +387,11 @@ TEST(loadgen, the_kernel_stamp_does_not_charge_a_late_read_to_the_broker) {
                                        p99(prompt.from_intended_ns), p99(late.from_intended_ns),
                                        p99(prompt.user_from_intended_ns), p99(late.user_from_intended_ns));
   // The histogram keeps a value to within 0.4% (measure/histogram.hpp): "at least the delay"
-  // allows for that. In the same run, the user clock's p99 is later than the kernel's by at
-  // least the delay; across the runs it moves by at least the delay over the prompt run's
-  // median (its p99, the slowest of ten messages, may hold a hiccup of the busy machine).
+  // allows for that. Each judged message waits the delay between its arrival and its read, so
+  // the user clock's p99 is later than the kernel's by at least the delay (compared within the
+  // late run: across runs, the slowest of eight messages may hold a hiccup of the busy machine).
   constexpr auto kAtLeastDelayUs = kDelayUs * 99 / 100;
   EXPECT_GE(p99(late.user_from_intended_ns), p99(late.from_intended_ns) + kAtLeastDelayUs) << seen;
-  EXPECT_GE(p99(late.user_from_intended_ns), prompt.user_from_intended_ns.percentile(50) / 1000 + kAtLeastDelayUs)
-      << seen;
+  EXPECT_GE(p99(late.user_from_intended_ns), kAtLeastDelayUs) << seen;
   EXPECT_LT(p99(late.from_intended_ns), p99(prompt.from_intended_ns) + kDelayUs / 5) << seen;
 }
