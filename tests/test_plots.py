@@ -163,6 +163,38 @@ def si_rate(value):
             return f"{value / scale:#.3g}".rstrip(".") + f" {prefix}/s"
 
 
+def fmt_us(us):
+    """A duration in µs as the report writes it: three significant digits, in µs, ms or s."""
+    for scale, unit in ((1e6, "s"), (1e3, "ms"), (1, "µs")):
+        if us >= scale or scale == 1:
+            return f"{us / scale:#.3g}".rstrip(".") + f" {unit}"
+
+
+def ms(us):
+    """A duration in µs written in ms with three significant digits (fmt.dur, from 1 ms up)."""
+    return f"{us / 1e3:#.3g}".rstrip(".") + " ms"
+
+
+# The brokers a capacity ratio names, in its order: (model/design, label).
+CAP_BROKERS = (("asyncloop/improved", "asyncloop"), ("threads/improved", "threads"),
+               ("redis/peer", "redis-server"), ("python/peer", "python"))
+
+
+def expected_ratio(here):
+    """The ratio line computed here from [(label, fixture row)] at one subscriber count:
+    measured capacities when every capacity that passed was measured, else every broker's
+    projected ceiling; redis-server is 1."""
+    passed = [(label, b) for label, b in here if b["capacity"] > 0]
+    measured = not any(b["load_bound"] for _, b in passed)
+    values = {label: b["capacity"] if measured else b["projected_ceiling"] for label, b in here
+              if (b["capacity"] if measured else b.get("projected_ceiling", 0)) > 0}
+    ref = values["redis-server"]
+    names = [label for label, _ in here if label in values]
+    return (" : ".join(names) + " = "
+            + " : ".join("1" if n == "redis-server" else sig(values[n] / ref) for n in names)
+            + f", **{'measured' if measured else 'projected'}**")
+
+
 class HeadlineTest(unittest.TestCase):
     """The headline findings on the fixtures of every scenario that has one: first section,
     links to existing anchors, and every number equal to the one computed here from the JSON."""
@@ -259,17 +291,28 @@ class HeadlineTest(unittest.TestCase):
             cpu = hi["broker_cpu_s"] / hi["delivered"] * 1e6
             want["Brokers"] += [f"{sig(kib)} KiB ({label})", f"{cpu:.2f} s ({label})"]
         for n in (10, 1000):
-            for model, label in (("threads/improved", "threads"), ("asyncloop/improved", "asyncloop"),
-                                 ("redis/peer", "redis-server")):
-                b = fixture_row(self.docs[cap], f"fanout_capacity/{model}/subscribers:{n}")
-                none = "no rate measured" if b["load_bound"] else "met the SLO at no rate tried"
-                want["Capacity"].append(
-                    f"{label} {none}" if not b["capacity"] else
-                    f"{label} {'at least ' if b['load_bound'] else ''}{si_rate(b['capacity'])}")
+            here = [(label, fixture_row(self.docs[cap], f"fanout_capacity/{model}/subscribers:{n}"))
+                    for model, label in CAP_BROKERS]
+            for label, b in here:
+                if not b["capacity"]:
+                    want["Capacity"].append(
+                        f"{label} no rate passed (lowest tried {si_rate(b['lowest_offered'])}, "
+                        f"p99 {ms(b['lowest_p99_us'])}; floor {ms(b['floor_p99_us'])})")
+                elif b["load_bound"]:
+                    want["Capacity"].append(f"{label} at least {si_rate(b['capacity'])} "
+                                            f"(projected {si_rate(b['projected_ceiling'])})")
+                else:
+                    want["Capacity"].append(f"{label} {si_rate(b['capacity'])}")
+            want["Capacity"].append(expected_ratio(here))
         found = self.md_findings(self.md)
         for title, texts in want.items():
             for text in texts:
                 self.assertIn(text, found[title], title)
+        # The fixture has a load-bound broker at 10 subscribers and none at 1,000: one ratio of
+        # each kind; and a broker with no passing rate, which is never "none".
+        self.assertIn("**projected**", found["Capacity"])
+        self.assertIn("**measured**", found["Capacity"])
+        self.assertNotRegex(found["Capacity"].split("<sub>")[0], r"\bnone\b|no rate tried")
         spans = [m for li in self.html_findings().values() for m in self.NUM.findall(li)]
         self.assertGreaterEqual(len(spans), sum(len(t) for t in want.values()))
         for value, title, text in spans:
@@ -287,6 +330,8 @@ class HeadlineTest(unittest.TestCase):
             fields.append(fixture_row(self.docs[file], row)[field])
         if how == "ratio":
             return fields[0] / fields[1]
+        if how == "inverse ratio":  # of two CPU costs: the ceilings 10⁶ ÷ each, compared
+            return fields[1] / fields[0]
         if how == "RSS difference over connection difference":  # rss, subscribers, publishers x2
             return (fields[3] - fields[0]) / (fields[4] + fields[5] - fields[1] - fields[2])
         if how == "broker_cpu_s / delivered × 10⁶":
@@ -539,6 +584,35 @@ class FanoutTest(unittest.TestCase):
         self.assertFalse(any(r.startswith("| 1,000 | python (peer) |") for r in rows),
                          "a ratio where the fixture has no python point")
 
+    def test_generator_cpu_and_user_space_p99(self):
+        """Where a point carries them, the generator's CPU per million deliveries stands beside
+        the broker's and the user-space receive p99 beside the kernel-stamped one, in both
+        tables; points written before them show a dash; a note says what the clocks are."""
+        rows = [line for line in self.md.splitlines() if line.startswith("| ")]
+        ratio_head = next(r for r in rows if r.startswith("| subscribers | broker |"))
+        self.assertIn("| broker CPU s per M deliveries | × redis | generator CPU s per M "
+                      "deliveries |", ratio_head)
+        self.assertIn("| p99 from intended send | × redis | p99 at user-space receive |",
+                      ratio_head)
+        point_head = next(r for r in rows if r.startswith("| model | design |"))
+        self.assertIn("| broker CPU s / M deliveries | generator CPU s / M deliveries |",
+                      point_head)
+        self.assertIn("(kernel receive stamp) | p50 / p99 at user-space receive |", point_head)
+        for b in self.doc["benchmarks"]:
+            model, design = b["name"].split("/")[1:3]
+            if "load_cpu_s_per_million" not in b or "/slow:" in b["name"]:
+                continue
+            start = f"| {model} | {design} | {int(b['subscribers']):,} | 0 |"
+            row = next(r for r in rows if r.startswith(start))
+            self.assertIn(f"| {b['broker_cpu_s_per_million']:.2f} | "
+                          f"{b['load_cpu_s_per_million']:.2f} |", row)
+            self.assertIn(f"{fmt_us(b['user_p50_us'])} / {fmt_us(b['user_p99_us'])}", row)
+        python = next(r for r in rows if r.startswith("| python | peer | 10 | 0 |"))
+        self.assertIn("| — |", python)
+        unstamped = sum(b.get("unstamped", 0) for b in self.doc["benchmarks"])
+        self.assertIn("**Two receive clocks.**", self.md)
+        self.assertIn(f"{unstamped:,} deliveries carried no kernel stamp", self.md)
+
     def test_failure_and_check_reasons(self):
         failed = [b for b in self.doc["benchmarks"] if b.get("sweep_failed")]
         checked = [b for b in self.doc["benchmarks"] if b.get("check_failed")]
@@ -580,18 +654,36 @@ class FanoutTest(unittest.TestCase):
 
 
 class CapacityTest(unittest.TestCase):
-    """The fan-out capacity section on its fixture (`tvl capacity` output for several brokers,
-    one core each, and two brokers on two CPUs): the figures, one table row per point with its
-    ratio to redis-server, lower bounds marked, and a collapse reported."""
+    """The fan-out capacity section on its fixture (`tvl capacity` rows for threads, asyncloop,
+    redis-server and python at 10 and 1,000 subscribers on one core each, and two brokers on two
+    CPUs, with every probe logged): one table row per point — a measured capacity, "≥" with a
+    projected ceiling when load-bound, or the lowest rate tried when none passed, never "none"
+    nor a p99 of 0 — the ratios marked measured or projected, the knee figure beside the table,
+    and overload against each broker's saturation rate, with its collapse."""
 
     FILE = "capacity_fixture.json"
-    FIGURES = ("fanout_capacity", "fanout_overload")
+    FIGURES = ("fanout_knee", "fanout_capacity", "fanout_overload")
+    # What a report must never say about a capacity (issue 16): a search with no passing rate
+    # says the lowest rate tried, its p99 and the broker's floor.
+    NEVER = ("no rate tried", "none met", "met the SLO at no rate", "no rate within the SLO")
+    # Model colours of palette.py, which no other module may spell out (STYLE 14: one palette).
+    MODEL_COLOURS = ("#1f4e9c", "#c05a00", "#7a2f9c", "#1b7a3a", "#444444", "#8c564b",
+                     "#c2408f", "#138d90")
+    # The fields a result written before issue 16 lacks.
+    NEW_FIELDS = ("slo_source", "floor_p99_us", "floor_offered", "floor_judged",
+                  "broker_cpu_s_per_million", "load_cpu_s_per_million", "projected_ceiling",
+                  "confirmed", "confirm_p99_us", "spread_p99", "spread_delivered", "saturation",
+                  "saturation_source", "overload_under_offered", "lowest_offered",
+                  "lowest_p99_us", "lowest_verdict", "user_p99_us", "receive_clock")
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = Path(tempfile.mkdtemp(prefix="tvl_plots_"))
         cls.doc = json.loads((FIXTURE.parent / cls.FILE).read_text(encoding="utf-8"))
         cls.proc, cls.md = cls.render(cls.doc, "results")
+        cls.out = cls.tmp / "results_report"
+        cls.html = (html.unescape((cls.out / "report.html").read_text(encoding="utf-8"))
+                    if cls.md else "")
 
     @classmethod
     def render(cls, doc, name):
@@ -607,51 +699,188 @@ class CapacityTest(unittest.TestCase):
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def rows(self, broker, subscribers, cpus=1):
+    CAPACITY, OVERLOAD = "| broker | subscribers | broker CPUs | capacity |", \
+        "| broker | subscribers | broker CPUs | saturation"
+
+    def rows(self, broker, subscribers, cpus=1, md=None, table=CAPACITY):
+        """The rows of one table (capacity or overload) that start with broker, count, CPUs."""
+        md = md or self.md
+        block = md[md.index(table):].split("\n\n")[0]
         start = f"| {broker} | {subscribers:,} | {cpus} |"
-        return [line for line in self.md.splitlines() if line.startswith(start)]
+        return [line for line in block.splitlines() if line.startswith(start)]
 
     def point(self, model, design, subscribers, cpus=""):
         name = f"fanout_capacity/{model}/{design}/{cpus}subscribers:{subscribers}"
         return next(b for b in self.doc["benchmarks"] if b["name"] == name)
+
+    def svg(self, name):
+        return (self.out / "figures" / f"{name}.svg").read_text(encoding="utf-8")
 
     def test_exit_status(self):
         self.assertEqual(self.proc.returncode, 0, self.proc.stderr)
 
     def test_figures_exist_and_are_stamped(self):
         for name in self.FIGURES:
-            png = self.tmp / "results_report" / "figures" / f"{name}.png"
+            png = self.out / "figures" / f"{name}.png"
             self.assertTrue(png.is_file() and png.read_bytes().startswith(b"\x89PNG"), png)
             self.assertIn(f"](figures/{name}.png)", self.md)
-            svg = (png.parent / f"{name}.svg").read_text(encoding="utf-8")
+            self.assertIn(f"figures/{name}.svg", self.md)
+            svg = self.svg(name)
+            self.assertIn("<svg", svg)
             self.assertIn(html.escape(self.doc["context"]["git_revision"]), svg)
+            self.assertIn(html.escape(COMMAND), svg)
 
-    def test_row_per_point_with_ratio_to_redis(self):
-        for n in (10, 1000):
-            mine, ref = self.point("asyncloop", "improved", n), self.point("redis", "peer", n)
-            rows = self.rows("asyncloop (improved)", n)
-            self.assertEqual(len(rows), 1, n)
-            value = f"{mine['capacity'] / ref['capacity']:.2f}×" if ref["capacity"] else None
-            if mine["load_bound"] and ref["load_bound"]:  # two lower bounds: no ratio is a result
-                self.assertIn("| — |", rows[0])
-                self.assertNotIn(value, rows[0])
-            elif mine["capacity"] > 0 and ref["capacity"] > 0:  # a bound when one side is one
-                mark = "≥ " if mine["load_bound"] else "≤ " if ref["load_bound"] else ""
-                self.assertIn(f"| {mark}{value} |", rows[0])
-            self.assertEqual("(at least)" in rows[0], bool(mine["load_bound"]), rows[0])
+    def test_fixture_covers_every_case(self):
+        """The fixture holds what the section must word: a load-bound capacity, a search with
+        no passing rate, a collapse, an overload that was not past saturation."""
+        rows = self.doc["benchmarks"]
+        self.assertTrue(any(b["load_bound"] and b["capacity"] > 0 for b in rows))
+        self.assertTrue(any(b["capacity"] == 0 for b in rows))
+        self.assertTrue(any(b["collapsed"] for b in rows))
+        self.assertTrue(any(b["overload_under_offered"] for b in rows))
+        self.assertTrue(all(b["probe_log"] for b in rows))
+
+    def test_capacity_cells(self):
+        """Each point's capacity as measured, '≥' with its projected ceiling, or the lowest rate
+        tried; floor, SLO, p99 and both CPU costs beside it."""
+        for model, label in CAP_BROKERS:
+            for n in (10, 1000):
+                b = self.point(*model.split("/"), n)
+                rows = self.rows(model.replace("/improved", " (improved)").replace("/peer", ""), n)
+                self.assertEqual(len(rows), 1, (model, n))
+                row = rows[0]
+                self.assertIn(f"| {b['slo_ms']:g} ms |", row)
+                self.assertIn(ms(b["floor_p99_us"]) if b["floor_p99_us"] >= 1000 else "µs", row)
+                if not b["capacity"]:
+                    self.assertIn(f"| no rate passed: lowest tried {si_rate(b['lowest_offered'])} "
+                                  f"(p99 {ms(b['lowest_p99_us'])}; "
+                                  f"floor {ms(b['floor_p99_us'])}) |", row)
+                    continue
+                cap = si_rate(b["capacity"])
+                if b["load_bound"]:
+                    self.assertIn(f"| ≥ {cap} (load-bound) | {si_rate(b['projected_ceiling'])} "
+                                  "projected |", row)
+                else:
+                    self.assertIn(f"| {cap} | {si_rate(b['projected_ceiling'])} projected |", row)
+                for key in ("broker_cpu_s_per_million", "load_cpu_s_per_million"):
+                    self.assertIn(f"| {b[key]:#.3g} |".replace(". |", " |"), row, key)
+                self.assertIn(f"| yes (p99 ±{100 * b['spread_p99']:.1f}%", row)
+                self.assertNotRegex(row, r"\| 0 µs|p99 0\b|\| 0(\.0+)? \|", row)
         self.assertEqual(len(self.rows("asyncloop-mt (improved)", 1000, 2)), 1)
+        self.assertIn("projected", self.md.split(self.CAPACITY)[1].split("\n\n")[0])
+
+    def test_never_none(self):
+        for text, where in ((self.md, "report.md"), (self.html, "report.html"),
+                            *((self.svg(n), f"{n}.svg") for n in self.FIGURES)):
+            for words in self.NEVER:
+                self.assertNotIn(words, text, where)
+        package = SCRIPT.parent / "tvlplots"
+        for source in package.glob("*.py"):
+            for words in self.NEVER:
+                self.assertNotIn(words, source.read_text(encoding="utf-8"), source.name)
+
+    def test_ratios_marked_measured_or_projected(self):
+        """One ratio line per subscriber count, asyncloop : threads : redis-server (: python),
+        equal to the one computed here, with its kind."""
+        for n, kind in ((10, "projected"), (1000, "measured")):
+            line = next(p for p in self.md.split("\n\n")
+                        if p.startswith(f"**At {n:,} subscribers**"))
+            here = [(label, self.point(*model.split("/"), n)) for model, label in CAP_BROKERS]
+            want = expected_ratio(here)
+            self.assertIn(want, line)
+            self.assertIn(f"**{kind}**", want)
+        self.assertIn("python is left out: no rate passed: lowest tried", self.md)
+
+    def test_knee_beside_the_table(self):
+        """The knee comes right after the capacity table, before the other figures; it draws
+        both counts, the SLO of each and the load-bound probes."""
+        table = self.md.index(self.CAPACITY)
+        knee = self.md.index("](figures/fanout_knee.png)")
+        self.assertLess(table, knee)
+        self.assertLess(knee, self.md.index("](figures/fanout_capacity.png)"))
+        svg = self.svg("fanout_knee")
+        for text in ("10 subscribers", "1,000 subscribers", "SLO: p99 ≤ 10 ms",
+                     "SLO: p99 ≤ 25 ms", "load-bound probe", "probe failed"):
+            self.assertIn(html.escape(text), svg)
+
+    def test_knee_without_the_preferred_counts(self):
+        """Only 1,000 and a count the knee does not prefer: a panel for each that exists."""
+        doc = json.loads(json.dumps(self.doc))
+        doc["benchmarks"] = [b for b in doc["benchmarks"] if b["subscribers"] == 1000]
+        extra = json.loads(json.dumps(self.point("redis", "peer", 1000)))
+        extra["name"] = extra["run_name"] = "fanout_capacity/redis/peer/subscribers:100"
+        extra["subscribers"] = 100
+        doc["benchmarks"].append(extra)
+        proc, md = self.render(doc, "other_counts")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        svg = (self.tmp / "other_counts_report" / "figures" / "fanout_knee.svg").read_text(
+            encoding="utf-8")
+        self.assertIn("100 subscribers", svg)
+        self.assertIn("1,000 subscribers", svg)
+
+    def test_overload_against_saturation(self):
+        python = self.point("python", "peer", 10)
+        self.assertIn(f"| {python['goodput'] / python['saturation']:.2f} collapsed |",
+                      self.rows("python", 10, table=self.OVERLOAD)[0])
+        self.assertIn("**Collapse:** python at 10 subscribers", self.md)
+        self.assertIn(f"2× its saturation rate of {si_rate(python['saturation'])}", self.md)
+        self.assertIn("— not past saturation",
+                      self.rows("asyncloop (improved)", 10, table=self.OVERLOAD)[0])
+        self.assertIn("**Not past saturation:** asyncloop (improved) at 10 subscribers", self.md)
+        svg = self.svg("fanout_overload")
+        for text in ("goodput ÷ saturation rate", "collapsed (below 0.8×)",
+                     "not offered past saturation"):
+            self.assertIn(html.escape(text), svg)
 
     def test_placement_is_stated(self):
         self.assertIn(self.doc["context"]["placement"], self.md)
 
+    def test_one_palette(self):
+        """A model's colour is spelled once, in palette.py; every figure module asks it."""
+        package = SCRIPT.parent / "tvlplots"
+        self.assertIn("PALETTE", (package / "palette.py").read_text(encoding="utf-8"))
+        for source in package.glob("*.py"):
+            if source.name == "palette.py":
+                continue
+            text = source.read_text(encoding="utf-8").lower()
+            for colour in self.MODEL_COLOURS:
+                self.assertNotIn(colour, text, f"{source.name} spells a model colour")
+        # The capacity figures draw each model in its palette colour.
+        for name in ("fanout_knee", "fanout_capacity", "fanout_overload"):
+            svg = self.svg(name).lower()
+            for colour in ("#1f4e9c", "#c05a00", "#444444", "#8c564b"):
+                self.assertIn(colour, svg, f"{name}: {colour}")
+
     def test_collapse_is_reported(self):
         doc = json.loads(json.dumps(self.doc))
-        victim = next(b for b in doc["benchmarks"] if b.get("capacity", 0) > 0)
-        victim.update(goodput=victim["capacity"] * 0.3, goodput_ratio=0.3, collapsed=1)
+        victim = next(b for b in doc["benchmarks"] if b.get("capacity", 0) > 0
+                      and not b["collapsed"])
+        victim.update(goodput=victim["saturation"] * 0.3, goodput_ratio=0.3, collapsed=1)
         proc, md = self.render(doc, "collapsed")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("**Collapse:**", md)
-        self.assertIn("0.30 collapse", md)
+        self.assertIn("0.30 collapsed", md)
+        self.assertEqual(md.count("**Collapse:**"), 2)
+
+    def test_results_written_before_issue_16(self):
+        """Rows without the new fields (and probes without a kind) still render: dashes where a
+        value is missing, the projected ceiling from the CPU per million, never 'none'."""
+        doc = json.loads(json.dumps(self.doc))
+        for b in doc["benchmarks"]:
+            for key in self.NEW_FIELDS:
+                b.pop(key, None)
+            for e in b["probe_log"]:
+                e.pop("kind")
+        proc, md = self.render(doc, "old")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for words in self.NEVER:
+            self.assertNotIn(words, md)
+        self.assertTrue((self.tmp / "old_report" / "figures" / "fanout_knee.png").is_file())
+        python = self.rows("python", 1000, md=md)[0]
+        self.assertIn("| no rate passed: lowest tried", python)
+        bound = self.rows("asyncloop (improved)", 10, md=md)[0]
+        self.assertIn("projected |", bound)
+        self.assertIn("**projected**", md)
+        self.assertIn("(÷ capacity)", md)
 
 
 class FailureFieldsTest(unittest.TestCase):

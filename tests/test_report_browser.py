@@ -31,6 +31,17 @@ IMAGES_JS = """return Array.from(document.images).map(img => ({
     alt: img.alt, complete: img.complete, width: img.naturalWidth}));"""
 
 
+KNEE, CAPACITY_FIXTURE = "fanout_knee", "capacity_fixture.json"
+# Whether the first figure after the capacity section's first table is the named one.
+KNEE_PLACE_JS = """let el = document.getElementById('fanout_capacity'), table = false;
+    while ((el = el.nextElementSibling) && el.tagName !== 'H2') {
+        if (el.tagName === 'TABLE') table = true;
+        else if (table && el.tagName === 'FIGURE')
+            return el.querySelector('img').alt === arguments[0];
+    }
+    return false;"""
+
+
 def find_chromium():
     return next((p for p in map(shutil.which, CHROMIUM) if p), None)
 
@@ -100,6 +111,18 @@ class BrowserTest(unittest.TestCase):
                          "report.html does not show each figure once")
         self.assertEqual(broken(images), [], "figures the browser could not show")
         self.assertEqual(errors, [], "errors in the browser console")
+
+    def test_knee_figure_loads(self):
+        """The capacity fixture's probe logs draw the knee (issue 16): it is on the page, beside
+        the capacity table, and the browser shows it."""
+        if not any(f.name == CAPACITY_FIXTURE for f in FIXTURES):
+            self.skipTest(f"{CAPACITY_FIXTURE} is not among the fixtures")
+        images, _ = open_page(self.driver, self.out / "report.html")
+        knee = [i for i in images if i["alt"] == KNEE]
+        self.assertEqual(len(knee), 1, f"report.html does not show {KNEE} once")
+        self.assertEqual(broken(knee), [], f"the browser could not show {KNEE}")
+        order = self.driver.execute_script(KNEE_PLACE_JS, KNEE)
+        self.assertTrue(order, f"{KNEE} is not the first figure after the capacity table")
 
     def test_checks_catch_a_broken_page(self):
         """The same checks on a page with a truncated image and a console error must fail:

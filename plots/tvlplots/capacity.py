@@ -1,36 +1,22 @@
 """Fan-out capacity (book ch. 4): the most each broker carries within the latency SLO.
 
 Reads `tvl capacity` points (`fanout_capacity/<model>/<design>/[cpus:K/]subscribers:N`): the
-capacity found by ramping and bisecting the offered load, whether the load generator was the
-limit (a lower bound), and the goodput when offered a multiple of it (collapse below 0.8×).
-Ratios are to redis-server at the same subscriber count and placement.
+capacity found by searching the offered load, the broker's floor and the SLO set for that
+fan-out degree, whether the load generator was the limit (then "≥", with a CPU-projected
+ceiling beside it), both processes' CPU per delivery, and the goodput when offered a multiple
+of the broker's saturation rate (collapse below 0.8×). Its probe_log, every probe the search
+ran, draws the knee: p99 against offered load. How a capacity is worded and how brokers are
+compared is capacity_terms.py's, shared with the headline.
 """
-from .charts import decade_limits, plain_axes, side_legend, stamp
-from .fmt import dur, num, rate_tick, ratio, si
+from .capacity_figures import (cap_key, cap_label, cap_sorted, capacity_figure, knee_figure,
+                               overload_figure, projected_of, saturation_of)
+from .capacity_terms import (RATIO_BROKERS, broker_cpu, broker_ratio, is_measured, lowest_tried,
+                             positive, ratio_line)
+from .fmt import dur, num, si
 
-CAP_ORDER = ["threads/improved", "asyncloop/improved", "asyncloop-mt/improved", "redis/peer",
-             "python/peer", "python-uvloop/peer"]
-CAP_STYLES = {"threads/improved": dict(color="#1f4e9c", marker="o"),
-              "asyncloop/improved": dict(color="#c05a00", marker="D"),
-              "asyncloop-mt/improved": dict(color="#e08a30", marker="d"),
-              "redis/peer": dict(color="#444444", marker="s", linestyle=":"),
-              "python/peer": dict(color="#1b7a3a", marker="^", linestyle=":"),
-              "python-uvloop/peer": dict(color="#5fbf7a", marker="v", linestyle=":")}
-CAP_REFERENCE = "redis/peer"
 CAP_LIMITS = {"latency": "p99 over the SLO", "loss": "deliveries lost", "drops": "broker dropped",
               "load-bound": "the load generator (lower bound)", "check": "impossible counts",
-              "max-probes": "probe budget"}
-
-
-def cap_key(r):
-    """A point's series: model/design ('redis/peer' for a reference broker)."""
-    return f"{r['model']}/{r['variant']}"
-
-
-def cap_label(key):
-    """A series as the report names it: 'threads (improved)', or the peer's name alone."""
-    model, design = key.split("/")
-    return model if design == "peer" else f"{model} ({design})"
+              "too-few": "too few latencies to judge", "max-probes": "probe budget"}
 
 
 def capacity_rows(rows):
@@ -47,176 +33,222 @@ def capacity_rows(rows):
     return single, other
 
 
-def cap_sorted(keys):
-    """Series keys in CAP_ORDER, unknown ones last by name."""
-    return sorted(keys, key=lambda k: (CAP_ORDER.index(k) if k in CAP_ORDER else 99, k))
+def no_pass_text(p):
+    """'no rate passed: lowest tried 13.0 k/s (p99 50.3 ms; floor 37.3 ms)'."""
+    low, floor = lowest_tried(p), positive(p["counters"].get("floor_p99_us"))
+    notes = []
+    if low and low[1]:
+        notes.append(f"p99 {dur(low[1])}")
+    if low and low[2] and low[2] != "latency":
+        notes.append(low[2])
+    if floor:
+        notes.append(f"floor {dur(floor)}")
+    text = "no rate passed" + (f": lowest tried {si(low[0])}" if low else "")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
-def capacity_figure(plt, single, context, command):
-    """Capacity against subscribers, one line per broker; hollow markers: load-bound."""
-    fig, ax = plt.subplots(figsize=(8.6, 4.8))
-    fig.subplots_adjust(left=0.11, right=0.72, top=0.9, bottom=0.2)
-    values = []
-    for key in cap_sorted(single):
-        pts = [p for p in single[key] if not p.get("failure") and p["counters"].get("capacity")]
-        if not pts:
-            continue
-        style = dict(CAP_STYLES.get(key, dict(marker="o")))
-        xs = [p["subscribers"] for p in pts]
-        ys = [p["counters"]["capacity"] for p in pts]
-        values += ys
-        ax.plot(xs, ys, label=cap_label(key), linewidth=1.6, markersize=6, **style)
-        bound = [p for p in pts if p["counters"].get("load_bound")]
-        if bound:
-            ax.plot([p["subscribers"] for p in bound], [p["counters"]["capacity"] for p in bound],
-                    linestyle="none", marker=style.get("marker", "o"), markersize=11,
-                    markerfacecolor="none", markeredgecolor="#d62728",
-                    label="load-bound: at least this\n(the generator was the limit)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    decade_limits(ax, values)
-    plain_axes(ax, "sustained deliveries/s (capacity)", rate_tick)
-    ax.set_xticks(sorted({p["subscribers"] for pts in single.values() for p in pts}))
-    ax.set_xlabel("subscribers")
-    ax.set_title("Fan-out capacity: the most a broker carries with p99 within the SLO and "
-                 "nothing lost", fontsize=9.5)
-    side_legend(fig, ax, 0.72, 0.9)
-    stamp(fig, context, command)
-    return fig
+def cap_phrase(p):
+    """A capacity in words: '3.07 M/s', 'at least 16.0 M/s (projected 24.1 M/s)', or why no
+    rate passed."""
+    c = p["counters"]
+    if not positive(c.get("capacity")):
+        return no_pass_text(p)
+    if is_measured(c):
+        return si(c["capacity"])
+    projected = projected_of(p)
+    return f"at least {si(c['capacity'])}" + (f" (projected {si(projected)})" if projected else "")
 
 
-def overload_figure(plt, single, context, command):
-    """Goodput under overload as a share of each broker's own capacity."""
-    import numpy as np
-    keys = [k for k in cap_sorted(single)
-            if any(p["counters"].get("goodput_ratio") is not None for p in single[k])]
-    subs = sorted({p["subscribers"] for k in keys for p in single[k]
-                   if p["counters"].get("goodput_ratio") is not None})
-    fig, ax = plt.subplots(figsize=(8.6, 4.4))
-    fig.subplots_adjust(left=0.1, right=0.72, top=0.88, bottom=0.2)
-    width = 0.8 / max(1, len(keys))
-    for i, key in enumerate(keys):
-        by = {p["subscribers"]: p["counters"].get("goodput_ratio") for p in single[key]}
-        xs = np.arange(len(subs)) + (i - (len(keys) - 1) / 2) * width
-        ax.bar(xs, [by.get(n) or 0 for n in subs], width * 0.9, label=cap_label(key),
-               color=CAP_STYLES.get(key, {}).get("color", "#888888"))
-    ax.axhline(1.0, color="#333333", linewidth=0.8)
-    ax.axhline(0.8, color="#d62728", linewidth=0.8, linestyle="--", label="below: collapse (0.8×)")
-    ax.set_xticks(np.arange(len(subs)), [f"{n:,} subscribers" for n in subs])
-    ax.set_ylabel("goodput / own capacity")
-    factor = next((p["counters"].get("overload_factor") for k in keys for p in single[k]
-                   if p["counters"].get("overload_factor")), None)
-    ax.set_title(f"Offered {num(factor, 1)}× its capacity: does the broker keep delivering?",
-                 fontsize=9.5)
-    ax.grid(True, axis="y", alpha=0.3)
-    side_legend(fig, ax, 0.72, 0.88)
-    stamp(fig, context, command)
-    return fig
+def slo_text(c, labels):
+    """'10 ms', '10 ms (--slo-ms)', or a dash."""
+    if not positive(c.get("slo_ms")):
+        return "—"
+    return f"{c['slo_ms']:g} ms" + (" (--slo-ms)" if labels.get("slo_source") == "option" else "")
+
+
+def p99_text(c, labels):
+    """p99 at capacity, from the kernel's receive stamp, the user-space receive time beside it;
+    a dash where no latency was judged (never '0 µs')."""
+    p99, user = positive(c.get("p99_us")), positive(c.get("user_p99_us"))
+    if not p99:
+        return "—"
+    if labels.get("receive_clock") == "user":
+        return f"{dur(p99)} (user-space clock)"
+    return dur(p99) + (f" (user {dur(user)})" if user else "")
+
+
+def confirmed_text(c):
+    """'yes (p99 ±2.4%, delivered ±0.2%)', 'no', or a dash for results without the field."""
+    if "confirmed" not in c or not positive(c.get("capacity")):
+        return "—"
+    if not c["confirmed"]:
+        return "no"
+    spreads = [f"{what} ±{100 * c[k]:.1f}%" for k, what in (("spread_p99", "p99"),
+                                                              ("spread_delivered", "delivered"))
+               if c.get(k) is not None]
+    return "yes" + (f" ({', '.join(spreads)})" if spreads else "")
+
+
+def cpu_text(value):
+    """CPU seconds per million deliveries, three significant digits, or a dash where none was
+    measured (never 0)."""
+    return f"{value:#.3g}".rstrip(".") if positive(value) else "—"
 
 
 def capacity_table(groups):
-    """Every capacity point: capacity, per core, ratios to redis-server, CPU, limit, overload."""
-    table = [["broker", "subscribers", "broker CPUs", "capacity", "per core", "× redis",
-              "CPU s / M deliveries", "× redis", "p99 at capacity", "next step failed on",
-              "goodput at overload", "÷ capacity", "peak RSS (overload)"]]
+    """Every capacity point: the capacity or why there is none, its projected ceiling, the SLO
+    and floor, p99 there, both processes' CPU per delivery, confirmation, what limited it."""
+    table = [["broker", "subscribers", "broker CPUs", "capacity", "projected ceiling",
+              "SLO (p99)", "floor p99", "p99 at capacity", "broker CPU s / M deliveries",
+              "generator CPU s / M deliveries", "confirmed (spread)", "next step failed on"]]
     for group in groups:
-        ref = {p["subscribers"]: p["counters"] for p in group.get(CAP_REFERENCE, [])
-               if not p.get("failure")}
         for key in cap_sorted(group):
             for p in group[key]:
+                head = [cap_label(key), f"{p['subscribers']:,}"]
                 if p.get("failure"):
-                    table.append([cap_label(key), f"{p['subscribers']:,}", str(p["cpus"]),
-                                  "did not run: " + p["failure"]] + [""] * 9)
+                    table.append(head + [str(p["cpus"]), "did not run: " + p["failure"]]
+                                 + [""] * 8)
                     continue
-                c, r = p["counters"], ref.get(p["subscribers"], {})
-                cores = c.get("broker_cpus") or None
-                limit = p["labels"].get("limit", "")
-                cap = c.get("capacity") or 0
-                if cap <= 0:  # no rate down to the floor met the SLO
-                    table.append([cap_label(key), f"{p['subscribers']:,}", num(c.get("broker_cpus")),
-                                  "none met the SLO", "—", "—", "—", "—", "—",
-                                  CAP_LIMITS.get(limit, limit), "—", "—", "—"])
-                    continue
-                table.append([
-                    cap_label(key), f"{p['subscribers']:,}", num(c.get("broker_cpus")),
-                    si(cap) + (" (at least)" if c.get("load_bound") else ""),
-                    si(cap / cores) if cores else "—",
-                    cap_ratio(c, r),
-                    num(c.get("cpu_s_per_million"), 3),
-                    ratio(c.get("cpu_s_per_million"), r.get("cpu_s_per_million")),
-                    dur(c.get("p99_us")), CAP_LIMITS.get(limit, limit),
-                    si(c.get("goodput")) + (" (load-bound)" if c.get("overload_load_bound") else ""),
-                    num(c.get("goodput_ratio"), 2) + (" collapse" if c.get("collapsed") else ""),
-                    f"{c['overload_hwm_kib'] / 1024:.0f} MiB" if c.get("overload_hwm_kib") else "—"])
+                c, labels = p["counters"], p["labels"]
+                cap = positive(c.get("capacity"))
+                projected = projected_of(p)
+                limit = labels.get("limit", "")
+                cell = (si(cap) if is_measured(c) else f"≥ {si(cap)} (load-bound)" if cap
+                        else no_pass_text(p))
+                table.append(head + [
+                    num(c.get("broker_cpus")), cell,
+                    f"{si(projected)} projected" if projected else "—",
+                    slo_text(c, labels), dur(positive(c.get("floor_p99_us"))),
+                    p99_text(c, labels) if cap else "—",
+                    cpu_text(broker_cpu(c)) if cap else "—",
+                    cpu_text(c.get("load_cpu_s_per_million")) if cap else "—",
+                    confirmed_text(c), CAP_LIMITS.get(limit, limit) or "—"])
     return table
 
 
-def cap_ratio(c, r):
-    """Capacity c over the reference r. A lower bound (load-bound) over a measured capacity is a
-    lower bound on the ratio ('≥ 2.10×'), a measured one over a lower bound an upper bound
-    ('≤ 0.80×'); two lower bounds give no ratio at all."""
-    if not c.get("capacity") or not r.get("capacity") or (c.get("load_bound") and r.get("load_bound")):
-        return "—"
-    mark = "≥ " if c.get("load_bound") else "≤ " if r.get("load_bound") else ""
-    return mark + ratio(c["capacity"], r["capacity"])
+def overload_table(groups):
+    """Every overload probe: the saturation rate, what was offered, the goodput against it."""
+    table = [["broker", "subscribers", "broker CPUs", "saturation (flat out)", "offered",
+              "goodput", "÷ saturation", "p99 under overload", "verdict", "peak RSS"]]
+    for group in groups:
+        for key in cap_sorted(group):
+            for p in group[key]:
+                c, labels = p["counters"], p["labels"]
+                if p.get("failure") or c.get("goodput") is None:
+                    continue
+                sat = saturation_of(c)
+                source = labels.get("saturation_source")
+                factor = c.get("overload_factor")
+                share = (f"{c['goodput'] / sat:.2f}" if sat else
+                         f"{num(c.get('goodput_ratio'), 2)} (÷ capacity)")
+                rss = c.get("overload_hwm_kib")
+                table.append([
+                    cap_label(key), f"{p['subscribers']:,}", num(c.get("broker_cpus")),
+                    (si(sat) + (f" ({source})" if source else "")) if sat else "—",
+                    si(c.get("overload_offered"))
+                    + (f" ({num(factor, 1)}×)" if factor else "")
+                    + (" — not past saturation" if c.get("overload_under_offered") else ""),
+                    si(c["goodput"]) + (" (load-bound)" if c.get("overload_load_bound") else ""),
+                    share + (" collapsed" if c.get("collapsed") else ""),
+                    dur(positive(c.get("overload_p99_us"))),
+                    labels.get("overload_verdict", "—"),
+                    f"{rss / 1024:.0f} MiB" if rss else "—"])
+    return table if len(table) > 1 else None
 
 
-def cap_text(c):
-    """A capacity as words: '3.07 M/s', 'at least 247 k/s', 'no rate within the SLO'."""
-    if not c.get("capacity"):
-        return "no rate within the SLO"
-    return ("at least " if c.get("load_bound") else "") + si(c["capacity"])
+def at_count(single, n):
+    """{ratio label: point} of the ratio brokers that ran at n subscribers."""
+    found = {}
+    for model, design, label in RATIO_BROKERS:
+        for p in single.get(f"{model}/{design}", []):
+            if p["subscribers"] == n and not p.get("failure"):
+                found[label] = p
+    return found
 
 
-def capacity_findings(single, other):
-    """Sentences generated from the points: each tvl broker against redis-server, collapses,
-    and the comparison at equal cores."""
+def slo_clause(points):
+    """' (SLO p99 ≤ 10 ms)' from the points at one count, if they record it."""
+    slos = sorted({p["counters"]["slo_ms"] for p in points
+                   if positive(p["counters"].get("slo_ms"))})
+    return f" (SLO p99 ≤ {' or '.join(f'{s:g} ms' for s in slos)})" if slos else ""
+
+
+def ratio_sentences(single):
+    """One sentence per subscriber count: asyncloop : threads : redis-server (: python), marked
+    measured or projected, and who was left out and why."""
     out = []
-    ref = {p["subscribers"]: p["counters"] for p in single.get(CAP_REFERENCE, [])
-           if not p.get("failure")}
-    for key in ("asyncloop/improved", "threads/improved", "asyncloop-mt/improved"):
-        for p in single.get(key, []):
-            c, r = p["counters"], ref.get(p["subscribers"])
-            if p.get("failure") or not r:
-                continue
-            where = f"At {p['subscribers']:,} subscribers on one core, {cap_label(key)}"
-            if not c.get("capacity"):
-                out.append(f"{where} met the latency SLO at no rate tried; redis-server "
-                           f"sustained {cap_text(r)}.")
-            elif c.get("load_bound") and r.get("load_bound"):
-                out.append(f"{where} sustained {cap_text(c)} and redis-server {cap_text(r)}: "
-                           "the load generator was the limit of both, so their ratio is not a "
-                           "result. CPU per million deliveries: "
-                           f"{num(c.get('cpu_s_per_million'), 3)} s against "
-                           f"{num(r.get('cpu_s_per_million'), 3)} s.")
-            elif r.get("capacity"):
-                bound = (" — a lower bound: the load generator was the limit"
-                         if c.get("load_bound") or r.get("load_bound") else "")
-                out.append(f"{where} sustained {cap_text(c)} ({cap_ratio(c, r)} redis-server's "
-                           f"{cap_text(r)}{bound}), at {num(c.get('cpu_s_per_million'), 3)} CPU s "
-                           f"per million deliveries against {num(r.get('cpu_s_per_million'), 3)}.")
+    counts = sorted({p["subscribers"] for pts in single.values() for p in pts})
+    for n in counts:
+        found = at_count(single, n)
+        if not found:
+            continue
+        where = f"**At {n:,} subscribers**{slo_clause(found.values())}: "
+        ratio = broker_ratio(found)
+        if not ratio:
+            out.append(where + "no ratio: fewer than two of "
+                       + ", ".join(label for _, _, label in RATIO_BROKERS)
+                       + " have a capacity or a projected ceiling here ("
+                       + "; ".join(f"{label}: {cap_phrase(p)}" for label, p in found.items())
+                       + ").")
+            continue
+        text = where + ratio_line(ratio)
+        if ratio["kind"] == "measured":
+            text += ", **measured**: every capacity in it was measured, no term load-bound."
+        else:
+            bound = [label for label, p in found.items()
+                     if p["counters"].get("load_bound") and positive(p["counters"].get("capacity"))]
+            text += (", **projected**: " + " and ".join(bound)
+                     + (" was" if len(bound) == 1 else " were")
+                     + " load-bound (the load generator was the limit, so a capacity there is "
+                     "only a lower bound), so every term is the broker's CPU-projected ceiling "
+                     "(10⁶ ÷ its CPU seconds per million deliveries at its highest passing "
+                     "probe), measured capacities included.")
+        for label, p in ratio["left_out"]:
+            text += f" {label} is left out: {cap_phrase(p)}."
+        out.append(text)
+    return out
+
+
+def overload_sentences(single, other):
+    """Collapses, and overload probes that did not offer more than the broker's saturation."""
+    out = []
     for key, pts in [*single.items(), *other.items()]:
         for p in pts:
-            if p["counters"].get("collapsed"):
-                out.append(f"**Collapse:** {cap_label(key)} at {p['subscribers']:,} subscribers "
-                           f"delivered {si(p['counters'].get('goodput'))} when offered "
-                           f"{num(p['counters'].get('overload_factor'), 1)}× its capacity, "
-                           f"{p['counters'].get('goodput_ratio', 0):.2f}× of it.")
+            c = p["counters"]
+            where = f"{cap_label(key)} at {p['subscribers']:,} subscribers"
+            sat = saturation_of(c)
+            if c.get("collapsed"):
+                out.append(
+                    f"**Collapse:** {where} delivered {si(c.get('goodput'))} when offered "
+                    f"{si(c.get('overload_offered'))}, {num(c.get('overload_factor'), 1)}× its "
+                    + (f"saturation rate of {si(sat)}: {c['goodput'] / sat:.2f}× of it."
+                       if sat else f"capacity: {num(c.get('goodput_ratio'), 2)}× of it."))
+            if c.get("overload_under_offered"):
+                out.append(f"**Not past saturation:** {where} was offered no more than it "
+                           f"delivered flat out ({si(sat)}): the load generator could not offer "
+                           "more, so its overload probe does not test overload.")
+    return out
+
+
+def equal_core_sentences(other):
+    """threads against asyncloop-mt on the same CPUs, where both were searched."""
     by_cpus = {}
     for key, pts in other.items():
         for p in pts:
             if not p.get("failure"):
-                by_cpus.setdefault((p["cpus"], p["subscribers"]), {})[key] = p["counters"]
+                by_cpus.setdefault((p["cpus"], p["subscribers"]), {})[key] = p
+    out = []
     for (cpus, n), found in sorted(by_cpus.items()):
         t, m = found.get("threads/improved"), found.get("asyncloop-mt/improved")
         if t and m:
+            tc, mc = t["counters"], m["counters"]
+            both = is_measured(tc) and is_measured(mc)
             out.append(f"At equal cores ({cpus} for the broker, shared with the load generator) "
-                       f"and {n:,} subscribers: asyncloop-mt sustained {cap_text(m)}, threads "
-                       f"{cap_text(t)}"
-                       + (f" ({m['capacity'] / t['capacity']:.2f}×)." if t.get("capacity")
-                          and m.get("capacity") and not t.get("load_bound")
-                          and not m.get("load_bound") else "."))
-    return [("p", s) for s in out]
+                       f"and {n:,} subscribers: asyncloop-mt sustained {cap_phrase(m)}, threads "
+                       f"{cap_phrase(t)}"
+                       + (f" ({mc['capacity'] / tc['capacity']:.2f}×, measured)." if both
+                          else "."))
+    return out
 
 
 def probe_length(rows):
@@ -226,44 +258,97 @@ def probe_length(rows):
             if lengths else "")
 
 
+def slo_summary(single):
+    """'10 ms at 10 subscribers and 25 ms at 1,000, the default for each fan-out degree'."""
+    by = {}
+    sources = set()
+    for pts in single.values():
+        for p in pts:
+            if positive(p["counters"].get("slo_ms")):
+                by.setdefault(p["subscribers"], set()).add(p["counters"]["slo_ms"])
+                sources.add(p["labels"].get("slo_source", ""))
+    if not by:
+        return ""
+    parts = [" or ".join(f"{s:g} ms" for s in sorted(slos)) + f" at {n:,}"
+             for n, slos in sorted(by.items())]
+    how = ("set with --slo-ms" if sources == {"option"} else
+           "the default for each fan-out degree" if sources == {"default"} else "")
+    return " here: p99 ≤ " + ", ".join(parts) + " subscribers" + (f", {how}" if how else "")
+
+
 def render_capacity(plt, rows, context, command):
-    """Fan-out capacity section: the capacity figure, overload goodput, table and findings."""
+    """Fan-out capacity section: the ratios, the table with the knee beside it, the capacity
+    and overload figures, the overload table and what they show."""
     single, other = capacity_rows(rows)
     # The one-core placement is the one every broker shares; the two-CPU rows say theirs below.
     first = next((p for pts in single.values() for p in pts), rows[0])["context"]
     blocks = [("p", "Capacity is the highest offered load, in deliveries per second, that a "
-                    "broker sustains for a whole probe with nothing lost or dropped, at least 99% "
-                    "of the offered deliveries arrived, and p99 latency from the *intended* send "
-                    "within the SLO (`tvl capacity`: ramp ×2 until a probe fails, then bisect to "
-                    f"within 5%). Each probe{probe_length(rows)} starts a fresh broker; "
+                    "broker sustains for a whole probe" + probe_length(rows) + " with nothing "
+                    "lost or dropped, at least 99% of the offered deliveries arrived, and p99 "
+                    "latency from the *intended* send within the SLO. Before searching, a "
+                    "trickle measures each broker's *floor*: the p99 of one message's fan-out to "
+                    "every subscriber. The SLO is set per fan-out degree, the same for every "
+                    f"broker at a given count{slo_summary(single)}. The search (`tvl capacity`) "
+                    "ramps ×2 until a probe fails and bisects to within 5%; a probe that judged "
+                    "too few latencies to estimate its p99 is no pass. The capacity is confirmed "
+                    "when its probe passes a second time, and the spread between the two runs is "
+                    "kept. Each probe starts a fresh broker; "
                     f"{first.get('placement', 'placement unknown')} — the same for every broker "
                     "(rows with two broker CPUs share them with the load generator). A failed "
-                    "probe during which the load generator itself was busy (running, or waiting "
-                    "for a CPU) 90% of the time or more is *load-bound*: the search stops there, "
-                    "and the capacity is only a lower bound (\"at least\"). Then each broker is "
-                    "offered a multiple of its own capacity: a broker whose goodput falls below "
-                    "0.8× of it has collapsed.")]
+                    "probe during which the load generator itself was busy 90% of the time or "
+                    "more is *load-bound*: the search stops there, the capacity is only a lower "
+                    "bound (≥), and beside it stands a *projected* ceiling, 10⁶ ÷ the broker's "
+                    "CPU seconds per million deliveries at its highest passing probe: what one "
+                    "core would carry were the broker the only limit — a projection, not a "
+                    "measurement. Then each broker is offered a multiple of its *saturation* "
+                    "rate, the most it delivered flat out (in the calibration flood or any "
+                    "probe): a broker whose goodput falls below 0.8× of that rate has "
+                    "collapsed.")]
     for key, pts in {**single, **other}.items():
         for p in pts:
             if p.get("failure"):
                 blocks.append(("p", f"**Did not run:** `{cap_label(key)}` at "
                                     f"{p['subscribers']:,} subscribers — {p['failure']}"))
-    blocks += capacity_findings(single, other)
+    blocks += [("p", s) for s in ratio_sentences(single)]
+    blocks.append(("table", capacity_table([single, other])))
+    blocks.append(("p", "Broker CPU is the broker's CPU time (every thread, from /proc) per "
+                        "million deliveries during the probe at capacity; generator CPU is the "
+                        "load generator's for the same deliveries — where it is near or above "
+                        "the broker's, the machine's cores limit the generator as much as the "
+                        "broker. p99 is timed to the kernel's receive stamp of each read "
+                        "(`SO_TIMESTAMPNS`: when the broker's bytes reached the socket, not when "
+                        "the generator got round to reading them); the p99 from the user-space "
+                        "receive time is in brackets. Confirmed: the capacity probe passed a "
+                        "second time; spread: how far apart the two runs' p99 and delivered "
+                        "rate came out."))
     figures = {}
+    knee = knee_figure(plt, single, context, command) if single else None
+    if knee:
+        figures["fanout_knee"] = knee
+        blocks.append(("figure", "fanout_knee",
+                       "The knee: p99 latency (from the intended send) against the offered load "
+                       "of every probe the search ran — the floor trickle, the search, its "
+                       "confirmation and the overload probe (the calibration flood is left "
+                       "out). Filled: the probe passed; hollow: it failed; ringed in red: "
+                       "load-bound, a point that measures the generator, not the broker. The "
+                       "dashed line is the SLO: past the rate where a broker's line crosses "
+                       "it, latency explodes."))
     if single:
         figures["fanout_capacity"] = capacity_figure(plt, single, context, command)
         blocks.append(("figure", "fanout_capacity",
                        "Sustained deliveries per second against subscribers, each broker on one "
                        "pinned core and the load generator on another. Higher is better; a "
-                       "ringed point is a lower bound (the generator was the limit)."))
+                       "ringed point is a lower bound (the generator was the limit), its "
+                       "projected ceiling drawn above it."))
         figures["fanout_overload"] = overload_figure(plt, single, context, command)
         blocks.append(("figure", "fanout_overload",
-                       "Goodput when offered a multiple of each broker's own capacity, as a share "
-                       "of that capacity. 1.0: it holds its capacity under overload; below the "
-                       "dashed line it has collapsed."))
-    blocks.append(("table", capacity_table([single, other])))
-    blocks.append(("p", "Ratios are to redis-server at the same subscriber count and placement. "
-                        "Per core divides the capacity by the CPUs the broker was pinned to. "
-                        "CPU seconds per million deliveries is the broker's CPU time (every "
-                        "thread, from /proc) during the probe at capacity."))
+                       "Goodput when offered a multiple of each broker's saturation rate, as a "
+                       "share of that rate. 1.0: it holds its throughput past saturation; below "
+                       "the dashed line it has collapsed (bar edged in red); a hatched bar was "
+                       "not offered more than the broker delivered flat out, so it does not test "
+                       "overload."))
+    table = overload_table([single, other])
+    if table:
+        blocks.append(("table", table))
+    blocks += [("p", s) for s in overload_sentences(single, other) + equal_core_sentences(other)]
     return blocks, figures

@@ -8,14 +8,13 @@ that failed is called out under the table.
 from .charts import stamp
 from .fmt import num, si
 from .load import PlotError
+from . import palette
 
 CUTLERY_ORDER = ["threads/racy", "threads/mutex", "threads/atomic", "tbb/racy", "tbb/safe",
                  "asyncloop/racy", "asyncloop/await-inside", "asyncloop-mt/nostrand",
                  "asyncloop-mt/strand"]
 CUTLERY_RACY = {"threads/racy", "tbb/racy", "asyncloop/await-inside", "asyncloop-mt/nostrand"}
 LOOP_SAFE = "asyncloop/racy"  # racy code that one loop thread makes safe: no switch inside change()
-MODEL_COLORS = {"threads": ["#1f4e9c", "#4f83d1", "#8fb5ea"], "tbb": ["#1b7a3a", "#5fbf7a"],
-                "asyncloop": ["#c05a00", "#f0a030"], "asyncloop-mt": ["#7a2f9c", "#b57fd6"]}
 CUTLERY_NEEDS = ("fail_rate", "fail_lo", "fail_hi", "failures", "trials", "items_per_second")
 
 
@@ -36,13 +35,11 @@ def cutlery_series(rows):
 
 
 def cutlery_style(vid, index_in_model):
-    """Line style by expectation: racy solid, safe dashed, loop-made-safe dotted."""
-    model = vid.split("/")[0]
-    colors = MODEL_COLORS.get(model, ["#444444", "#888888", "#bbbbbb"])
+    """The model's colour (its n-th shade for its n-th series) and marker; line style by
+    expectation: racy solid, safe dashed, loop-made-safe dotted."""
     kind = "racy" if vid in CUTLERY_RACY else "loop" if vid == LOOP_SAFE else "safe"
-    return dict(color=colors[index_in_model % len(colors)],
-                linestyle={"racy": "-", "safe": "--", "loop": ":"}[kind],
-                marker={"racy": "o", "safe": "s", "loop": "D"}[kind], linewidth=1.6,
+    return dict(color=palette.color(vid, index_in_model), marker=palette.marker(vid),
+                linestyle={"racy": "-", "safe": "--", "loop": ":"}[kind], linewidth=1.6,
                 markersize=5, zorder={"racy": 3, "safe": 2, "loop": 2.5}[kind]), kind
 
 

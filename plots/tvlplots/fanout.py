@@ -63,10 +63,28 @@ def fanout_rows(rows):
 
 
 def cpu_per_million(c):
-    """Broker CPU seconds per million deliveries, or None without broker_cpu_s."""
+    """Broker CPU seconds per million deliveries (the counter, else broker_cpu_s over
+    delivered), or None without either."""
+    if c.get("broker_cpu_s_per_million") is not None:
+        return c["broker_cpu_s_per_million"]
     if c.get("broker_cpu_s") is None or not c.get("delivered"):
         return None
     return c["broker_cpu_s"] / c["delivered"] * 1e6
+
+
+def load_cpu_per_million(c):
+    """The load generator's CPU seconds per million deliveries, or None in older results."""
+    return c.get("load_cpu_s_per_million")
+
+
+def has(points, key):
+    """Whether any point that ran carries this counter (older results lack the newer ones)."""
+    return any(key in p["counters"] for p in points if not p.get("failure"))
+
+
+def cpu_cell(value):
+    """CPU seconds per million deliveries with two decimals, or a dash."""
+    return "—" if value is None else f"{value:.2f}"
 
 
 def fanout_ratios(normal):
@@ -76,9 +94,14 @@ def fanout_ratios(normal):
     ref = {p["subscribers"]: p for p in normal.get(ref_key, []) if not p.get("failure")}
     keys = [k for k in normal if fan_base(k) in FAN_COMPARED]
     keys.sort(key=lambda k: FAN_COMPARED.index(fan_base(k)))
+    every = [p for pts in normal.values() for p in pts]
+    user, load = has(every, "user_p99_us"), has(every, "load_cpu_s_per_million")
     table = [["subscribers", "broker", "delivered/s", "× redis", "p99 from intended send",
-              "× redis", "p99 from actual send", "× redis", "broker CPU s per M deliveries",
-              "× redis", "check"]]
+              "× redis"] + (["p99 at user-space receive"] if user else [])
+             + ["p99 from actual send", "× redis", "broker CPU s per M deliveries", "× redis"]
+             + (["generator CPU s per M deliveries"] if load else []) + ["check"]]
+    extra = lambda c: (([dur(c.get("user_p99_us"))] if user else []),
+                       ([cpu_cell(load_cpu_per_million(c))] if load else []))
     sentences = []
     for n in sorted(ref):
         r = ref[n]["counters"]
@@ -87,20 +110,22 @@ def fanout_ratios(normal):
                 if p["subscribers"] == n and not p.get("failure")]
         if not mine:
             continue
+        user_cell, load_cell = extra(r)
         table.append([f"{n:,}", "redis-server (reference)", si(r["items_per_second"]), "1",
-                      dur(r["p99_us"]), "1", dur(r["sent_p99_us"]), "1",
-                      "—" if rc is None else f"{rc:.2f}", "1",
-                      f"CHECK FAILED: {ref[n]['check']}" if ref[n].get("check") else "ok"])
+                      dur(r["p99_us"]), "1"] + user_cell + [dur(r["sent_p99_us"]), "1",
+                      cpu_cell(rc), "1"] + load_cell
+                     + [f"CHECK FAILED: {ref[n]['check']}" if ref[n].get("check") else "ok"])
         parts = []
         for k, p in mine:
             c = p["counters"]
             mc = cpu_per_million(c)
+            user_cell, load_cell = extra(c)
             table.append([f"{n:,}", k, si(c["items_per_second"]),
                           ratio(c["items_per_second"], r["items_per_second"]),
-                          dur(c["p99_us"]), ratio(c["p99_us"], r["p99_us"]),
-                          dur(c["sent_p99_us"]), ratio(c["sent_p99_us"], r["sent_p99_us"]),
-                          "—" if mc is None else f"{mc:.2f}", ratio(mc, rc),
-                          f"CHECK FAILED: {p['check']}" if p.get("check") else "ok"])
+                          dur(c["p99_us"]), ratio(c["p99_us"], r["p99_us"])] + user_cell
+                         + [dur(c["sent_p99_us"]), ratio(c["sent_p99_us"], r["sent_p99_us"]),
+                            cpu_cell(mc), ratio(mc, rc)] + load_cell
+                         + [f"CHECK FAILED: {p['check']}" if p.get("check") else "ok"])
             parts.append(f"{k} {ratio(c['items_per_second'], r['items_per_second'])} "
                          "redis-server's deliveries per second, "
                          f"{ratio(c['p99_us'], r['p99_us'])} its p99 "
@@ -151,28 +176,61 @@ def fanout_findings(normal):
 
 
 def fanout_table(normal, slow):
-    """Every point, failed ones included, in series order."""
+    """Every point, failed ones included, in series order. The user-space receive latencies and
+    the generator's CPU are columns where the results carry them."""
+    every = [p for group in (normal, slow) for pts in group.values() for p in pts]
+    user, load = has(every, "user_p99_us"), has(every, "load_cpu_s_per_million")
     table = [["model", "design", "subscribers", "slow", "published/s", "delivered/s", "lost",
-              "gaps", "dup/reordered", "p50 / p99 / p99.9 from intended send",
-              "p50 / p99 / p99.9 from actual send", "broker RSS", "KiB per connection",
-              "broker CPU s", "vcsw", "ivcsw", "check"]]
+              "gaps", "dup/reordered", "p50 / p99 / p99.9 from intended send"
+              + (" (kernel receive stamp)" if user else "")]
+             + (["p50 / p99 at user-space receive"] if user else [])
+             + ["p50 / p99 / p99.9 from actual send", "broker RSS", "KiB per connection",
+                "broker CPU s", "broker CPU s / M deliveries"]
+             + (["generator CPU s / M deliveries"] if load else []) + ["vcsw", "ivcsw", "check"]]
     lat = lambda c, pre: " / ".join(dur(c[pre + k]) for k, _ in FAN_PERCENTILES)
-    for group in (normal, slow):
-        for points in group.values():
-            for p in points:
-                head = [p["model"], p["variant"], f"{p['subscribers']:,}", str(p["slow"])]
-                if p.get("failure"):
-                    table.append(head + ["—"] * 12 + [f"did not run: {p['failure']}"])
-                    continue
-                c = p["counters"]
-                table.append(head + [
-                    si(c["published_per_second"]), si(c["items_per_second"]), num(c["lost"], 0),
-                    num(c["gaps"], 0), num(c["duplicates_or_reordered"], 0), lat(c, ""),
-                    lat(c, "sent_"), f"{c['rss_kib'] / 1024:.1f} MiB",
-                    f"{c['kib_per_connection']:.1f}", num(c.get("broker_cpu_s"), 2),
-                    num(c.get("vcsw"), 0), num(c.get("ivcsw"), 0),
-                    f"CHECK FAILED: {p['check']}" if p.get("check") else "ok"])
+    for p in every:
+        head = [p["model"], p["variant"], f"{p['subscribers']:,}", str(p["slow"])]
+        if p.get("failure"):
+            table.append(head + ["—"] * (len(table[0]) - 5) + [f"did not run: {p['failure']}"])
+            continue
+        c = p["counters"]
+        table.append(head + [
+            si(c["published_per_second"]), si(c["items_per_second"]), num(c["lost"], 0),
+            num(c["gaps"], 0), num(c["duplicates_or_reordered"], 0), lat(c, "")]
+            + ([user_lat(c)] if user else [])
+            + [lat(c, "sent_"), f"{c['rss_kib'] / 1024:.1f} MiB",
+               f"{c['kib_per_connection']:.1f}", num(c.get("broker_cpu_s"), 2),
+               cpu_cell(cpu_per_million(c))]
+            + ([cpu_cell(load_cpu_per_million(c))] if load else [])
+            + [num(c.get("vcsw"), 0), num(c.get("ivcsw"), 0),
+               f"CHECK FAILED: {p['check']}" if p.get("check") else "ok"])
     return table
+
+
+def user_lat(c):
+    """'562 µs / 1.12 ms': p50 and p99 at user-space receive, or a dash in older results."""
+    if c.get("user_p99_us") is None:
+        return "—"
+    return f"{dur(c.get('user_p50_us'))} / {dur(c['user_p99_us'])}"
+
+
+def clock_note(points):
+    """What the two receive clocks are, where the results carry the user-space one; how many
+    deliveries had no kernel stamp."""
+    if not has(points, "user_p99_us"):
+        return []
+    unstamped = sum(p["counters"].get("unstamped", 0) for p in points if not p.get("failure"))
+    return [("p", "**Two receive clocks.** Latency from the intended send is timed to the "
+                  "kernel's receive stamp of each read (`SO_TIMESTAMPNS`): when the broker's "
+                  "bytes reached the subscriber's socket, whatever the load generator was doing. "
+                  "The user-space column times the same deliveries when the generator got round "
+                  "to reading them, so it adds the generator's own reading time to the broker's; "
+                  "the difference between the two is the generator's. A read that holds several "
+                  "messages carries its last segment's stamp: later than the truth, never "
+                  "earlier. "
+                  + (f"{unstamped:,.0f} deliveries carried no kernel stamp and were timed in user "
+                     "space (`unstamped`)." if unstamped else
+                     "Every delivery carried a kernel stamp."))]
 
 
 def render_fanout(plt, rows, context, command):
@@ -249,4 +307,10 @@ def render_fanout(plt, rows, context, command):
                             "--slow-subscribers 1`), so the naive and improved designs are not "
                             "compared with a subscriber that never reads."))
     blocks.append(("table", fanout_table(normal, slow)))
+    blocks += clock_note(every)
+    if has(every, "load_cpu_s_per_million"):
+        blocks.append(("p", "Generator CPU per million deliveries is the load generator's CPU "
+                            "time (every thread) for the same deliveries as the broker's: where "
+                            "it is near or above the broker's, the generator, not the broker, is "
+                            "what the machine's cores run out of first."))
     return blocks, figures

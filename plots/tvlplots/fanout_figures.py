@@ -5,18 +5,12 @@ against subscribers with sweeps.draw_sweep: improved designs solid, naive dashed
 a point whose checks failed keeps its numbers, ringed in red.
 """
 from .charts import decade_limits, log_floor, plain_axes, side_legend
+from . import palette
 from .fmt import dur, latency_tick, rate_tick
 from .sweeps import draw_sweep, sweep_stamp, sweep_values
 
-FAN_STYLES = {"threads/naive": dict(color="#8fb5ea", marker="o", linestyle="--"),
-              "threads/improved": dict(color="#1f4e9c", marker="o", linestyle="-"),
-              "asyncloop/naive": dict(color="#f0a030", marker="D", linestyle="--"),
-              "asyncloop/improved": dict(color="#c05a00", marker="D", linestyle="-"),
-              "redis": dict(color="#444444", marker="s", linestyle=":"),
-              "python": dict(color="#1b7a3a", marker="^", linestyle=":"),
-              "python-uvloop": dict(color="#7a2f9c", marker="v", linestyle=":")}
 FAN_PERCENTILES = (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"))
-FAN_CHECK = dict(marker="o", markersize=14, markerfacecolor="none", markeredgecolor="#d62728",
+FAN_CHECK = dict(marker="o", markersize=14, markerfacecolor="none", markeredgecolor=palette.FLAG,
                  markeredgewidth=1.8, linestyle="none", zorder=6)
 
 
@@ -26,13 +20,18 @@ def fan_key(r):
 
 
 def fan_base(key):
-    """A series' key without ' (peer)': what FAN_ORDER and FAN_STYLES know it by."""
+    """A series' key without ' (peer)': what FAN_ORDER knows it by."""
     return key.split(" ")[0]
 
 
 def fan_style(key):
-    """A series' colour, marker and line style: improved solid, naive dashed, peers dotted."""
-    return dict(FAN_STYLES.get(fan_base(key), dict(color="#888888", marker="x", linestyle="-.")))
+    """A series' colour and marker (its model's, palette.py) and line style: improved solid,
+    naive dashed in the model's light shade, peers dotted."""
+    base = fan_base(key)
+    if base.endswith("/naive"):
+        return dict(color=palette.light(base), marker=palette.marker(base), linestyle="--")
+    return dict(color=palette.color(base), marker=palette.marker(base),
+                linestyle=":" if palette.model_of(base) in palette.PEERS else "-")
 
 
 def fan_rate(c):

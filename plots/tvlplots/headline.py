@@ -10,7 +10,9 @@ whose rows are not in the results is left out, never estimated.
 A finding is a dict: segments (text and Num, in reading order), anchor and section (the section
 it links to), sources (every (file, row, field) it read).
 """
-from .fmt import si
+from .capacity_terms import (RATIO_BROKERS, broker_ratio, lowest_tried, positive,
+                             ratio_number, ratio_value)
+from .fmt import dur, si
 
 # Which rows answer each question, in order of preference.
 THREAD_SWITCH = ("semaphore", "pipe")      # primitives/threads/<variant>
@@ -18,7 +20,7 @@ LOOP_SWITCH = ("post", "handle")           # primitives/asyncloop/<variant>: wha
 LOOP_WAITER = ("timer-each", "timer-shared", "sleep-queue")  # one timer each: the like-for-like
 RACE_TABLES = 1000                         # the book's table count where threads begin to lose
 BROKERS = (("threads", "improved", "threads"), ("asyncloop", "improved", "asyncloop"),
-           ("redis", "peer", "redis-server"))
+           ("redis", "peer", "redis-server"))  # the sweep finding's; capacity: RATIO_BROKERS
 
 
 class Num:
@@ -196,41 +198,79 @@ def broker_finding(rows):
 
 
 def capacity_finding(rows):
-    """Capacity on one core of both tvl brokers and redis-server, at each subscriber count
-    where a tvl broker and redis-server were both searched."""
+    """Capacity on one core of asyncloop, threads and redis-server (python where it ran) at each
+    subscriber count where a tvl broker and another broker were searched: each a measured
+    capacity, "at least" one with its projected ceiling, or the lowest rate tried when none
+    passed; then their ratio, marked measured or projected (capacity_terms.py)."""
     cap = [r for r in rows if r["scenario"] == "fanout_capacity" and not r.get("failure")
            and "capacity" in r["counters"] and r["params"].get("cpus", 1) == 1]
     series = {label: {int(r["params"]["subscribers"]): r for r in cap
                       if (r["model"], r["variant"]) == (model, design)}
-              for model, design, label in BROKERS}
-    counts = sorted(n for n in series["redis-server"]
-                    if n in series["threads"] or n in series["asyncloop"])
+              for model, design, label in RATIO_BROKERS}
+    counts = sorted({n for pts in series.values() for n in pts
+                     if (n in series["threads"] or n in series["asyncloop"])
+                     and sum(n in pts for pts in series.values()) >= 2})
     if not counts:
         return None
-    slo = series["redis-server"][counts[0]]["counters"].get("slo_ms")
-    segments = ["**Capacity on one core**, in deliveries/s"
-                + (f" with p99 within {slo:g} ms and nothing lost" if slo else "") + ": "]
-    bound = set()
+    segments = ["**Capacity on one core**, in deliveries/s with nothing lost and p99 within "
+                "the SLO for the fan-out degree: "]
     for i, n in enumerate(counts):
-        segments.append(("; " if i else "") + f"at {n:,} subscribers ")
-        here = [label for label in series if n in series[label]]
-        for j, label in enumerate(here):
-            r = series[label][n]
-            c = r["counters"]
-            segments.append(", " if j else "")
-            if c.get("load_bound"):
-                bound.add("no rate measured" if not c["capacity"] else "at least")
-            if not c["capacity"]:  # a search stopped by the generator measured nothing
-                segments += [f"{label} ", Num("no rate measured" if c.get("load_bound") else
-                                             "met the SLO at no rate tried", 0,
-                                             src(r, "capacity", "load_bound"))]
-                continue
-            segments += [f"{label} " + ("at least " if c.get("load_bound") else ""),
-                         Num(si(c["capacity"]), c["capacity"], src(r, "capacity", "load_bound"))]
-    if bound:
-        segments.append(" (" + " and ".join(f'"{b}"' for b in sorted(bound))
-                        + ": the load generator was the limit, not the broker)")
+        found = {label: pts[n] for label, pts in series.items() if n in pts}
+        slos = sorted({r["counters"]["slo_ms"] for r in found.values()
+                       if positive(r["counters"].get("slo_ms"))})
+        segments.append(("; " if i else "") + f"at {n:,} subscribers"
+                        + (f" (SLO {' or '.join(f'{s:g} ms' for s in slos)}) " if slos else " "))
+        for j, (label, r) in enumerate(found.items()):
+            segments += [", " if j else "", f"{label} "] + capacity_words(r)
+        ratio = broker_ratio(found)
+        if ratio:
+            segments += [" — " + " : ".join(label for label, _, _ in ratio["terms"]) + " = "]
+            for j, (label, value, r) in enumerate(ratio["terms"]):
+                segments.append(" : " if j else "")
+                segments.append(ratio_num(ratio, label, value, r))
+            segments.append(f", **{ratio['kind']}**")
     return dict(anchor="fanout_capacity", section="Fan-out capacity", segments=segments + ["."])
+
+
+def capacity_words(r):
+    """A capacity row as finding segments: '9.92 M/s', 'at least 16.0 M/s (projected 24.1
+    M/s)', or 'no rate passed (lowest tried 13.0 k/s, p99 50.3 ms; floor 37.3 ms)'."""
+    c = r["counters"]
+    if positive(c.get("capacity")):
+        words = ["at least "] if c.get("load_bound") else []
+        words.append(Num(si(c["capacity"]), c["capacity"], src(r, "capacity", "load_bound")))
+        if c.get("load_bound") and positive(c.get("projected_ceiling")):
+            words += [" (projected ", Num(si(c["projected_ceiling"]), c["projected_ceiling"],
+                                          src(r, "projected_ceiling")), ")"]
+        return words
+    words = ["no rate passed"]
+    notes = []
+    low = lowest_tried(r)
+    if low and low[3] != ("probe_log",):
+        words += [" (lowest tried ", Num(si(low[0]), low[0], src(r, "lowest_offered"))]
+        if low[1]:
+            notes += [", p99 ", Num(dur(low[1]), low[1], src(r, "lowest_p99_us"))]
+    elif low:
+        words.append(f" (lowest tried {si(low[0])}")
+        if low[1]:
+            notes.append(f", p99 {dur(low[1])}")
+    floor = positive(c.get("floor_p99_us"))
+    if floor:
+        notes += ["; floor " if low else " (floor ", Num(dur(floor), floor,
+                                                          src(r, "floor_p99_us"))]
+    return words + notes + ([")"] if low or floor else [])
+
+
+def ratio_num(ratio, label, value, r):
+    """One term of a ratio as a Num: its value over the reference's, from the fields it was
+    computed from ('1' for the reference itself)."""
+    if label == ratio["reference"]:
+        return "1"
+    x = ratio_value(ratio, value)
+    ref = next(q for lab, _, q in ratio["terms"] if lab == ratio["reference"])
+    field = ratio["field"]
+    how = "inverse ratio" if field == "cpu_s_per_million" else "ratio"
+    return Num(ratio_number(x), x, src(r, field) + src(ref, field), how)
 
 
 FINDINGS = (switch_finding, waiting_finding, race_finding, broker_finding, capacity_finding)
@@ -263,8 +303,8 @@ def headline_blocks(rows):
     """The headline section's blocks: an introduction and the findings list."""
     found = findings(rows)
     if not found:
-        return [("p", "No headline finding: these results hold none of the rows the findings "
-                      "are computed from (primitives switches and waiting tasks, cutlery racy "
+        return [("p", "No headline finding: these results hold no row that a finding is "
+                      "computed from (primitives switches and waiting tasks, cutlery racy "
                       "variants, fan-out sweeps of both tvl brokers or redis-server, capacity "
                       "on one core). The sections below show what they do hold.")]
     return [("p", "Computed from the result files on this machine, each linked to the section "

@@ -14,7 +14,11 @@ import sys
 
 GB_KEYS = {"iterations", "repeats", "min_time", "min_warmup_time", "real_time",
            "manual_time", "process_time", "threads"}
-TEXT_FIELDS = {"limit", "overload_verdict"}  # structured text a section reads (never error text)
+# Structured text a section reads (never error text): what limited a capacity search, where its
+# SLO and saturation rate came from, which clock stamped the receipts.
+TEXT_FIELDS = {"limit", "overload_verdict", "lowest_verdict", "slo_source", "saturation_source",
+               "receive_clock"}
+LOG_FIELDS = {"probe_log"}  # structured lists: one object per probe of a capacity search
 AGG_SUFFIX = re.compile(r"_(mean|median|stddev|cv)$")
 SKIP_FIELDS = {"family_index", "per_family_instance_index", "repetitions", "repetition_index",
                "threads", "iterations"}  # GB bookkeeping, not measurements
@@ -170,7 +174,15 @@ def read_rows(path, doc, rows, contexts, failed):
         check = one_line(entry["check_failed"]) if entry.get("check_failed") else None
         labels = {k: one_line(v) for k, v in entry.items()
                   if k in TEXT_FIELDS and isinstance(v, str)}
+        logs = {k: log_entries(run_name, k, entry[k]) for k in LOG_FIELDS if k in entry}
         rows[run_name] = dict(scenario=scenario, model=model, variant=variant, params=params,
                               counters=counters, aggregate=how, source=path.name,
                               failure=failure, failure_kind=kind, failure_detail=detail,
-                              check=check, context=contexts[path.name], labels=labels)
+                              check=check, context=contexts[path.name], labels=labels, **logs)
+
+
+def log_entries(run_name, field, value):
+    """A structured list (a capacity search's probe_log): a list of objects, kept as they are."""
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise PlotError(f"{run_name}: {field} must be a list of objects")
+    return value

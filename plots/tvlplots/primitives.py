@@ -9,14 +9,12 @@ import re
 from .charts import log_floor, stamp
 from .fmt import num
 from .load import PlotError
+from . import palette
 
 PRIM_ORDER = ["threads/semaphore", "threads/pipe", "threads/create", "threads/waiting",
               "asyncloop/post", "asyncloop/post-nolock", "asyncloop/handle",
               "asyncloop/handle-nolock", "asyncloop/create", "asyncloop/timer-each",
               "asyncloop/timer-shared", "asyncloop/sleep-queue"]
-PRIM_COLORS = {"threads": ("#1f4e9c", "#8fb5ea"), "asyncloop": ("#c05a00", "#f0a030")}
-PRIM_MEMORY_COLORS = {"threads": ["#1f4e9c", "#4f83d1"],
-                      "asyncloop": ["#8c3b00", "#c05a00", "#f0a030", "#7a2f9c"]}
 PRIM_GROWTH = re.compile(r"^growth_kib_n(\d+)$")
 
 
@@ -60,8 +58,9 @@ def primitives_bars(plt, rows, key, ylabel, title, context, command):
             if not match:
                 continue
             value = match[0]["counters"][key]
-            color = PRIM_COLORS.get(match[0]["model"], ("#444444", "#aaaaaa"))[1 - pinned]
-            ax.bar(i + offset, value, width, color=color, edgecolor="#333333", linewidth=0.5,
+            model = match[0]["model"]
+            shade = palette.color(model) if pinned else palette.light(model)
+            ax.bar(i + offset, value, width, color=shade, edgecolor="#333333", linewidth=0.5,
                    hatch="" if pinned else "//", label=label if i == 0 else None)
             ax.text(i + offset, value * 1.08, prim_label(value), ha="center", va="bottom",
                     fontsize=7)
@@ -84,15 +83,14 @@ def primitives_memory_figure(plt, rows, context, command):
         c = r["counters"]
         points = sorted((int(m.group(1)), v) for k, v in c.items() if (m := PRIM_GROWTH.match(k)))
         shade[r["model"]] = shade.get(r["model"], -1) + 1
-        palette = PRIM_MEMORY_COLORS.get(r["model"], ["#444444", "#888888"])
-        color = palette[shade[r["model"]] % len(palette)]
+        model_color = palette.color(r["model"], shade[r["model"]])
         label = f"{r['model']}/{r['variant']}"
         if points:
             xs = [n for n, _ in points]
-            left.plot(xs, [g / 1024 for _, g in points], "o", color=color, label=label)
+            left.plot(xs, [g / 1024 for _, g in points], "o", color=model_color, label=label)
             line = [c["fit_intercept_kib"] + c["kib_per_task"] * n for n in xs]
-            left.plot(xs, [v / 1024 for v in line], "-", color=color, linewidth=1, alpha=0.7)
-        right.bar(i, c["kib_per_task"], color=color, edgecolor="#333333", linewidth=0.5)
+            left.plot(xs, [v / 1024 for v in line], "-", color=model_color, linewidth=1, alpha=0.7)
+        right.bar(i, c["kib_per_task"], color=model_color, edgecolor="#333333", linewidth=0.5)
         right.text(i, c["kib_per_task"] * 1.08, f"{c['kib_per_task']:.3g} KiB\n"
                    f"RMS residual\n{c.get('fit_residual_kib', float('nan')):.2f} KiB",
                    ha="center", va="bottom", fontsize=7)

@@ -10,6 +10,7 @@ from .charts import log_floor, plain_log_axis, stamp
 from .failures import short_failure, thread_limit_check
 from .fmt import dur, num, pct
 from .load import PlotError
+from . import palette
 from .sweeps import draw_sweep, sweep_stamp
 
 # The book's two idle figures (Using Asyncio in Python, ch. 1). They are quoted from the book,
@@ -17,9 +18,6 @@ from .sweeps import draw_sweep, sweep_stamp
 BOOK_THREADBOT_IDLE_PCT = 98  # "the busiest ThreadBot is idle about 98% of the time"
 BOOK_LOOPBOT_IDLE_PCT = 97    # "one LoopBot doing all seven bots' work is still about 97% idle"
 REST_MODELS = ["threads", "threads-per-table", "tbb", "asyncloop"]
-REST_COLORS = {"threads": "#1f4e9c", "threads-per-table": "#7a2f9c", "tbb": "#1b7a3a",
-               "asyncloop": "#c05a00"}
-REST_MARKERS = {"threads": "o", "threads-per-table": "^", "tbb": "s", "asyncloop": "D"}
 REST_ROLES = {"GreetBot": ("o", "#4c72b0"), "WaitBot": ("s", "#55a868"),
               "ChefBot": ("^", "#c44e52"), "WineBot": ("v", "#8172b2")}
 REST_COLLISIONS = ("duplicate_order", "seated_while_clearing", "plate_grabbed", "other")
@@ -74,8 +72,7 @@ def collisions_text(c):
 
 def rest_style(model):
     """A restaurant sweep series' colour and marker, by model."""
-    base = model.split("/")[0]
-    return dict(color=REST_COLORS.get(base, "#444444"), marker=REST_MARKERS.get(base, "o"))
+    return dict(color=palette.color(model), marker=palette.marker(model))
 
 
 def sweep_figure(plt, sweeps, keys, ylabel, title, context, command):
@@ -133,15 +130,15 @@ def restaurant_idle_figure(plt, picks, context, command):
 
     for i, r in enumerate(picks):
         c = r["counters"]
-        for j, (role, (marker, color)) in enumerate(REST_ROLES.items()):
+        for j, (role, (role_marker, role_color)) in enumerate(REST_ROLES.items()):
             if f"idle_pct_{role}" in c:
                 point(i + (j - 1.5) * 0.13, c[f"idle_pct_{role}"], f"{role} (mean of its bots)",
-                      marker=marker, color=color, markersize=6)
+                      marker=role_marker, color=role_color, markersize=6)
         ax.plot([i - 0.3, i + 0.3], [c["busiest_bot_idle_pct"]] * 2, color="black",
                 linewidth=2.2, label=None if i else "busiest bot")
         if "loop_idle_pct" in c:
             point(i, c["loop_idle_pct"], "asyncloop's one thread\n(doing every bot's work)",
-                  marker="*", markersize=15, color=REST_COLORS["asyncloop"],
+                  marker="*", markersize=15, color=palette.color("asyncloop"),
                   markeredgecolor="black", markeredgewidth=0.5)
         if i and r["model"] != picks[i - 1]["model"]:
             ax.axvline(i - 0.5, color="#cccccc", linewidth=0.8)
@@ -152,11 +149,11 @@ def restaurant_idle_figure(plt, picks, context, command):
             (threads, BOOK_THREADBOT_IDLE_PCT, "--", "the book: busiest ThreadBot"),
             (loops, BOOK_LOOPBOT_IDLE_PCT, ":", "the book: one LoopBot doing 7 bots' work")):
         if idx:
-            color = REST_COLORS["asyncloop" if idx is loops else "threads"]
-            ax.hlines(value, min(idx) - 0.45, max(idx) + 0.45, color=color, linestyle=style,
-                      linewidth=1.6)
+            line_color = palette.color("asyncloop" if idx is loops else "threads")
+            ax.hlines(value, min(idx) - 0.45, max(idx) + 0.45, color=line_color,
+                      linestyle=style, linewidth=1.6)
             ax.text(min(idx) - 0.42, value, f"{label}\n≈ {value}% idle", fontsize=7,
-                    color=color, ha="left", va="bottom")
+                    color=line_color, ha="left", va="bottom")
     values = [v for r in picks for k, v in r["counters"].items()
               if k.startswith("idle_pct_") or k in ("busiest_bot_idle_pct", "loop_idle_pct")]
     low = min(values + [BOOK_LOOPBOT_IDLE_PCT])
@@ -180,10 +177,10 @@ def restaurant_chatty_figure(plt, picks, context, command):
             ("overhead_p99_us", "overhead p99", "#3182bd", ""),
             ("lateness_p99_us", "timer lateness p99", "#e6550d", "//")]
     width = 0.26
-    for j, (key, label, color, hatch) in enumerate(bars):
+    for j, (key, label, bar_color, hatch) in enumerate(bars):
         for i, r in enumerate(picks):
             v = r["counters"][key]
-            ax.bar(i + (j - 1) * width, v, width, color=color, hatch=hatch, edgecolor="#333333",
+            ax.bar(i + (j - 1) * width, v, width, color=bar_color, hatch=hatch, edgecolor="#333333",
                    linewidth=0.5, label=label if i == 0 else None)
             ax.text(i + (j - 1) * width, v * 1.1, dur(v), ha="center", va="bottom", fontsize=7,
                     rotation=90)
