@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -28,9 +29,10 @@ std::string command_line(const CapacityArgs& a) {
   const auto& o = a.o;
   std::string cmd = fmt::format("tvl capacity --model {}", o.target.model);
   if (o.target.is_tvl()) cmd += " --design " + o.target.design;
-  cmd += fmt::format(
-      " --subscribers {} --payload {} --slo-ms {} --probe-seconds {} --tick-ms {} --overload {} --load-threads {}",
-      fmt::join(a.subscribers, ","), o.load.payload, o.slo_ms, o.probe_s, o.tick_s * 1e3, o.overload, o.load.threads);
+  cmd += fmt::format(" --subscribers {} --payload {}", fmt::join(a.subscribers, ","), o.load.payload);
+  if (o.slo_ms > 0) cmd += fmt::format(" --slo-ms {}", o.slo_ms);  // else the default for each subscriber count
+  cmd += fmt::format(" --probe-seconds {} --tick-ms {} --precision {} --overload {} --load-threads {}", o.probe_s,
+                     o.tick_s * 1e3, o.precision, o.overload, o.load.threads);
   if (a.no_pin) cmd += " --no-pin";
   if (!a.broker_cpus.empty()) cmd += " --broker-cpus " + a.broker_cpus;
   if (!a.load_cpus.empty()) cmd += " --load-cpus " + a.load_cpus;
@@ -49,26 +51,67 @@ std::string point_name(const CapacityArgs& a, int n) {
   return fmt::format("fanout_capacity/{}/{}/{}subscribers:{}", t.model, t.design_name(), cpus, n);
 }
 
-// A point as a Google Benchmark row: the capacity and what limited it, the probe at capacity,
-// the overload probe, and every probe in order.
+// One probe in the row's probe_log.
+nlohmann::json probe_entry(const capacity::Probe& p) {
+  const auto& r = p.point.result;
+  return {{"kind", capacity::kind_name(p.kind)},
+          {"offered", p.offered},
+          {"delivered_per_s", p.delivered_per_s},
+          {"p99_ms", p.p99_ms},
+          {"user_p99_ms", p.user_p99_ms},
+          {"broker_cpu_s", p.broker_cpu_s()},
+          {"load_cpu_s", p.load_cpu_s()},
+          {"load_busy", r.load_busy},
+          {"load_bound", r.load_bound ? 1 : 0},
+          {"judged", p.judged()},
+          {"verdict", p.verdict},
+          {"detail", p.detail}};
+}
+
+// A point as a Google Benchmark row: the capacity and what limited it, the floor, the probe at
+// capacity and its confirmation, saturation and the overload probe, and every probe in order.
 nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
   const auto& o = a.o;
   const std::string name = point_name(a, n);
   nlohmann::json row = benchmark_row(name, 0);
+  // The load threads the probes used (0 asked for one per load CPU).
+  const int load_threads = r.log.empty() ? o.load.threads : r.log.front().point.result.load_threads;
   row.update({{"subscribers", n},
               {"payload", o.load.payload},
-              {"slo_ms", o.slo_ms},
+              {"slo_ms", r.slo_ms},
+              {"slo_source", r.slo_default ? "default" : "option"},
               {"probe_s", o.probe_s},
               {"tick_ms", o.tick_s * 1e3},
               {"broker_cpus", o.target.cpus.size()},
               {"load_cpus", o.load.cpus.size()},
-              {"load_threads", o.load.threads},
+              {"load_threads", load_threads},
               {"capacity", r.capacity},
               {"items_per_second", r.capacity},
               {"limit", r.limit},
               {"load_bound", r.load_bound ? 1 : 0},
               {"cpu_s_per_million", r.cpu_s_per_million()},
+              {"broker_cpu_s_per_million", r.cpu_s_per_million()},
+              {"load_cpu_s_per_million", r.load_cpu_s_per_million()},
+              {"projected_ceiling", r.projected_ceiling()},
+              {"confirmed", r.confirmed ? 1 : 0},
+              {"confirm_p99_us", r.confirmation ? r.confirmation->p99_ms * 1e3 : 0.0},
+              {"spread_p99", r.spread_p99},
+              {"spread_delivered", r.spread_delivered},
+              {"saturation", r.saturation},
+              {"saturation_source", r.saturation_by == capacity::ProbeKind::flood ? "flood" : "probe"},
               {"probes", r.probes.size()}});
+  const auto* floor = r.floor ? &*r.floor : nullptr;
+  row["floor_p99_us"] = floor ? floor->p99_ms * 1e3 : 0.0;
+  row["floor_offered"] = floor ? floor->offered : 0.0;
+  row["floor_judged"] = floor ? floor->judged() : 0;
+  const auto* low = r.lowest();
+  row["lowest_offered"] = low ? low->offered : 0.0;
+  row["lowest_p99_us"] = low ? low->p99_ms * 1e3 : 0.0;
+  row["lowest_verdict"] = low ? low->verdict : "";
+  // The clock of the capacity's latencies (or of the floor's, when no probe passed).
+  const auto* clocked = r.at_capacity ? &*r.at_capacity : floor;
+  row["receive_clock"] = clocked ? clocked->point.result.receive_clock : "";
+  row["user_p99_us"] = r.at_capacity ? r.at_capacity->user_p99_ms * 1e3 : 0.0;
   if (r.at_capacity) {
     const auto& p = *r.at_capacity;
     for (const char* k : {"p50_us", "p99_us", "p999_us", "rss_kib", "broker_hwm_kib", "broker_cpu_s", "vcsw", "ivcsw",
@@ -81,8 +124,9 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
     row["overload_factor"] = o.overload;
     row["overload_offered"] = p.offered;
     row["goodput"] = r.goodput;
-    row["goodput_ratio"] = r.capacity > 0 ? r.goodput / r.capacity : 0;
+    row["goodput_ratio"] = r.goodput_ratio();
     row["collapsed"] = r.collapsed ? 1 : 0;
+    row["overload_under_offered"] = r.overload_under_offered ? 1 : 0;
     row["overload_dropped"] = p.counter("broker_dropped");
     row["overload_slow_disconnects"] = p.counter("broker_slow_disconnects");
     row["overload_hwm_kib"] = p.counter("broker_hwm_kib");
@@ -91,35 +135,62 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
     row["overload_verdict"] = p.verdict;
   }
   nlohmann::json probes = nlohmann::json::array();
-  for (const auto& p : r.probes)
-    probes.push_back({{"offered", p.offered},
-                      {"delivered_per_s", p.delivered_per_s},
-                      {"p99_ms", p.p99_ms},
-                      {"broker_cpu_s", p.broker_cpu_s()},
-                      {"load_busy", p.point.result.load_busy},
-                      {"verdict", p.verdict},
-                      {"detail", p.detail}});
+  for (const auto& p : r.log) probes.push_back(probe_entry(p));
   row["probe_log"] = probes;
   return row;
 }
 
-void print_summary(int n, const capacity::Result& r, double overload) {
-  if (r.capacity <= 0) {
-    fmt::print("  {:>6} subscribers  no probe passed (down to the floor): {}\n", n, r.limit);
-    return;
+// kDefaultSlo in words: "10 ms up to 100 subscribers, 25 ms up to 1000, 100 ms above".
+std::string default_slo_text() {
+  std::string text;
+  int below = 0;
+  for (const auto& step : capacity::kDefaultSlo) {
+    if (!text.empty()) text += ", ";
+    if (step.up_to_subscribers == std::numeric_limits<int>::max())
+      text += fmt::format("{} ms above {}", step.slo_ms, below);
+    else
+      text += fmt::format("{} ms up to {} subscribers", step.slo_ms, step.up_to_subscribers);
+    below = step.up_to_subscribers;
   }
-  fmt::print(
-      "  {:>6} subscribers  capacity {:.0f} deliveries/s{}, limited by {}; {:.3f} CPU s per million; p99 "
-      "{:.2f} ms\n",
-      n, r.capacity, r.load_bound ? " (at least: the load generator was the limit)" : "", r.limit,
-      r.cpu_s_per_million(), r.at_capacity ? r.at_capacity->p99_ms : 0.0);
+  return text;
+}
+
+void print_summary(int n, const capacity::Result& r, double overload) {
+  const double floor_ms = r.floor ? r.floor->p99_ms : 0;
+  if (r.capacity <= 0) {
+    // Never "met the SLO at no rate tried": say what was tried and what the broker's floor is.
+    const auto* low = r.lowest();
+    if (low)
+      fmt::print(
+          "  {:>6} subscribers  no rate passed: lowest tried {:.0f}/s, p99 {:.2f} ms ({}), floor {:.2f} ms; "
+          "limit {}\n",
+          n, low->offered, low->p99_ms, low->verdict, floor_ms, r.limit);
+    else
+      fmt::print("  {:>6} subscribers  no rate passed: no search probe ran, floor {:.2f} ms; limit {}\n", n, floor_ms,
+                 r.limit);
+  } else {
+    fmt::print(
+        "  {:>6} subscribers  capacity {:.0f} deliveries/s{}{}, limited by {}; p99 {:.2f} ms (floor {:.2f} ms); CPU s "
+        "per million: broker {:.3f}, generator {:.3f}\n",
+        n, r.capacity, r.load_bound ? " (at least: the load generator was the limit)" : "",
+        r.confirmed ? fmt::format(", confirmed (spread p99 {:.0f}%, delivered {:.0f}%)", 100 * r.spread_p99,
+                                  100 * r.spread_delivered)
+                    : ", NOT confirmed",
+        r.limit, r.at_capacity ? r.at_capacity->p99_ms : 0.0, floor_ms, r.cpu_s_per_million(),
+        r.load_cpu_s_per_million());
+    fmt::print(
+        "  {:>6} subscribers  projected ceiling {:.0f} deliveries/s per broker CPU-second (10^6 / CPU s per "
+        "million)\n",
+        n, r.projected_ceiling());
+  }
   if (r.overload)
     fmt::print(
-        "  {:>6} subscribers  at {}x: goodput {:.0f}/s = {:.2f}x capacity{}, dropped {:.0f}, peak RSS {:.0f} "
-        "KiB, p99 {:.1f} ms{}\n",
-        n, overload, r.goodput, r.goodput / r.capacity, r.collapsed ? " — COLLAPSED" : "",
-        r.overload->counter("broker_dropped"), r.overload->counter("broker_hwm_kib"), r.overload->p99_ms,
-        r.overload->point.result.load_bound ? " (load-bound: less than asked was offered)" : "");
+        "  {:>6} subscribers  at {}x saturation ({:.0f}/s, {}): goodput {:.0f}/s = {:.2f}x saturation{}, dropped "
+        "{:.0f}, peak RSS {:.0f} KiB, p99 {:.1f} ms{}\n",
+        n, overload, r.saturation, r.saturation_by == capacity::ProbeKind::flood ? "flood" : "probe", r.goodput,
+        r.goodput_ratio(), r.collapsed ? " — COLLAPSED" : "", r.overload->counter("broker_dropped"),
+        r.overload->counter("broker_hwm_kib"), r.overload->p99_ms,
+        r.overload_under_offered ? " (under-offered: the generator published less than the saturation rate)" : "");
 }
 
 int run_capacity(CapacityArgs a) {
@@ -143,10 +214,12 @@ int run_capacity(CapacityArgs a) {
   int failed = 0;
   for (const int n : a.subscribers) {
     if (process::interrupted()) break;
-    fmt::print("capacity fanout/{}/{}: {} subscribers, {} B, SLO p99 <= {} ms, {} s probes; {}\n", a.o.target.model,
-               a.o.target.design_name(), n, a.o.load.payload, a.o.slo_ms, a.o.probe_s, where.describe());
-    std::fflush(stdout);
     a.o.load.subscribers = n;
+    fmt::print("capacity fanout/{}/{}: {} subscribers, {} B, SLO p99 <= {} ms ({}), {} s probes; {}\n",
+               a.o.target.model, a.o.target.design_name(), n, a.o.load.payload, capacity::slo_ms(a.o),
+               a.o.slo_ms > 0 ? "--slo-ms" : fmt::format("the default for {} subscribers", n), a.o.probe_s,
+               where.describe());
+    std::fflush(stdout);
     try {
       int k = 0;
       const auto r = capacity::search(a.o, [&k](const capacity::Probe& p) {
@@ -194,9 +267,9 @@ void add_capacity(Commands c) {
   cap->add_option("--publishers", o.load.publishers, "publisher connections")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  cap->add_option("--slo-ms", o.slo_ms, "p99 latency from the intended send must stay within this")
-      ->check(CLI::Range(0.01, 10'000.0))
-      ->capture_default_str();
+  cap->add_option("--slo-ms", o.slo_ms,
+                  "p99 latency from the intended send must stay within this (default: " + default_slo_text() + ")")
+      ->check(CLI::Range(0.01, 10'000.0));
   cap->add_option("--probe-seconds", o.probe_s, "how long each probe offers its load")
       ->check(CLI::Range(0.2, 600.0))
       ->capture_default_str();
@@ -209,17 +282,19 @@ void add_capacity(Commands c) {
   cap->add_option("--precision", o.precision, "bisect until the lowest failure is within this of the highest pass")
       ->check(CLI::Range(0.001, 1.0))
       ->capture_default_str();
-  cap->add_option("--overload", o.overload, "then offer this x the capacity and report goodput (0: skip)")
+  cap->add_option("--overload", o.overload,
+                  "then offer this x the saturation rate (the most any probe delivered) and report goodput (0: skip)")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
-  cap->add_option("--max-probes", o.max_probes, "give up after this many probes")
+  cap->add_option("--max-probes", o.max_probes,
+                  "give up after this many search probes (the floor, flood, confirmation and overload come on top)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   cap->add_option("--broker-cpus", a->broker_cpus, "CPUs the broker runs on (default: the first one, e.g. 0)");
   cap->add_option("--load-cpus", a->load_cpus, "CPUs the load generator runs on (default: the others, e.g. 1)");
   cap->add_flag("--no-pin", a->no_pin, "pin neither the broker nor the load");
-  cap->add_option("--load-threads", o.load.threads, "load generator threads, an event loop each")
-      ->check(CLI::Range(1, 64))
+  cap->add_option("--load-threads", o.load.threads, "load generator threads, an event loop each (0: one per load CPU)")
+      ->check(CLI::Range(0, 64))
       ->capture_default_str();
   cap->add_option("--queue-depth", o.target.queue_depth, "messages one subscriber's queue holds (tvl brokers)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))

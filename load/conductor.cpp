@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 constexpr auto kPollEvery = 2ms;          // how often the conductor looks at the threads' counters
-constexpr auto kProbesSettle = 50ms;      // subscription probes still in flight arrive, ignored
+constexpr auto kProbesSettle = 50ms;      // subscription probes still in flight arrive, ignored (at least)
 constexpr auto kPublishersStop = 10s;     // publishers told to stop must have stopped by then
 }  // namespace
 
@@ -143,7 +143,7 @@ void Load::conduct(Result& r) {
                                          confirmed_.load(), p_.subscribers, connected_.load(), connections,
                                          p_.confirm_s));
   r.subscribers_confirmed = confirmed_.load();
-  wait_until([] { return false; }, Clock::now() + kProbesSettle);
+  wait_until([] { return false; }, Clock::now() + std::max<Clock::duration>(kProbesSettle, 2 * probe_every(p_.subscribers)));
   std::optional<metrics::Usage> broker_before;
   if (p_.broker_pid > 0) broker_before = metrics::usage_of(p_.broker_pid);
   // Every thread knows t0 before any thread may send: a publisher learns it before it is told

@@ -16,10 +16,8 @@
 namespace tvl::load::detail {
 
 using asio::use_awaitable;
-using namespace std::chrono_literals;
 
 namespace {
-constexpr auto kProbeEvery = 5ms;              // subscription probes, until the schedule starts
 constexpr std::size_t kRepliesChunk = 65536;  // redis-server's replies to PUBLISH, read and dropped
 }  // namespace
 
@@ -53,7 +51,7 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
       wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
       co_await asio::async_write(s, asio::buffer(batch.data(), wire_.size()), use_awaitable);
     }
-    timer.expires_after(kProbeEvery);
+    timer.expires_after(probe_every(p_.subscribers));
     co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
   }
   std::int64_t sent = 0;

@@ -1,9 +1,12 @@
 // `tvl capacity`: the search finds a cap that is known in advance, a probe is judged by what
-// failed, and bad placements are refused before anything runs.
+// failed, a probe with too little to judge does not pass, and bad placements are refused before
+// anything runs.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -30,6 +33,25 @@ capacity::Options throttled_python(double msgs_per_s, int subscribers) {
   o.overload = 0;
   o.start = msgs_per_s * subscribers / 4;
   return o;
+}
+
+// A probe's point as if `messages` had been published to `subscribers` and every delivery had
+// arrived, `judged` of them after the warm-up, each 1 ms after its intended send.
+fanout_point::Point made_up_point(std::int64_t messages, int subscribers, std::uint64_t judged) {
+  constexpr std::uint64_t kOneMs = 1'000'000;
+  fanout_point::Point point;
+  auto& r = point.result;
+  r.published = messages;
+  r.delivered = messages * subscribers;
+  r.expected = r.delivered;
+  r.subscribers_confirmed = subscribers;
+  r.seconds = 1;
+  r.broker_cpu_s = 0.1;
+  for (std::uint64_t i = 0; i < judged; ++i) {
+    r.from_intended_ns.record(kOneMs);
+    r.user_from_intended_ns.record(kOneMs);
+  }
+  return point;
 }
 
 int exit_status(const std::string& args, std::string& out) {
@@ -63,6 +85,25 @@ TEST(capacity, finds_the_cap_of_a_throttled_broker_within_10_percent) {
   EXPECT_TRUE(r.at_capacity->passed());
   EXPECT_EQ(r.at_capacity->point.result.lost, 0);
   EXPECT_DOUBLE_EQ(r.at_capacity->offered, r.capacity);
+  // The floor came first and judged enough to mean something; every pass judged a p99's worth.
+  ASSERT_TRUE(r.floor.has_value());
+  ASSERT_FALSE(r.log.empty());
+  EXPECT_EQ(r.log.front().kind, capacity::ProbeKind::floor);
+  EXPECT_GE(r.floor->judged(), capacity::kMinJudged) << log;
+  EXPECT_GT(r.floor->p99_ms, 0) << log;
+  for (const auto& p : r.log) {
+    if (p.passed()) {
+      EXPECT_GE(p.judged(), capacity::kMinJudged) << capacity::describe(p);
+    }
+  }
+  // The capacity's rate ran a second time, and the row's numbers come from a real pass.
+  ASSERT_TRUE(r.confirmation.has_value()) << log;
+  EXPECT_EQ(r.confirmation->kind, capacity::ProbeKind::confirm);
+  EXPECT_DOUBLE_EQ(r.confirmation->offered, r.capacity);
+  EXPECT_GT(r.cpu_s_per_million(), 0);
+  EXPECT_GT(r.projected_ceiling(), 0);
+  EXPECT_DOUBLE_EQ(r.slo_ms, 50);
+  EXPECT_FALSE(r.slo_default);
 }
 
 TEST(capacity, an_overload_probe_reports_goodput_of_a_broker_that_holds) {
@@ -73,11 +114,94 @@ TEST(capacity, an_overload_probe_reports_goodput_of_a_broker_that_holds) {
   const auto r = capacity::search(o);
   ASSERT_GT(r.capacity, 0);
   ASSERT_TRUE(r.overload.has_value());
-  EXPECT_DOUBLE_EQ(r.overload->offered, 2 * r.capacity);
+  // Overload is past saturation (the most any probe delivered), not past the SLO capacity.
+  ASSERT_GT(r.saturation, 0);
+  EXPECT_GE(r.saturation, 0.9 * r.capacity);
+  EXPECT_DOUBLE_EQ(r.overload->offered, 2 * r.saturation);
+  EXPECT_EQ(r.overload->kind, capacity::ProbeKind::overload);
+  EXPECT_EQ(r.log.back().kind, capacity::ProbeKind::overload);
   EXPECT_NE(r.overload->verdict, capacity::kPass);  // twice the cap cannot meet the SLO
   // A throttle pushes back on the publisher and keeps delivering at its cap: no collapse.
   EXPECT_GT(r.goodput, 0);
   EXPECT_EQ(r.overload->counter("broker_dropped"), 0);
+}
+
+TEST(capacity, the_default_slo_is_set_per_fan_out_degree) {
+  EXPECT_DOUBLE_EQ(capacity::default_slo_ms(10), 10);
+  EXPECT_DOUBLE_EQ(capacity::default_slo_ms(100), 10);
+  EXPECT_DOUBLE_EQ(capacity::default_slo_ms(101), 100);
+  EXPECT_DOUBLE_EQ(capacity::default_slo_ms(1'000), 100);
+  EXPECT_DOUBLE_EQ(capacity::default_slo_ms(10'000), 1'000);
+  EXPECT_DOUBLE_EQ(capacity::default_slo_ms(100'000), 10'000);
+  capacity::Options o;
+  o.load.subscribers = 1'000;
+  EXPECT_DOUBLE_EQ(capacity::slo_ms(o), 100);
+  o.slo_ms = 7;  // --slo-ms
+  EXPECT_DOUBLE_EQ(capacity::slo_ms(o), 7);
+}
+
+// A p99 of nothing meets any bound: a probe that published nothing, or judged fewer than
+// kMinJudged latencies, is "too-few", never a pass; with enough it passes.
+TEST(capacity, a_probe_that_judged_too_few_latencies_does_not_pass) {
+  constexpr int kSubscribers = 10;
+  capacity::Options o;
+  o.load.subscribers = kSubscribers;
+  o.probe_s = 2;
+  // 100 messages/s: every message the schedule holds arrived, of which `judged_messages` after
+  // the warm-up, whose latencies were judged.
+  const auto judged = [&](double seconds, std::int64_t judged_messages) {
+    auto lp = capacity::probe_params(o, 100.0 * kSubscribers, capacity::ProbeKind::search);
+    lp.duration_s = lp.warmup_s + seconds;
+    const auto messages = static_cast<std::int64_t>(std::floor(lp.duration_s * lp.rate));
+    capacity::Probe p;
+    p.point = made_up_point(messages, kSubscribers, static_cast<std::uint64_t>(judged_messages * kSubscribers));
+    capacity::judge(o, lp, p);
+    return p;
+  };
+  // Offered so little that the schedule holds no message (floor(duration x rate) == 0).
+  const auto nothing = capacity::probe_params(o, 0.1 * kSubscribers, capacity::ProbeKind::search);
+  EXPECT_LT(nothing.duration_s * nothing.rate, 1);
+  capacity::Probe empty;
+  empty.point = made_up_point(0, kSubscribers, 0);
+  capacity::judge(o, nothing, empty);
+  EXPECT_EQ(empty.verdict, capacity::kTooFew) << empty.detail;
+  EXPECT_FALSE(empty.passed());
+
+  const auto few = judged(0.5, 50);
+  EXPECT_EQ(few.verdict, capacity::kTooFew) << few.detail;
+  EXPECT_NE(few.detail.find("500"), std::string::npos) << few.detail;
+  const auto enough = judged(2, 200);
+  EXPECT_TRUE(enough.passed()) << enough.verdict << ": " << enough.detail;
+  EXPECT_DOUBLE_EQ(enough.p99_ms, 1);
+}
+
+// A probe too short to judge a p99's worth runs longer, up to kMaxStretch x its length.
+TEST(capacity, a_short_probe_runs_long_enough_to_judge_a_p99) {
+  capacity::Options o;
+  o.load.subscribers = 10;
+  o.probe_s = 0.5;
+  const auto short_one = capacity::probe_params(o, 1'000, capacity::ProbeKind::search);  // 100 messages/s
+  const double judged_messages = (short_one.duration_s - short_one.warmup_s) * short_one.rate;
+  EXPECT_GE(judged_messages * o.load.subscribers, capacity::kMinJudged);
+  EXPECT_LE(short_one.duration_s - short_one.warmup_s, capacity::kMaxStretch * o.probe_s);
+  const auto hopeless = capacity::probe_params(o, 10, capacity::ProbeKind::search);  // 1 message/s
+  EXPECT_DOUBLE_EQ(hopeless.duration_s - hopeless.warmup_s, capacity::kMaxStretch * o.probe_s);
+  const auto plenty = capacity::probe_params(o, 1e6, capacity::ProbeKind::search);
+  EXPECT_DOUBLE_EQ(plenty.duration_s - plenty.warmup_s, o.probe_s);
+}
+
+// The same against a real broker: offered 0.1 message a second, a probe stretched to its limit
+// still publishes nothing, and does not pass.
+TEST(capacity, a_real_probe_that_publishes_nothing_does_not_pass) {
+  capacity::Options o;
+  o.target.model = "asyncloop";
+  o.target.tvl_exe = TVL_BINARY;
+  o.load.subscribers = 10;
+  o.probe_s = 0.5;
+  const auto p = capacity::probe(o, 1);
+  EXPECT_EQ(p.point.result.published, 0) << capacity::describe(p);
+  EXPECT_EQ(p.verdict, capacity::kTooFew) << capacity::describe(p);
+  EXPECT_FALSE(p.passed());
 }
 
 TEST(capacity, cpu_lists_are_checked_before_anything_runs) {
