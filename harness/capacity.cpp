@@ -306,42 +306,46 @@ class Search {
   // Ramps up from `next` (x2 while probes pass), or down (/4 while they fail) to the lowest rate
   // a probe can judge, then bisects on a log scale between the highest pass and the lowest failure.
   void bisect(double next) {
-    double floor_rate = lowest_judgeable(o_);
-    double lo = 0;  // the highest offered load that passed (0: none yet)
-    double hi = 0;  // the lowest that failed (0: none yet)
+    floor_rate_ = lowest_judgeable(o_);
     res_.limit = "max-probes";
-    while (static_cast<int>(res_.probes.size()) < o_.max_probes) {
+    search_from(next, o_.max_probes);
+  }
+
+  // The search loop, from `next` with lo_ and hi_ as they stand, until the two are within the
+  // precision or `max_probes` search probes have run.
+  void search_from(double next, int max_probes) {
+    while (static_cast<int>(res_.probes.size()) < max_probes) {
       Probe p = run_probe(next, ProbeKind::search);
       res_.probes.push_back(p);
       if (p.verdict == kTooFew) {
         // Nothing at or below this rate can be judged: the floor of the search rises past it.
-        floor_rate = std::max(floor_rate, 2 * next);
-        if (hi > 0 && floor_rate >= hi) break;
-        next = floor_rate;
+        floor_rate_ = std::max(floor_rate_, 2 * next);
+        if (hi_ > 0 && floor_rate_ >= hi_) break;
+        next = floor_rate_;
         continue;
       }
       if (p.passed()) {
-        lo = next;
+        lo_ = next;
       } else {
-        hi = next;
+        hi_ = next;
         res_.limit = p.verdict;
         if (p.verdict == kCheck) return;
         // Nothing above a load-bound failure would be the broker's number; below it, with no
         // pass yet, a lighter load may still be the broker's.
-        if (p.verdict == kLoadBound && lo > 0) break;
+        if (p.verdict == kLoadBound && lo_ > 0) break;
       }
-      if (hi == 0) {
-        next = 2 * lo;  // ramp up
-      } else if (lo == 0) {
-        next = ramp_down(hi, floor_rate);
+      if (hi_ == 0) {
+        next = 2 * lo_;  // ramp up
+      } else if (lo_ == 0) {
+        next = ramp_down(hi_, floor_rate_);
         if (next <= 0) break;
-      } else if (hi / lo <= 1 + o_.precision) {
+      } else if (hi_ / lo_ <= 1 + o_.precision) {
         break;
       } else {
-        next = std::sqrt(lo * hi);  // bisect on a log scale: the error is a ratio
+        next = std::sqrt(lo_ * hi_);  // bisect on a log scale: the error is a ratio
       }
     }
-    res_.capacity = lo;
+    res_.capacity = lo_;
   }
 
   // The next rate when every search probe failed, the lowest at `hi` (0: stop). The floor probe,
@@ -358,24 +362,22 @@ class Search {
     return std::max(hi / 4, floor_rate);
   }
 
-  // The passing search probes, highest rate first, one per rate.
-  std::vector<const Probe*> passes() const {
-    std::vector<const Probe*> out;
+  // The highest passing search probe at or below `rate` (nullptr: none).
+  const Probe* pass_at_or_below(double rate) const {
+    const Probe* best = nullptr;
     for (const auto& p : res_.probes)
-      if (p.passed()) out.push_back(&p);
-    std::sort(out.begin(), out.end(), [](const Probe* a, const Probe* b) { return a->offered > b->offered; });
-    return out;
+      if (p.passed() && p.offered <= rate && (!best || p.offered > best->offered)) best = &p;
+    return best;
   }
 
-  // The capacity stands if its rate passes a second time; if not, the next-highest pass is tried
-  // the same way (kMaxConfirmations runs at most). A capacity whose last try failed is kept, but
-  // unconfirmed.
+  // The capacity stands if its rate passes a second time. If not, that rate has now failed too:
+  // the search bisects again between the next pass below and it, and confirms what it finds
+  // (kMaxConfirmations runs at most; each re-search may run kMaxProbesPerRetry probes). A
+  // capacity whose last confirmation failed is kept, but unconfirmed.
   void confirm() {
-    const auto candidates = passes();
-    int tries = 0;
-    for (const Probe* candidate : candidates) {
-      if (tries == kMaxConfirmations) break;
-      ++tries;
+    for (int tries = 0; tries < kMaxConfirmations && lo_ > 0; ++tries) {
+      const Probe* candidate = pass_at_or_below(lo_);
+      if (!candidate) return;
       res_.at_capacity = *candidate;
       res_.capacity = candidate->offered;
       Probe c = run_probe(candidate->offered, ProbeKind::confirm);
@@ -390,8 +392,15 @@ class Search {
         res_.spread_delivered = spread(candidate->delivered_per_s, c.delivered_per_s);
         return;
       }
-      // This rate failed once: the step above the next pass down is what limits it now.
       if (c.verdict != kTooFew) res_.limit = c.verdict;
+      if (tries + 1 == kMaxConfirmations) return;
+      hi_ = candidate->offered;
+      const Probe* below = pass_at_or_below(hi_ * (1 - 1e-9));
+      if (!below) return;
+      lo_ = below->offered;
+      if (hi_ / lo_ > 1 + o_.precision)
+        search_from(std::sqrt(lo_ * hi_), static_cast<int>(res_.probes.size()) + kMaxProbesPerRetry);
+      if (res_.limit == kCheck) return;
     }
   }
 
@@ -406,7 +415,9 @@ class Search {
     }
     const auto& r = p.point.result;
     res_.goodput = p.delivered_per_s;
-    res_.collapsed = res_.goodput < kCollapseBelow * res_.saturation;
+    // A generator that was itself saturated may have delivered too little to the subscribers'
+    // side: a goodput it limited says nothing of a collapse (the row keeps the probe's load_bound).
+    res_.collapsed = res_.goodput < kCollapseBelow * res_.saturation && !r.load_bound;
     // Offered at the saturation rate or more? A publisher the broker stopped reading was offered
     // the load and refused it; a generator that could not write it did not offer it.
     const double published_per_s = static_cast<double>(r.published) * per_message(o_.load) / (p.seconds + o_.warmup_s);
@@ -417,6 +428,9 @@ class Search {
   Options o_;
   const std::function<void(const Probe&)>& progress_;
   Result res_;
+  double lo_ = 0;          // the highest offered load that passed (0: none yet)
+  double hi_ = 0;          // the lowest that failed (0: none yet)
+  double floor_rate_ = 0;  // the lowest rate a probe can judge
 };
 
 }  // namespace

@@ -20,7 +20,8 @@
 //    search: nothing above it would be the broker's number. A probe that is bound to fail (over
 //    1% of its deliveries already later than the SLO) is cut short;
 // 4. the capacity is confirmed: its rate is probed again and stands only if it passes twice (as
-//    MLPerf confirms with repeated runs); otherwise the next-highest pass is confirmed instead;
+//    MLPerf confirms with repeated runs); otherwise that rate counts as a failure, the search
+//    bisects again between the next pass below and it, and confirms what it finds;
 // 5. optionally, one probe at `overload` x the saturation rate (the most the broker delivered in
 //    any probe, the flood included) shows whether the broker holds its throughput past its limit
 //    or collapses (SEDA's "well-conditioned" test).
@@ -94,9 +95,11 @@ double default_slo_ms(int subscribers);
 
 // Goodput under overload below this share of the saturation rate is a collapse.
 inline constexpr double kCollapseBelow = 0.8;
-// The capacity's rate is probed at most this many times more (the capacity, then the next pass
-// below it when the capacity's confirmation failed).
+// The capacity's rate is probed a second time; where that fails, the search bisects again
+// below it (at most kMaxProbesPerRetry probes) and confirms what it finds: this many
+// confirmation probes at most.
 inline constexpr int kMaxConfirmations = 2;
+inline constexpr int kMaxProbesPerRetry = 4;
 // Subscriptions a broker confirms per second at the least: the load waits at least
 // subscribers / this many seconds for them (the threaded broker on one core needs over 10 s for
 // 10,000, each subscriber's thread starting while the others' run).
@@ -107,7 +110,8 @@ struct Options {
   load::Params load;            // subscribers, payload, load threads and CPUs; rate and duration are set per probe
   double slo_ms = 0;            // p99 from the intended send must be at most this (0: default_slo_ms)
   double probe_s = 3;           // each probe's offered load lasts this long, after
-  double warmup_s = 0.25;       // a warm-up whose latencies are not judged (its deliveries are)
+  double warmup_s = 0.5;        // a warm-up whose latencies are not judged (its deliveries are): a fresh
+                                // broker's connections and buffers grow in its first few hundred ms
   double tick_s = 0.001;        // publishers send what is due once per tick (load::Params::tick_s)
   double start = 0;             // deliveries/s of the first probe; 0: half of what a short flood delivers
   double precision = 0.05;      // stop bisecting when the lowest failure / highest pass <= 1 + this
@@ -159,7 +163,7 @@ struct Result {
   std::optional<ProbeKind> saturation_by;  // the flood's or a probe's (floor, search, confirm)
   std::optional<Probe> overload;           // offered overload x saturation
   double goodput = 0;                      // deliveries/s under overload
-  bool collapsed = false;                  // goodput < kCollapseBelow x saturation
+  bool collapsed = false;                  // goodput < kCollapseBelow x saturation, the generator not the limit
   bool overload_under_offered = false;     // the generator published less than the saturation rate
   std::vector<Probe> log;                  // every probe, in the order run
 

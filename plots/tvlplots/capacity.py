@@ -149,7 +149,10 @@ def overload_table(groups):
                     + (f" ({num(factor, 1)}×)" if factor else "")
                     + (" — not past saturation" if c.get("overload_under_offered") else ""),
                     si(c["goodput"]) + (" (load-bound)" if c.get("overload_load_bound") else ""),
-                    share + (" collapsed" if c.get("collapsed") else ""),
+                    share + (" collapsed" if c.get("collapsed") else
+                             " (load-bound: not judged)"
+                             if c.get("overload_load_bound") and sat
+                             and c["goodput"] < 0.8 * sat else ""),
                     dur(positive(c.get("overload_p99_us"))),
                     labels.get("overload_verdict", "—"),
                     f"{rss / 1024:.0f} MiB" if rss else "—"])
