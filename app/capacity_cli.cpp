@@ -81,6 +81,8 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
               {"slo_ms", r.slo_ms},
               {"slo_source", r.slo_default ? "default" : "option"},
               {"probe_s", o.probe_s},
+              {"precision", o.precision},
+              {"warmup_s", o.warmup_s},
               {"tick_ms", o.tick_s * 1e3},
               {"broker_cpus", o.target.cpus.size()},
               {"load_cpus", o.load.cpus.size()},

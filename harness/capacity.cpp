@@ -289,8 +289,8 @@ class Search {
   }
 
   // A trickle: just enough messages to judge kMinJudged latencies in kFloorSeconds, at least
-  // one; each message's fan-out is over long before the next (at 10 subscribers 120 messages a
-  // second, at 10,000 one: ten a second would already be more than a threaded broker on one
+  // one; each message's fan-out is over long before the next (at 10 subscribers 240 messages a
+  // second, at 10,000 two: ten a second would already be more than a threaded broker on one
   // core delivers there).
   Probe measure_floor() {
     const double messages_per_s = needed_messages(o_.load) / kFloorSeconds;

@@ -10,7 +10,7 @@
 //
 // The search, probe by probe (every probe starts a fresh broker, a child process pinned apart
 // from the load, and is judged):
-// 1. the floor: a trickle (just enough messages to judge kMinJudged latencies in a second) whose
+// 1. the floor: a trickle (just enough messages to judge kMinJudged latencies in kFloorSeconds) whose
 //    p99 is what one message's fan-out to N subscribers costs, with nothing queued behind it;
 // 2. unless told where to start, a short flood (far more than any broker carries) measures
 //    roughly what the broker delivers flat out; the first probe offers half of that;
@@ -73,7 +73,7 @@ inline constexpr double kMaxStretch = 4;
 
 // How long the floor probe lasts after the warm-up; its rate is what judges kMinJudged latencies
 // in that time, at least one message.
-inline constexpr double kFloorSeconds = 1;
+inline constexpr double kFloorSeconds = 0.5;
 
 // The default latency bound per fan-out degree: the first row whose subscriber count is at least
 // the point's. A broker's floor (the p99 of one message's fan-out at a trickle, where every write

@@ -279,6 +279,12 @@ def slo_summary(single):
     return " here: p99 ≤ " + ", ".join(parts) + " subscribers" + (f", {how}" if how else "")
 
 
+def precision_of(rows):
+    """How close the search bisects, as the rows recorded it (5%, tvl's default, for older files)."""
+    found = {p["counters"].get("precision") for p in rows if p["counters"].get("precision")}
+    return ", ".join(f"{x * 100:.0f}%" for x in sorted(found)) if found else "5%"
+
+
 def render_capacity(plt, rows, context, command):
     """Fan-out capacity section: the ratios, the table with the knee beside it, the capacity
     and overload figures, the overload table and what they show."""
@@ -292,7 +298,8 @@ def render_capacity(plt, rows, context, command):
                     "trickle measures each broker's *floor*: the p99 of one message's fan-out to "
                     "every subscriber. The SLO is set per fan-out degree, the same for every "
                     f"broker at a given count{slo_summary(single)}. The search (`tvl capacity`) "
-                    "ramps ×2 until a probe fails and bisects to within 5%; a probe that judged "
+                    f"ramps ×2 until a probe fails and bisects to within {precision_of(rows)}; "
+                    "a probe that judged "
                     "too few latencies to estimate its p99 is no pass. The capacity is confirmed "
                     "when its probe passes a second time, and the spread between the two runs is "
                     "kept. Each probe starts a fresh broker; "
