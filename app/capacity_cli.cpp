@@ -110,6 +110,10 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
   row["lowest_offered"] = low ? low->offered : 0.0;
   row["lowest_p99_us"] = low ? low->p99_ms * 1e3 : 0.0;
   row["lowest_verdict"] = low ? low->verdict : "";
+  // A probe that could not run ended the search: its reason names the limit of this machine.
+  row["limit_detail"] = "";
+  for (const auto& p : r.log)
+    if (p.verdict == capacity::kNotRun) row["limit_detail"] = p.detail;
   // The clock of the capacity's latencies (or of the floor's, when no probe passed).
   const auto* clocked = r.at_capacity ? &*r.at_capacity : floor;
   row["receive_clock"] = clocked ? clocked->point.result.receive_clock : "";

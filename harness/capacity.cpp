@@ -270,7 +270,20 @@ class Search {
 
  private:
   Probe run_probe(double offered, ProbeKind kind, double seconds = 0) {
-    Probe p = probe(o_, offered, kind, seconds);
+    Probe p;
+    try {
+      p = probe(o_, offered, kind, seconds);
+    } catch (const process::Interrupted&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      // The first probe that cannot run fails the whole point (nothing is known yet); a later
+      // one ends the search with what the earlier probes found, and says why.
+      if (res_.log.empty()) throw;
+      p.kind = kind;
+      p.offered = offered;
+      p.verdict = kNotRun;
+      p.detail = fmt::format("the probe could not run: {}", e.what());
+    }
     if (progress_) progress_(p);
     res_.log.push_back(p);
     if (kind != ProbeKind::overload && p.delivered_per_s > res_.saturation) {
@@ -323,6 +336,10 @@ class Search {
         if (hi_ > 0 && floor_rate_ >= hi_) break;
         next = floor_rate_;
         continue;
+      }
+      if (p.verdict == kNotRun) {
+        res_.limit = kNotRun;
+        break;
       }
       if (p.passed()) {
         lo_ = next;
@@ -393,7 +410,7 @@ class Search {
         return;
       }
       if (c.verdict != kTooFew) res_.limit = c.verdict;
-      if (tries + 1 == kMaxConfirmations) return;
+      if (c.verdict == kNotRun || tries + 1 == kMaxConfirmations) return;
       hi_ = candidate->offered;
       const Probe* below = pass_at_or_below(hi_ * (1 - 1e-9));
       if (!below) return;
@@ -408,6 +425,7 @@ class Search {
   void overload() {
     if (res_.saturation <= 0) return;
     Probe p = run_probe(o_.overload * res_.saturation, ProbeKind::overload);
+    if (p.verdict == kNotRun) return;  // no goodput from a probe that did not run (its log line says why)
     if (p.verdict == kCheck) {
       res_.limit = kCheck;  // counts that cannot be: no goodput is reported from them
       res_.overload = std::move(p);

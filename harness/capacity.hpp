@@ -52,6 +52,10 @@ inline constexpr const char* kDrops = "drops";           // the broker dropped o
 inline constexpr const char* kLoadBound = "load-bound";  // the generator was the limit: not the broker's number
 inline constexpr const char* kCheck = "check";           // counts that cannot be (a bug): the search stops
 inline constexpr const char* kTooFew = "too-few";        // too few latencies judged to estimate a p99: no verdict
+// The probe could not run (a broker that did not confirm its subscriptions in time, one that did
+// not start): a limit of this machine, named in the probe's detail; the search stops with what
+// the probes before it found.
+inline constexpr const char* kNotRun = "not-run";
 
 // What a probe is for; each is written into the probe log with its name.
 enum class ProbeKind {

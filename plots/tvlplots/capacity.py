@@ -16,7 +16,8 @@ from .fmt import dur, num, si
 
 CAP_LIMITS = {"latency": "p99 over the SLO", "loss": "deliveries lost", "drops": "broker dropped",
               "load-bound": "the load generator (lower bound)", "check": "impossible counts",
-              "too-few": "too few latencies to judge", "max-probes": "probe budget"}
+              "too-few": "too few latencies to judge", "max-probes": "probe budget",
+              "not-run": "a probe could not run (see its log)"}
 
 
 def capacity_rows(rows):
@@ -122,7 +123,8 @@ def capacity_table(groups):
                     p99_text(c, labels) if cap else "—",
                     cpu_text(broker_cpu(c)) if cap else "—",
                     cpu_text(c.get("load_cpu_s_per_million")) if cap else "—",
-                    confirmed_text(c), CAP_LIMITS.get(limit, limit) or "—"])
+                    confirmed_text(c),
+                    labels.get("limit_detail") or CAP_LIMITS.get(limit, limit) or "—"])
     return table
 
 
