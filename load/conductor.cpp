@@ -5,10 +5,10 @@
 #include <sys/epoll.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <cerrno>
-#include <cstring>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 
@@ -24,9 +24,9 @@ namespace tvl::load::detail {
 using namespace std::chrono_literals;
 
 namespace {
-constexpr auto kPollEvery = 2ms;          // how often the conductor looks at the threads' counters
-constexpr auto kProbesSettle = 50ms;      // subscription probes still in flight arrive, ignored (at least)
-constexpr auto kPublishersStop = 10s;     // publishers told to stop must have stopped by then
+constexpr auto kPollEvery = 2ms;       // how often the conductor looks at the threads' counters
+constexpr auto kProbesSettle = 50ms;   // subscription probes still in flight arrive, ignored (at least)
+constexpr auto kPublishersStop = 10s;  // publishers told to stop must have stopped by then
 }  // namespace
 
 int load_threads(const Params& p) {
@@ -143,7 +143,8 @@ void Load::conduct(Result& r) {
                                          confirmed_.load(), p_.subscribers, connected_.load(), connections,
                                          p_.confirm_s));
   r.subscribers_confirmed = confirmed_.load();
-  wait_until([] { return false; }, Clock::now() + std::max<Clock::duration>(kProbesSettle, 2 * probe_every(p_.subscribers)));
+  wait_until([] { return false; },
+             Clock::now() + std::max<Clock::duration>(kProbesSettle, 2 * probe_every(p_.subscribers)));
   std::optional<metrics::Usage> broker_before;
   if (p_.broker_pid > 0) broker_before = metrics::usage_of(p_.broker_pid);
   // Every thread knows t0 before any thread may send: a publisher learns it before it is told

@@ -44,7 +44,8 @@ inline constexpr std::uint32_t kProbe = 0xFFFFFFFF;     // publisher id of the s
 inline constexpr std::size_t kBatchBytes = 256 * 1024;  // one publisher write carries at most this much
 inline constexpr std::size_t kMaxReadChunk = 65536;     // one read takes at most this much
 inline constexpr std::size_t kMinReadChunk = 4096;
-inline constexpr std::size_t kReadBuffers = std::size_t{64} << 20;  // all subscribers' buffers, unless messages are longer
+inline constexpr std::size_t kReadBuffers = std::size_t{64}
+                                            << 20;  // all subscribers' buffers, unless messages are longer
 
 // Before the schedule starts, publisher 0 probes the subscriptions (a message to every
 // subscriber) this often: every 5 ms, less often where that would make more than 100,000
@@ -88,10 +89,10 @@ struct Worker {
   bool go = false, stop_publishing = false, stopping = false;
   std::int64_t delivered = 0, gaps = 0, duplicates_or_reordered = 0, last_delivery_ns = 0;
   Histogram from_intended_ns, from_sent_ns, user_from_intended_ns;
-  std::int64_t unstamped = 0;              // deliveries whose read carried no kernel stamp
-  std::vector<std::vector<bool>> seen;     // queue channels: per publisher, which seq arrived here
-  std::vector<std::uint64_t> queue_next;   // queue channels: per publisher, the highest seq + 1
-  std::int64_t late = 0;                   // deliveries later than Params::late_ns
+  std::int64_t unstamped = 0;                                 // deliveries whose read carried no kernel stamp
+  std::vector<std::vector<bool>> seen;                        // queue channels: per publisher, which seq arrived here
+  std::vector<std::uint64_t> queue_next;                      // queue channels: per publisher, the highest seq + 1
+  std::int64_t late = 0;                                      // deliveries later than Params::late_ns
   alignas(64) std::atomic<std::int64_t> delivered_so_far{0};  // `delivered`, stored once per read
   std::atomic<std::int64_t> late_so_far{0};                   // `late`, stored once per read
   metrics::ThreadTime at_go, at_sent, at_end;
@@ -101,7 +102,7 @@ struct Worker {
 
 struct alignas(64) Sub {  // aligned: subscribers side by side belong to different threads
   Worker* w = nullptr;
-  tcp::socket* socket = nullptr;  // once connected and subscribed
+  tcp::socket* socket = nullptr;        // once connected and subscribed
   std::vector<std::uint64_t> next_seq;  // per publisher: the sequence number expected next
   std::int64_t received = 0;
   bool confirmed = false;

@@ -14,8 +14,8 @@
 //
 // The subscribers of a load thread share one epoll set: when the io_context wakes for it, every
 // subscriber with something to read reads until its socket is empty, straight into its own
-// buffer: one wake-up per batch of sockets and usually one system call per socket. Every complete message is parsed in place; one cut short by the end of a read is
-// moved to the front to wait for its rest: no allocation per message.
+// buffer: one wake-up per batch of sockets and usually one system call per socket. Every complete message is parsed in
+// place; one cut short by the end of a read is moved to the front to wait for its rest: no allocation per message.
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -40,7 +40,7 @@ namespace {
 
 constexpr std::int64_t kNsPerS = 1'000'000'000;
 constexpr std::size_t kControlBytes = CMSG_SPACE(sizeof(timespec)) * 2;  // room for the receive stamp
-constexpr std::size_t kReadyBatch = 256;  // sockets taken from the ready set at a time
+constexpr std::size_t kReadyBatch = 256;                                 // sockets taken from the ready set at a time
 
 // Switches on the kernel's receive stamps for this socket; false where the kernel refuses.
 bool enable_receive_stamps(tcp::socket& s) {

@@ -23,8 +23,8 @@ void Load::tally(Result& r) {
     r.user_from_intended_ns.merge(w->user_from_intended_ns);
     r.seconds = std::max(r.seconds, static_cast<double>(w->last_delivery_ns) / 1e9);
     r.load_cpu_s += static_cast<double>(w->at_end.cpu_ns - w->at_go.cpu_ns) / 1e9;
-    r.load_busy = std::max({r.load_busy, metrics::busy_between(w->at_go, w->at_sent),
-                            metrics::busy_between(w->at_go, w->at_end)});
+    r.load_busy = std::max(
+        {r.load_busy, metrics::busy_between(w->at_go, w->at_sent), metrics::busy_between(w->at_go, w->at_end)});
   }
   // The kernel's clock, unless no delivery at all carried its stamp.
   r.receive_clock = r.delivered > 0 && r.unstamped >= r.delivered ? kUserClock : kKernelClock;

@@ -113,7 +113,7 @@ class Publish {
  public:
   Publish(bool resp, std::string_view channel, std::size_t payload_bytes) {
     const std::string payload = fanout::encode_stamp({}, payload_bytes);  // the padding is fixed
-    constexpr std::size_t kRespTrailer = 2;  // the "\r\n" after a bulk string
+    constexpr std::size_t kRespTrailer = 2;                               // the "\r\n" after a bulk string
     one_ = resp ? resp_command({"PUBLISH", channel, payload}) : fanout::frame(channel) + fanout::frame(payload);
     stamp_at_ = one_.size() - payload.size() - (resp ? kRespTrailer : 0);
   }

@@ -4,8 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <system_error>
 
 namespace tvl::metrics {

@@ -383,9 +383,9 @@ TEST(loadgen, the_kernel_stamp_does_not_charge_a_late_read_to_the_broker) {
     EXPECT_EQ(r->receive_clock, load::kKernelClock) << r->unstamped << " deliveries carried no stamp";
   }
   const auto p99 = [](const Histogram& h) { return h.percentile(99) / 1000; };  // µs
-  const std::string seen = fmt::format("kernel p99 {} -> {} us, user p99 {} -> {} us",
-                                       p99(prompt.from_intended_ns), p99(late.from_intended_ns),
-                                       p99(prompt.user_from_intended_ns), p99(late.user_from_intended_ns));
+  const std::string seen =
+      fmt::format("kernel p99 {} -> {} us, user p99 {} -> {} us", p99(prompt.from_intended_ns),
+                  p99(late.from_intended_ns), p99(prompt.user_from_intended_ns), p99(late.user_from_intended_ns));
   // The histogram keeps a value to within 0.4% (measure/histogram.hpp): "at least the delay"
   // allows for that. Each judged message waits the delay between its arrival and its read, so
   // the user clock's p99 is later than the kernel's by at least the delay (compared within the
