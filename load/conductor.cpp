@@ -195,9 +195,9 @@ void Load::conduct(Result& r) {
   if (r.cut_short_s == 0)
     wait_until(
         [&] {
-          std::int64_t delivered = 0;
-          for (const auto& w : workers_) delivered += w->delivered_so_far.load(std::memory_order_relaxed);
-          return delivered >= r.expected;
+          std::int64_t distinct = 0;
+          for (const auto& w : workers_) distinct += w->distinct_so_far.load(std::memory_order_relaxed);
+          return distinct >= r.expected;
         },
         Clock::now() + seconds(p_.drain_s));
   if (broker_before) {

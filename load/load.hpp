@@ -93,7 +93,9 @@ struct Worker {
   std::vector<std::vector<bool>> seen;                        // queue channels: per publisher, which seq arrived here
   std::vector<std::uint64_t> queue_next;                      // queue channels: per publisher, the highest seq + 1
   std::int64_t late = 0;                                      // deliveries later than Params::late_ns
-  alignas(64) std::atomic<std::int64_t> delivered_so_far{0};  // `delivered`, stored once per read
+  // `delivered` less `duplicates_or_reordered`, stored once per read: a broker that delivers twice
+  // must not end the drain before every message arrived once
+  alignas(64) std::atomic<std::int64_t> distinct_so_far{0};
   std::atomic<std::int64_t> late_so_far{0};                   // `late`, stored once per read
   metrics::ThreadTime at_go, at_sent, at_end;
   std::exception_ptr error;

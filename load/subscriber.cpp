@@ -195,7 +195,7 @@ bool Load::drain(Sub& sub) {
       std::memcpy(bigger.get(), sub.buf.get(), sub.kept);
       sub.buf = std::move(bigger);
     }
-    w.delivered_so_far.store(w.delivered, std::memory_order_relaxed);
+    w.distinct_so_far.store(w.delivered - w.duplicates_or_reordered, std::memory_order_relaxed);
     w.late_so_far.store(w.late, std::memory_order_relaxed);
     if (static_cast<std::size_t>(n) < room.iov_len) return true;
   }
