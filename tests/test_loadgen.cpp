@@ -287,6 +287,7 @@ TEST(loadgen, a_message_nobody_published_is_impossible) {
   auto p = one_to_one(fake.port());
   p.rate = 1000;
   p.duration_s = 0.5;
+  p.drain_s = 1;  // the renumbered message reads as a gap and the rest as reordered: the drain runs out
   const auto r = load::run(p);
   EXPECT_EQ(r.delivered, r.published);
   EXPECT_NE(r.impossible.find("received message 1000000000 of publisher 0"), std::string::npos) << r.impossible;
