@@ -86,11 +86,11 @@ def capacity_figure(plt, single, context, command):
                 ceiling_drawn = True
     if none_passed:  # a decade of room under the lowest capacity for the ✕, and its legend
         values.append(min(values, default=1e3) / 10)
-        ax.plot([], [], marker="X", markersize=10, linestyle="none", color="#555555",
+        ax.plot([], [], marker="X", markersize=10, linestyle="none", color=palette.MUTED,
                 label="✕ no rate passed\n(lowest tried: see the table)")
     if ceiling_drawn:  # one legend entry, in no broker's colour
         ax.plot([], [], linestyle="none", marker="_", markersize=14, markeredgewidth=2,
-                color="#555555",
+                color=palette.MUTED,
                 label="projected ceiling: 10⁶ ÷ broker\nCPU s per million (one core)")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -165,9 +165,9 @@ def knee_figure(plt, single, context, command):
                                    markerfacecolor="none", markeredgewidth=1.6,
                                    markeredgecolor=palette.FLAG)
         for slo in sorted(slos):
-            ax.axhline(slo, color="#333333", linestyle="--", linewidth=1)
+            ax.axhline(slo, color=palette.INK, linestyle="--", linewidth=1)
             ax.annotate(f"SLO: p99 ≤ {slo:g} ms", xy=(0.01, slo), xycoords=ax.get_yaxis_transform(),
-                        xytext=(0, 3), textcoords="offset points", fontsize=7.5, color="#333333")
+                        xytext=(0, 3), textcoords="offset points", fontsize=7.5, color=palette.INK)
         ax.set(xscale="log", yscale="log", xlabel="offered deliveries/s (log scale)")
         decade_limits(ax, values + list(slos))
         ax.set_title(f"{n:,} subscribers", fontsize=10)
@@ -177,11 +177,11 @@ def knee_figure(plt, single, context, command):
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: latency_tick(v * 1e3)))
         ax.yaxis.set_minor_formatter(NullFormatter())
     axes[0][0].set_ylabel("p99 from the intended send (log scale)")
-    handles["probe passed"] = Line2D([], [], linestyle="none", marker="o", color="#555555")
-    handles["probe failed"] = Line2D([], [], linestyle="none", marker="o", color="#555555",
+    handles["probe passed"] = Line2D([], [], linestyle="none", marker="o", color=palette.MUTED)
+    handles["probe failed"] = Line2D([], [], linestyle="none", marker="o", color=palette.MUTED,
                                      markerfacecolor="white")
     handles.update(flags)
-    handles["SLO for this fan-out degree"] = Line2D([], [], color="#333333", linestyle="--")
+    handles["SLO for this fan-out degree"] = Line2D([], [], color=palette.INK, linestyle="--")
     fig.legend(list(handles.values()), list(handles), fontsize=7.5, loc="upper left",
                bbox_to_anchor=(right + 0.01, 0.88), frameon=False)
     fig.suptitle("Fan-out knee: p99 against offered load, every probe of the capacity search "
@@ -220,19 +220,19 @@ def overload_figure(plt, single, context, command):
             x = j + (i - (len(keys) - 1) / 2) * width
             collapsed, under = c.get("collapsed"), c.get("overload_under_offered")
             ax.bar(x, value, width * 0.9, color=palette.color(key),
-                   edgecolor=palette.FLAG if collapsed else "#333333",
+                   edgecolor=palette.FLAG if collapsed else palette.INK,
                    linewidth=2 if collapsed else 0.5, hatch="//" if under else "",
                    label=cap_label(key))
             ax.text(x, value + 0.02, f"{value:.2f}", ha="center", va="bottom", fontsize=6.5,
-                    rotation=90, color=palette.FLAG if collapsed else "#333333")
+                    rotation=90, color=palette.FLAG if collapsed else palette.INK)
             top = max(top, value + 0.25)
             if collapsed:
                 flags["collapsed (below 0.8×)"] = Patch(facecolor="white",
                                                         edgecolor=palette.FLAG, linewidth=2)
             if under:
                 flags["not offered past saturation\n(the generator could not)"] = Patch(
-                    facecolor="white", edgecolor="#333333", hatch="//")
-    ax.axhline(1.0, color="#333333", linewidth=0.8)
+                    facecolor="white", edgecolor=palette.INK, hatch="//")
+    ax.axhline(1.0, color=palette.INK, linewidth=0.8)
     ax.axhline(COLLAPSE, color=palette.FLAG, linewidth=0.8, linestyle="--",
                label=f"below: collapse ({COLLAPSE}×)")
     ax.set_xticks(np.arange(len(subs)), [f"{n:,} subscribers" for n in subs])

@@ -3,6 +3,7 @@
 matplotlib is imported inside the functions, so the package imports (and explains a missing
 matplotlib, see report.load_pyplot) under any interpreter.
 """
+from . import palette
 from .fmt import ctx
 
 
@@ -15,7 +16,7 @@ def stamp(fig, context, command):
                           f"oneTBB {ctx(context, 'tbb_version')}",
                           f"benchmark {ctx(context, 'benchmark_version')}",
                           f"rev {ctx(context, 'git_revision')}", ctx(context, "date")])
-    fig.text(0.01, 0.01, f"{line1}\ncommand: {command}", fontsize=6.5, color="#555555",
+    fig.text(0.01, 0.01, f"{line1}\ncommand: {command}", fontsize=6.5, color=palette.MUTED,
              ha="left", va="bottom")
 
 

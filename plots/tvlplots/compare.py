@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import save_figure, stop_on_sigterm, write_text
+from . import palette
 from .fmt import ctx
 from .load import AGG_SUFFIX, GB_KEYS, SKIP_FIELDS, one_line
 from .utest import mann_whitney, smallest_p
@@ -325,9 +326,9 @@ def draw(rows, metric, alpha, side_a, side_b, command, path):
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
     shown = [r for r in rows if r.metric == metric and r.ratio]
     fig, ax = plt.subplots(figsize=(9, 2.2 + 0.24 * len(shown)))
-    styles = {SIGNIFICANT: dict(color="#b2182b", marker="o", label=f"{SIGNIFICANT} significant"),
-              "": dict(color="#777777", marker="o", mfc="white", label="not significant"),
-              "?": dict(color="#bbbbbb", marker="s", mfc="white", label="cannot tell")}
+    styles = {SIGNIFICANT: dict(color=palette.SIGNAL, marker="o", label=f"{SIGNIFICANT} significant"),
+              "": dict(color=palette.SOFT, marker="o", mfc="white", label="not significant"),
+              "?": dict(color=palette.FAINT, marker="s", mfc="white", label="cannot tell")}
     for y, r in enumerate(shown):
         style = dict(styles[r.mark])
         ax.plot([1, r.ratio], [y, y], color=style["color"], lw=1.5)
@@ -353,7 +354,7 @@ def draw(rows, metric, alpha, side_a, side_b, command, path):
                  loc="left")
     ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1, 1), ncol=3, frameon=False)
     fig.text(0.01, 0.005, f"{stamp_line(side_a)}\n{stamp_line(side_b)}\ncommand: {command}",
-             fontsize=6.5, color="#555555", ha="left", va="bottom")
+             fontsize=6.5, color=palette.MUTED, ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -83,10 +83,10 @@ def fanout_throughput_figure(plt, normal, context, command):
     offered = fan_offered(normal)
     for curve, label in offered:  # what an ideal broker delivers: every message to everyone
         if len(curve) == 1:
-            ax.plot([curve[0][0]], [curve[0][1]], marker="_", markersize=30, color="#bbbbbb",
+            ax.plot([curve[0][0]], [curve[0][1]], marker="_", markersize=30, color=palette.FAINT,
                     markeredgewidth=5, linestyle="none", zorder=1, label=label)
         else:
-            ax.plot([n for n, _ in curve], [d for _, d in curve], color="#bbbbbb", linewidth=5,
+            ax.plot([n for n, _ in curve], [d for _, d in curve], color=palette.FAINT, linewidth=5,
                     alpha=0.6, zorder=1, solid_capstyle="round", label=label)
     draw_sweep(ax, normal, [("items_per_second", None, "")], x="subscribers",
                unit="subscribers", style=fan_style, mark="did not run")
@@ -148,7 +148,7 @@ def fanout_memory_figure(plt, normal, context, command):
         draw_sweep(right, slopes, [("kib_per_added_connection", None, "")], x="subscribers",
                    unit="subscribers", style=fan_style, mark="did not run")
         ring_checks(right, slopes, "kib_per_added_connection", label=False)
-        right.axhline(0, color="#888888", linewidth=0.8)
+        right.axhline(0, color=palette.RULE, linewidth=0.8)
         # A series whose only other point did not run has no slope to draw, only its ✕.
         drawn = sweep_values(slopes, "kib_per_added_connection")
         right.set_ylim(min([0, *drawn]) * 1.15, max([1, *drawn]) * 1.15)
@@ -156,7 +156,7 @@ def fanout_memory_figure(plt, normal, context, command):
         right.set_xlim(min(every) / 1.5, max(every) * 1.5)
     else:
         right.text(0.5, 0.5, "one point per broker: no slope to draw", ha="center",
-                   transform=right.transAxes, color="#555555")
+                   transform=right.transAxes, color=palette.MUTED)
     right.set(xlabel="subscribers (log scale)")
     right.set_title("slope: RSS growth ÷ connections added\nsince the previous point (drawn at "
                     "the later one)", fontsize=10)
@@ -204,16 +204,16 @@ def fanout_slow_figure(plt, slow, normal, context, command):
                 bars.append((width / 2, base, "the same point without it", "//"))
             else:
                 ax.text(i + width / 2, 0.03, "no run\nwithout it", ha="center", va="bottom",
-                        fontsize=7, color="#777777", transform=ax.get_xaxis_transform())
+                        fontsize=7, color=palette.SOFT, transform=ax.get_xaxis_transform())
             for off, q, label, hatch in bars:
                 if q.get("failure"):
                     ax.text(i + off, 0.05, "✕", transform=ax.get_xaxis_transform(),
-                            ha="center", color="#d62728", fontsize=14)
+                            ha="center", color=palette.FLAG, fontsize=14)
                     continue
                 v = q["counters"][key]
                 values.append(v)
                 ax.bar(i + off, v, width, color=color if not hatch else "white",
-                       edgecolor="#d62728" if q.get("check") else color, hatch=hatch,
+                       edgecolor=palette.FLAG if q.get("check") else color, hatch=hatch,
                        linewidth=2 if q.get("check") else 1,
                        label=None if label in labelled else label)
                 labelled.add(label)
@@ -230,9 +230,9 @@ def fanout_slow_figure(plt, slow, normal, context, command):
         ax.grid(False, axis="x")
         ax.legend(fontsize=7, frameon=False, loc="upper left")
     ax = axes[2]
-    counts = (("broker_dropped", "messages dropped (policy drop)", "#fdae6b"),
-              ("broker_slow_disconnects", "slow subscribers disconnected", "#e6550d"),
-              ("lost", "deliveries lost to the others", "#756bb1"))
+    counts = (("broker_dropped", "messages dropped (policy drop)", palette.QUANTITIES[0][0]),
+              ("broker_slow_disconnects", "slow subscribers disconnected", palette.QUANTITIES[1][0]),
+              ("lost", "deliveries lost to the others", palette.QUANTITIES[2][0]))
     w, top, labelled = 0.26, 1, set()
     for i, p in enumerate(points):
         for j, (key, label, color) in enumerate(counts):
@@ -241,10 +241,10 @@ def fanout_slow_figure(plt, slow, normal, context, command):
             v = p["counters"].get(key)
             x = i + (j - 1) * w
             if v is None:  # a peer that does not report it
-                ax.text(x, 0.6, "n/a", ha="center", fontsize=7, color="#555555")
+                ax.text(x, 0.6, "n/a", ha="center", fontsize=7, color=palette.MUTED)
                 continue
             top = max(top, v)
-            ax.bar(x, v, w, color=color, edgecolor="#333333", linewidth=0.5,
+            ax.bar(x, v, w, color=color, edgecolor=palette.INK, linewidth=0.5,
                    label=None if label in labelled else label)
             labelled.add(label)
             ax.text(x, max(v, 0.6) * 1.15, f"{v:,.0f}", ha="center", va="bottom", fontsize=7,
@@ -259,7 +259,7 @@ def fanout_slow_figure(plt, slow, normal, context, command):
         ax.set_xticklabels([fan_slow_label(p) for p in points], fontsize=7.5)
         for label, p in zip(ax.get_xticklabels(), points):
             if p.get("check") or p.get("failure"):
-                label.set_color("#d62728")
+                label.set_color(palette.FLAG)
         ax.set_xlim(-0.6, len(points) - 0.4)
     fig.suptitle("Fan-out: one subscriber that never reads — naive against improved", fontsize=11)
     fig.subplots_adjust(left=0.06, right=0.98, top=0.88, bottom=0.26, wspace=0.22)

@@ -23,6 +23,18 @@ PALETTE = {
 UNKNOWN = ("#777777", "x", "#bbbbbb", ())
 PEERS = ("redis", "python", "python-uvloop")  # reference brokers: drawn dotted beside tvl's
 FLAG = "#d62728"  # red: a flag on a point or bar, not a model
+SIGNAL = "#b2182b"  # dark red: a significant difference in a comparison, not a model
+
+# Everything that is not a model is drawn in greys, so no figure lends a model's hue to a
+# quantity: INK for reference lines and text, then lighter for less important marks. A figure
+# that shows several quantities side by side tells them apart by these greys and by hatching.
+INK = "#333333"
+MUTED = "#555555"
+SOFT = "#777777"
+RULE = "#888888"
+FAINT = "#bbbbbb"
+GRID = "#cccccc"
+QUANTITIES = (("#d9d9d9", ""), ("#969696", ""), ("#525252", ""), ("white", "//"))  # (fill, hatch)
 
 
 def model_of(series):

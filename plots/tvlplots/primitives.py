@@ -60,7 +60,7 @@ def primitives_bars(plt, rows, key, ylabel, title, context, command):
             value = match[0]["counters"][key]
             model = match[0]["model"]
             shade = palette.color(model) if pinned else palette.light(model)
-            ax.bar(i + offset, value, width, color=shade, edgecolor="#333333", linewidth=0.5,
+            ax.bar(i + offset, value, width, color=shade, edgecolor=palette.INK, linewidth=0.5,
                    hatch="" if pinned else "//", label=label if i == 0 else None)
             ax.text(i + offset, value * 1.08, prim_label(value), ha="center", va="bottom",
                     fontsize=7)
@@ -90,7 +90,7 @@ def primitives_memory_figure(plt, rows, context, command):
             left.plot(xs, [g / 1024 for _, g in points], "o", color=model_color, label=label)
             line = [c["fit_intercept_kib"] + c["kib_per_task"] * n for n in xs]
             left.plot(xs, [v / 1024 for v in line], "-", color=model_color, linewidth=1, alpha=0.7)
-        right.bar(i, c["kib_per_task"], color=model_color, edgecolor="#333333", linewidth=0.5)
+        right.bar(i, c["kib_per_task"], color=model_color, edgecolor=palette.INK, linewidth=0.5)
         right.text(i, c["kib_per_task"] * 1.08, f"{c['kib_per_task']:.3g} KiB\n"
                    f"RMS residual\n{c.get('fit_residual_kib', float('nan')):.2f} KiB",
                    ha="center", va="bottom", fontsize=7)

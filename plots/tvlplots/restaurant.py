@@ -18,8 +18,9 @@ from .sweeps import draw_sweep, sweep_stamp
 BOOK_THREADBOT_IDLE_PCT = 98  # "the busiest ThreadBot is idle about 98% of the time"
 BOOK_LOOPBOT_IDLE_PCT = 97    # "one LoopBot doing all seven bots' work is still about 97% idle"
 REST_MODELS = ["threads", "threads-per-table", "tbb", "asyncloop"]
-REST_ROLES = {"GreetBot": ("o", "#4c72b0"), "WaitBot": ("s", "#55a868"),
-              "ChefBot": ("^", "#c44e52"), "WineBot": ("v", "#8172b2")}
+# The roles are told apart by marker, in greys: a model's hue would say "this is a model".
+REST_ROLES = {"GreetBot": ("o", palette.INK), "WaitBot": ("s", palette.MUTED),
+              "ChefBot": ("^", palette.SOFT), "WineBot": ("v", palette.RULE)}
 REST_COLLISIONS = ("duplicate_order", "seated_while_clearing", "plate_grabbed", "other")
 REST_NEEDS = ("items_per_second", "p50_us", "p99_us", "overhead_p50_us", "overhead_p99_us",
               "lateness_p99_us", "busiest_bot_idle_pct", "collisions", "os_threads")
@@ -98,10 +99,10 @@ def restaurant_memory_figure(plt, sweeps, context, command):
     stacks = {p["counters"]["stack_kib"] for pts in sweeps.values() for p in pts
               if p["counters"].get("stack_kib")}
     for s in sorted(stacks):
-        ax.axhline(s, color="#888888", linestyle="--", linewidth=1)
+        ax.axhline(s, color=palette.RULE, linestyle="--", linewidth=1)
         ax.annotate(f"a thread's stack, reserved (virtual, not resident): {s:,.0f} KiB",
                     xy=(0.01, s), xycoords=ax.get_yaxis_transform(), xytext=(0, -4),
-                    textcoords="offset points", va="top", fontsize=7.5, color="#555555")
+                    textcoords="offset points", va="top", fontsize=7.5, color=palette.MUTED)
     plain_log_axis(ax.yaxis)
     sweep_stamp(fig, sweeps, context, command)
     return fig
@@ -141,7 +142,7 @@ def restaurant_idle_figure(plt, picks, context, command):
                   marker="*", markersize=15, color=palette.color("asyncloop"),
                   markeredgecolor="black", markeredgewidth=0.5)
         if i and r["model"] != picks[i - 1]["model"]:
-            ax.axvline(i - 0.5, color="#cccccc", linewidth=0.8)
+            ax.axvline(i - 0.5, color=palette.GRID, linewidth=0.8)
     # The book's figures, each over the models it speaks of: its ThreadBots, its LoopBot.
     loops = [i for i, r in enumerate(picks) if r["model"].startswith("asyncloop")]
     threads = [i for i in range(len(picks)) if i not in loops]
@@ -173,14 +174,14 @@ def restaurant_idle_figure(plt, picks, context, command):
 def restaurant_chatty_figure(plt, picks, context, command):
     """Overhead p50/p99 and timer lateness p99 with and without the chatty guest, as bars."""
     fig, ax = plt.subplots(figsize=(10, 6))
-    bars = [("overhead_p50_us", "overhead p50", "#9ecae1", ""),
-            ("overhead_p99_us", "overhead p99", "#3182bd", ""),
-            ("lateness_p99_us", "timer lateness p99", "#e6550d", "//")]
+    bars = [("overhead_p50_us", "overhead p50", *palette.QUANTITIES[0]),
+            ("overhead_p99_us", "overhead p99", *palette.QUANTITIES[2]),
+            ("lateness_p99_us", "timer lateness p99", *palette.QUANTITIES[3])]
     width = 0.26
     for j, (key, label, bar_color, hatch) in enumerate(bars):
         for i, r in enumerate(picks):
             v = r["counters"][key]
-            ax.bar(i + (j - 1) * width, v, width, color=bar_color, hatch=hatch, edgecolor="#333333",
+            ax.bar(i + (j - 1) * width, v, width, color=bar_color, hatch=hatch, edgecolor=palette.INK,
                    linewidth=0.5, label=label if i == 0 else None)
             ax.text(i + (j - 1) * width, v * 1.1, dur(v), ha="center", va="bottom", fontsize=7,
                     rotation=90)
@@ -192,7 +193,7 @@ def restaurant_chatty_figure(plt, picks, context, command):
     plain_log_axis(ax.yaxis)
     for i in range(1, len(picks)):
         if picks[i]["model"] != picks[i - 1]["model"]:
-            ax.axvline(i - 0.5, color="#cccccc", linewidth=0.8)
+            ax.axvline(i - 0.5, color=palette.GRID, linewidth=0.8)
     ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     fig.subplots_adjust(left=0.09, right=0.97, top=0.92, bottom=0.2)

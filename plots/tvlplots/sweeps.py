@@ -3,6 +3,7 @@
 A sweep's points that did not run are part of its result: each is drawn as an ✕ where it
 would have been, with its reason, and every sweep's own command is stamped on the figure.
 """
+from . import palette
 from .charts import stamp
 from .failures import short_failure
 
@@ -14,7 +15,7 @@ def sweep_stamp(fig, points, context, command):
     cmds = list(dict.fromkeys(r["context"].get("tvl_command", "unknown")
                               for pts in points.values() for r in pts))
     lines = textwrap.wrap("points from: " + "; ".join(cmds), 190, break_on_hyphens=False)
-    fig.text(0.01, 0.052, "\n".join(lines), fontsize=6.5, color="#555555", ha="left",
+    fig.text(0.01, 0.052, "\n".join(lines), fontsize=6.5, color=palette.MUTED, ha="left",
              va="bottom")
 
 
