@@ -93,7 +93,7 @@ constexpr const char* kReceiveClockNote =
     "read where it is 'user'; user_p50_us/user_p99_us always end at the read";
 
 void print_load(const load::Params& p, const load::Result& r) {
-  const auto c = load::counters(p, r);
+  const auto c = catalog::load_counters(p, r);
   auto get = [&](const char* k) {
     for (const auto& [key, v] : c)
       if (key == k) return v;
@@ -223,7 +223,7 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
     try {
       const auto point = fanout_point::run_point(o.target, lp);
       if (process::interrupted()) throw process::Interrupted();  // its broker was stopped half-way
-      for (const auto& [k, v] : point.counters) row[k] = v;
+      for (const auto& [k, v] : catalog::fanout_counters(lp, point)) row[k] = v;
       row["real_time"] = point.result.seconds * 1e9;
       row["receive_clock"] = point.result.receive_clock;
       fmt::print(
@@ -366,7 +366,7 @@ void add_fanout(Commands c) {
     print_load(*lp, r);
     if (out) {
       nlohmann::json counters = nlohmann::json::object();
-      for (const auto& [k, v] : load::counters(*lp, r)) counters[k] = v;
+      for (const auto& [k, v] : catalog::load_counters(*lp, r)) counters[k] = v;
       out.commit(nlohmann::json{{"name", "fanout/load"}, {"counters", counters}}.dump(2) + '\n');
     }
     code = 0;

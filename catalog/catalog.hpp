@@ -103,6 +103,12 @@ fanout_point::Point run_fanout(const fanout_point::Target& t, const load::Params
 // The name every fan-out row has: fanout/<model>/<design>/[slow:<n>/]subscribers:<n>.
 std::string fanout_name(const fanout_point::Target& t, const load::Params& lp);
 
+// The counters of a load run (`tvl load`), with the names every scenario uses.
+Counters load_counters(const load::Params& p, const load::Result& r);
+
+// The counters of a fan-out point: the load's, then the broker's own as broker_<counter>.
+Counters fanout_counters(const load::Params& lp, const fanout_point::Point& point);
+
 // A fan-out point as JSON: name, params, counters (the load's, then broker_*), context.
 nlohmann::json to_json(const fanout_point::Target& t, const load::Params& lp, const fanout_point::Point& point,
                        const fanout_point::Placement& where);

@@ -144,7 +144,7 @@ double default_slo_ms(int subscribers) {
 double slo_ms(const Options& o) { return o.slo_ms > 0 ? o.slo_ms : default_slo_ms(o.load.subscribers); }
 
 double Probe::counter(const std::string& name) const {
-  for (const auto& [k, v] : point.counters)
+  for (const auto& [k, v] : counters)
     if (k == name) return v;
   return 0;
 }
@@ -208,6 +208,7 @@ load::Params probe_params(const Options& o, double offered, ProbeKind kind, doub
 
 void judge(const Options& o, const load::Params& lp, Probe& p) {
   const auto& r = p.point.result;
+  p.counters = catalog::fanout_counters(lp, p.point);
   p.seconds = lp.duration_s - lp.warmup_s;
   p.delivered_per_s = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds : 0;
   p.p99_ms = static_cast<double>(r.from_intended_ns.percentile(99)) / 1e6;
