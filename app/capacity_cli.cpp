@@ -45,10 +45,13 @@ std::string command_line(const CapacityArgs& a) {
 // broker was not pinned to exactly one CPU (K = its CPUs, or "any" when not pinned).
 std::string point_name(const CapacityArgs& a, int n) {
   const auto& t = a.o.target;
-  const std::string cpus = t.cpus.size() == 1 ? ""
-                           : t.cpus.empty()   ? "cpus:any/"
-                                              : fmt::format("cpus:{}/", t.cpus.size());
-  return fmt::format("fanout_capacity/{}/{}/{}subscribers:{}", t.model, t.design_name(), cpus, n);
+  std::vector<NameParam> params;
+  if (t.cpus.empty())
+    params.emplace_back("cpus", "any");
+  else if (t.cpus.size() > 1)
+    params.emplace_back("cpus", t.cpus.size());
+  params.emplace_back("subscribers", n);
+  return benchmark_name("fanout_capacity", t.model, t.design_name(), params);
 }
 
 // One probe in the row's probe_log.

@@ -85,11 +85,15 @@ Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, c
           {"rss_kib", cost.rss_kib}};
 }
 
+std::string cutlery_name(const cutlery::Params& p) {
+  return benchmark_name("cutlery", p.model, p.variant, {{"tables", p.tables}});
+}
+
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
-  return run_document(
-      "cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables), "cutlery", p.model, p.variant,
-      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
-      cutlery_counters(p, s, cost), json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
+  return run_document(cutlery_name(p), "cutlery", p.model, p.variant,
+                      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
+                      cutlery_counters(p, s, cost),
+                      json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
 }
 
 }  // namespace tvl::catalog

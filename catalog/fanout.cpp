@@ -54,9 +54,10 @@ std::vector<std::string> fanout_broker_models() {
 }
 
 std::string fanout_name(const fanout_point::Target& t, const load::Params& lp) {
-  return "fanout/" + t.model + "/" + t.design_name() + "/" +
-         (lp.slow_subscribers ? "slow:" + std::to_string(lp.slow_subscribers) + "/" : "") +
-         "subscribers:" + std::to_string(lp.subscribers);
+  std::vector<NameParam> params;
+  if (lp.slow_subscribers) params.emplace_back("slow", lp.slow_subscribers);
+  params.emplace_back("subscribers", lp.subscribers);
+  return benchmark_name("fanout", t.model, t.design_name(), params);
 }
 
 Counters load_counters(const load::Params& p, const load::Result& r) {

@@ -108,22 +108,26 @@ Counters restaurant_counters(const restaurant::Params& p, const restaurant::Resu
   return c;
 }
 
+std::string restaurant_name(const restaurant::Params& p) {
+  return benchmark_name("restaurant", p.model, p.variant,
+                        {{"staff", p.staff}, {"chatty", p.chatty}, {"tables", p.tables}});
+}
+
 nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r) {
-  return run_document(
-      "restaurant/" + p.model + "/" + p.variant + "/staff:" + p.staff + "/tables:" + std::to_string(p.tables),
-      "restaurant", p.model, p.variant,
-      {{"staff", p.staff},
-       {"tables", p.tables},
-       {"turns", p.turns},
-       {"ramp_s", p.ramp_s},
-       {"period_s", p.period_s},
-       {"waits_ms", p.waits_ms},
-       {"service_scale", p.service_scale},
-       {"chatty", p.chatty},
-       {"chatty_ms", p.chatty_ms},
-       {"chatty_every", p.chatty_every},
-       {"seed", p.seed}},
-      restaurant_counters(p, r), json_context("tvl run restaurant --model " + p.model + " --variant " + p.variant));
+  return run_document(restaurant_name(p), "restaurant", p.model, p.variant,
+                      {{"staff", p.staff},
+                       {"tables", p.tables},
+                       {"turns", p.turns},
+                       {"ramp_s", p.ramp_s},
+                       {"period_s", p.period_s},
+                       {"waits_ms", p.waits_ms},
+                       {"service_scale", p.service_scale},
+                       {"chatty", p.chatty},
+                       {"chatty_ms", p.chatty_ms},
+                       {"chatty_every", p.chatty_every},
+                       {"seed", p.seed}},
+                      restaurant_counters(p, r),
+                      json_context("tvl run restaurant --model " + p.model + " --variant " + p.variant));
 }
 
 }  // namespace tvl::catalog
