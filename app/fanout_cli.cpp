@@ -125,7 +125,8 @@ fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, c
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  t.cpus = where.broker, lp.cpus = where.load;
+  t.cpus = where.broker;
+  lp.cpus = where.load;
   process::pin_this_thread(where.load);
   return where;
 }

@@ -33,6 +33,13 @@ namespace {
 using detail::needed_messages;
 using detail::per_message;
 
+// A probe that may stop early stops once this share of its judged deliveries came later than
+// the SLO: its p99 can no longer meet it.
+constexpr double kLateShare = 0.01;
+// The others may take this many SLOs to arrive after the schedule ends, a second at least.
+constexpr double kDrainSlos = 20;
+constexpr double kMinDrainSeconds = 1;
+
 // Messages the schedule plans: each publisher sends floor(duration x its share of the rate).
 double planned_messages(const load::Params& lp) {
   const double each = lp.rate / lp.publishers;
@@ -196,10 +203,10 @@ load::Params probe_params(const Options& o, double offered, ProbeKind kind, doub
   lp.late_ns = static_cast<std::int64_t>(slo * 1e6);
   const bool may_stop = kind == ProbeKind::search || kind == ProbeKind::confirm;
   const double judged = planned_judged_messages(lp) * per_message(lp);
-  lp.late_limit = may_stop ? static_cast<std::int64_t>(std::ceil(0.01 * judged)) : 0;
+  lp.late_limit = may_stop ? static_cast<std::int64_t>(std::ceil(kLateShare * judged)) : 0;
   // Long enough to see what was lost; a probe whose last deliveries need more than this is far
   // over any SLO. Goodput counts what arrived while it was offered.
-  lp.drain_s = goodput ? kGoodputDrain : std::max(1.0, 20 * slo / 1e3);
+  lp.drain_s = goodput ? kGoodputDrain : std::max(kMinDrainSeconds, kDrainSlos * slo / 1e3);
   lp.confirm_s = std::max(lp.confirm_s, lp.subscribers / kSubscriptionsPerSecond);
   return lp;
 }

@@ -17,6 +17,9 @@ namespace {
 using detail::needed_messages;
 using detail::per_message;
 
+// With nothing to bisect towards, each failed probe divides the rate by this.
+constexpr double kRampDownFactor = 4;
+
 // The lowest offered deliveries/s whose probe, stretched as far as it may be, still judges enough
 // latencies: below it the search has nothing to learn.
 double lowest_judgeable(const Options& o) {
@@ -168,7 +171,7 @@ class Search {
     const double f = floor.offered;
     if (floor.passed() && f < hi) return hi / f <= 1 + o_.precision ? f : std::max(std::sqrt(f * hi), floor_rate);
     if (hi <= floor_rate) return 0;
-    return std::max(hi / 4, floor_rate);
+    return std::max(hi / kRampDownFactor, floor_rate);
   }
 
   // The highest passing search probe at or below `rate` (nullptr: none).

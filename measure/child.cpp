@@ -63,6 +63,13 @@ constexpr std::size_t kOutputTailBytes = 8192;
 
 constexpr rlim_t kBytesPerMib = 1024 * 1024;
 
+// How much of a child's output one read takes.
+constexpr std::size_t kReadChunkBytes = 4096;
+// While its child is quiet, run_child wakes this often to look for an interrupt.
+constexpr int kInterruptPollMs = 100;
+// How often stop() looks whether its child has exited.
+constexpr useconds_t kExitPollUs = 10'000;
+
 // How a child that could not be set up or started exits (the shell's codes for the same).
 constexpr int kExitCannotPin = 126;
 constexpr int kExitCannotExec = 127;
@@ -125,7 +132,7 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
   Outcome o;
   const auto deadline = t0 + std::chrono::duration<double>(timeout_s);
   std::optional<std::chrono::steady_clock::time_point> kill_at;  // once interrupted: SIGKILL then
-  char buf[4096];
+  char buf[kReadChunkBytes];
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     if (interrupted() && !kill_at) kill_at = now + kInterruptGrace;
@@ -140,7 +147,7 @@ Outcome run_child(const std::vector<std::string>& argv, double timeout_s, long a
       break;
     }
     pollfd pfd{out_fd, POLLIN, 0};
-    if (poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), 100))) <= 0) continue;
+    if (poll(&pfd, 1, static_cast<int>(std::min<long>(left.count(), kInterruptPollMs))) <= 0) continue;
     const ssize_t n = read(out_fd, buf, sizeof buf);
     if (n <= 0) break;  // the child closed its output: it is exiting
     o.output_tail.append(buf, static_cast<std::size_t>(n));
@@ -169,7 +176,7 @@ Child spawn(const std::vector<std::string>& argv, const std::vector<int>& cpus) 
 
 std::string read_line(Child& c, const std::string& prefix, double timeout_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  char buf[4096];
+  char buf[kReadChunkBytes];
   for (;;) {
     for (std::size_t nl; (nl = c.pending.find('\n')) != std::string::npos;) {
       std::string line = c.pending.substr(0, nl);
@@ -198,7 +205,7 @@ int stop(Child& c, int sig, double timeout_s) {
       waitpid(c.pid, &status, 0);
       break;
     }
-    usleep(10'000);
+    usleep(kExitPollUs);
   }
   detail::forget(c.pid);
   c.pid = -1;

@@ -54,7 +54,10 @@ std::vector<int> parse_cpus(const std::string& text) {
     try {
       first = std::stoi(item, &used);
       last = first;
-      if (used < item.size() && item[used] == '-') last = std::stoi(item.substr(used + 1), &used), used = item.size();
+      if (used < item.size() && item[used] == '-') {
+        last = std::stoi(item.substr(used + 1), &used);
+        used = item.size();
+      }
     } catch (const std::exception&) {
       used = 0;
     }

@@ -99,7 +99,8 @@ Counters memory_counters(const Waiter& w, const MemoryCurve& curve) {
   }
   int lo = 0, hi = 0;
   for (const auto& p : curve.points) {
-    lo = lo == 0 ? p.n : std::min(lo, p.n), hi = std::max(hi, p.n);
+    lo = lo == 0 ? p.n : std::min(lo, p.n);
+    hi = std::max(hi, p.n);
     if (p.ok()) c.emplace_back(fmt::format("growth_kib_n{}", p.n), double(p.growth_kib()));
   }
   c.emplace_back("tasks_min", lo);
