@@ -54,7 +54,8 @@ std::vector<Row> rows_of(const catalog::RestaurantVariant& v) {
 
 void add_row(const Profile& profile, const catalog::RestaurantVariant& v, const Row& row) {
   restaurant::Params p;
-  p.model = v.model, p.variant = v.variant, p.staff = row.staff, p.chatty = row.chatty;
+  p.model = v.model, p.variant = v.variant, p.staff = restaurant::parse_staffing(row.staff);
+  p.chatty = restaurant::parse_chatty(row.chatty);
   p.tables = profile.restaurant_tables_service;
   p.turns = profile.restaurant_turns;
   p.ramp_s = kRampSeconds, p.period_s = kPeriodSeconds;

@@ -148,8 +148,8 @@ const CutleryVariant* find_cutlery(std::string_view model, std::string_view vari
 }
 
 cutlery::Summary run_cutlery(const cutlery::Params& p) {
-  const CutleryVariant* v = find_cutlery(p.model, p.variant);
-  if (!v) throw std::invalid_argument("cutlery: no model/variant '" + p.model + "/" + p.variant + "'");
+  const CutleryVariant* v = find_cutlery(p.model, name_of(p.variant));
+  if (!v) throw std::invalid_argument("cutlery: no model/variant '" + p.model + "/" + name_of(p.variant) + "'");
   if (p.bots < 2 || p.tables < 1 || p.trials < 1)
     throw std::invalid_argument("cutlery: need at least 2 bots, 1 table and 1 trial");
   std::vector<cutlery::Trial> trials;
@@ -196,9 +196,10 @@ Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, c
 
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
   return run_document(
-      "cutlery/" + p.model + "/" + p.variant + "/tables:" + std::to_string(p.tables), "cutlery", p.model, p.variant,
+      "cutlery/" + p.model + "/" + name_of(p.variant) + "/tables:" + std::to_string(p.tables), "cutlery", p.model,
+      name_of(p.variant),
       {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
-      cutlery_counters(p, s, cost), json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
+      cutlery_counters(p, s, cost), json_context("tvl run cutlery --model " + p.model + " --variant " + name_of(p.variant)));
 }
 
 std::span<const RestaurantVariant> restaurant_variants() { return kRestaurant; }
@@ -214,7 +215,6 @@ restaurant::Result run_restaurant(const restaurant::Params& p) {
   if (!v) throw std::invalid_argument("restaurant: no model/variant '" + p.model + "/" + p.variant + "'");
   if (p.tables < 1 || p.turns < 1 || p.chatty_every < 1)
     throw std::invalid_argument("restaurant: need at least 1 table, 1 turn, chatty_every >= 1");
-  restaurant::staff_named(p.staff);  // throws on an unknown staffing
   restaurant::Result r = v->run(p);
   restaurant::check_work(p, r);
   return r;
@@ -247,8 +247,8 @@ Counters restaurant_counters(const restaurant::Params& p, const restaurant::Resu
       {"os_threads", r.os_threads},
       {"stack_kib", static_cast<double>(r.stack_kib)},
       {"seconds", r.seconds},
-      {"chatty_ms", p.chatty == "none" ? 0.0 : p.chatty_ms},
-      {"chatty_every", p.chatty == "none" ? 0.0 : p.chatty_every},
+      {"chatty_ms", p.chatty == restaurant::Chatty::none ? 0.0 : p.chatty_ms},
+      {"chatty_every", p.chatty == restaurant::Chatty::none ? 0.0 : p.chatty_every},
   };
   // Idle time per role (mean over its bots) and of the busiest bot, as the book counts it.
   double busiest = 0;
@@ -281,16 +281,16 @@ Counters restaurant_counters(const restaurant::Params& p, const restaurant::Resu
 
 nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r) {
   return run_document(
-      "restaurant/" + p.model + "/" + p.variant + "/staff:" + p.staff + "/tables:" + std::to_string(p.tables),
+      "restaurant/" + p.model + "/" + p.variant + "/staff:" + name_of(p.staff) + "/tables:" + std::to_string(p.tables),
       "restaurant", p.model, p.variant,
-      {{"staff", p.staff},
+      {{"staff", name_of(p.staff)},
        {"tables", p.tables},
        {"turns", p.turns},
        {"ramp_s", p.ramp_s},
        {"period_s", p.period_s},
        {"waits_ms", p.waits_ms},
        {"service_scale", p.service_scale},
-       {"chatty", p.chatty},
+       {"chatty", name_of(p.chatty)},
        {"chatty_ms", p.chatty_ms},
        {"chatty_every", p.chatty_every},
        {"seed", p.seed}},

@@ -85,7 +85,10 @@ TEST(catalog, every_model_of_the_spec_is_listed) {
 
 TEST(catalog, json_uses_the_benchmark_counter_names) {
   Params p;
-  p.model = "threads", p.variant = "atomic", p.tables = 5, p.trials = 2;
+  p.model = "threads";
+  p.variant = Variant::atomic;
+  p.tables = 5;
+  p.trials = 2;
   tvl::catalog::ProcessCost cost;
   const auto s = tvl::catalog::run_cutlery(p, cost);
   const auto j = tvl::catalog::to_json(p, s, cost);
@@ -100,4 +103,12 @@ TEST(catalog, json_uses_the_benchmark_counter_names) {
   EXPECT_GT(j["counters"]["rss_kib"].get<double>(), 0);
   EXPECT_EQ(j["counters"]["failures"], 0);
   EXPECT_TRUE(j["context"].contains("git_revision"));
+}
+
+TEST(domain, variant_names_parse_once_and_name_back) {
+  for (const Variant v : {Variant::racy, Variant::mutex, Variant::atomic, Variant::safe, Variant::await_inside,
+                          Variant::nostrand, Variant::strand})
+    EXPECT_EQ(parse_variant(name_of(v)), v);
+  EXPECT_STREQ(name_of(Variant::await_inside), "await-inside");
+  EXPECT_THROW(parse_variant("nope"), std::invalid_argument);
 }

@@ -17,7 +17,9 @@ namespace {
 // A short service: a few diners per table, waits of milliseconds.
 Params tiny(const char* model, const char* variant, const char* staff = "book") {
   Params p;
-  p.model = model, p.variant = variant, p.staff = staff;
+  p.model = model;
+  p.variant = variant;
+  p.staff = parse_staffing(staff);
   p.tables = 4, p.turns = 2, p.ramp_s = 0.02, p.period_s = 0.05, p.waits_ms = {2, 5, 5};
   p.service_scale = 0.1;
   return p;
@@ -63,9 +65,13 @@ TEST(domain, arrivals_are_seeded_open_loop_and_inside_the_ramp) {
 }
 
 TEST(domain, staffing_presets_and_bad_names) {
-  EXPECT_EQ(staff_named("book").bots, (std::array<int, 4>{1, 1, 1, 1}));
-  EXPECT_EQ(staff_named("weekend").bots, (std::array<int, 4>{2, 3, 1, 1}));
-  EXPECT_THROW(staff_named("holiday"), std::invalid_argument);
+  EXPECT_EQ(staff_for(parse_staffing("book")).bots, (std::array<int, 4>{1, 1, 1, 1}));
+  EXPECT_EQ(staff_for(parse_staffing("weekend")).bots, (std::array<int, 4>{2, 3, 1, 1}));
+  EXPECT_STREQ(name_of(Staffing::weekend), "weekend");
+  EXPECT_THROW(parse_staffing("holiday"), std::invalid_argument);
+  EXPECT_EQ(parse_chatty("offload"), Chatty::offload);
+  EXPECT_STREQ(name_of(Chatty::block), "block");
+  EXPECT_THROW(parse_chatty("loud"), std::invalid_argument);
 }
 
 TEST(domain, two_bots_at_one_table_is_a_collision) {
@@ -131,7 +137,9 @@ const bool registered = [] {
 TEST(asyncloop, chatty_guest_block_and_offload_serve_everyone) {
   for (const char* mode : {"block", "offload"}) {
     Params p = tiny("asyncloop", "safe");
-    p.chatty = mode, p.chatty_ms = 5, p.chatty_every = 3;
+    p.chatty = parse_chatty(mode);
+    p.chatty_ms = 5;
+    p.chatty_every = 3;
     const Result r = tvl::catalog::run_restaurant(p);
     EXPECT_EQ(r.meals, 8) << mode;
     EXPECT_EQ(r.os_threads,
@@ -142,6 +150,5 @@ TEST(asyncloop, chatty_guest_block_and_offload_serve_everyone) {
 TEST(catalog, unknown_names_are_refused) {
   Params p = tiny("asyncloop", "racy");
   EXPECT_THROW(tvl::catalog::run_restaurant(p), std::invalid_argument);
-  p = tiny("threads", "safe", "holiday");
-  EXPECT_THROW(tvl::catalog::run_restaurant(p), std::invalid_argument);
+  EXPECT_THROW(tiny("threads", "safe", "holiday"), std::invalid_argument);
 }
