@@ -25,7 +25,8 @@ struct UsageError : std::runtime_error {
 // An option naming one value of a closed set (an enum): the name is parsed here, once, by
 // `parse`, which throws std::invalid_argument listing the valid names; CLI11 shows that message.
 template <typename Enum, typename Parse>
-CLI::Option* add_name_option(CLI::App* cmd, const std::string& flag, Enum& value, Parse parse, const std::string& help) {
+CLI::Option* add_name_option(CLI::App* cmd, const std::string& flag, Enum& value, Parse parse,
+                             const std::string& help) {
   auto valid = [parse](std::string& name) {
     try {
       parse(name);

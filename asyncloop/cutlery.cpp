@@ -36,7 +36,7 @@ using TaskQueue = asio::experimental::concurrent_channel<void(boost::system::err
 class Bot {
  public:
   Bot(Cutlery& kitchen, const Params& p, asio::io_context& loop, unsigned seed)
-      : tasks(loop, tasks_per_bot(p)), variant_(p.variant), how_(update_for(p.variant)), kitchen_(kitchen), log_(seed) {}
+      : tasks(loop, bot_tasks(p)), variant_(p.variant), how_(update_for(p.variant)), kitchen_(kitchen), log_(seed) {}
 
   std::int64_t done() const { return done_; }
 

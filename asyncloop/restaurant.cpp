@@ -72,7 +72,7 @@ class Restaurant {
   Service service_;
   Recorder& recorder_;
   boost::asio::io_context io_context_{1};  // run by this thread alone
-  LoopBots bots_;  // after io_context_, which must outlive the bots' channels
+  LoopBots bots_;                          // after io_context_, which must outlive the bots' channels
   SleepQueue sleepers_;
 };
 

@@ -70,7 +70,8 @@ Result LoopBots::finish() {
 
 ChatFn checked_chat(const Params& p, ChatFn chat) {
   if (!chat) throw std::invalid_argument("restaurant/asyncloop: no chat function");
-  if (p.chatty == Chatty::none) throw std::invalid_argument("restaurant/asyncloop: a chat function needs chatty guests");
+  if (p.chatty == Chatty::none)
+    throw std::invalid_argument("restaurant/asyncloop: a chat function needs chatty guests");
   return chat;
 }
 

@@ -29,7 +29,7 @@ class LoopBots {
   // Sends the job to every bot it calls; the bot that does the step hands the table back by
   // calling `handed_back`, later, on the loop (never inside its step).
   void send(const Job& job, Wake handed_back);
-  void table_done();          // the last table done sends the bots home
+  void table_done();  // the last table done sends the bots home
 
   // What the service did, with the loop thread's CPU time since start() and its time asleep
   // inside a step; call it on the loop's thread.
@@ -44,12 +44,12 @@ class LoopBots {
 
   Service& service_;
   boost::asio::io_context& loop_;
-  ChatFn chat_;  // empty: p.chatty says how the guest talks
+  ChatFn chat_;                                    // empty: p.chatty says how the guest talks
   std::vector<Wake> waiting_;                      // per table: its diner's hand-back
   std::vector<BotStat> stats_;                     // one per bot
   std::vector<std::unique_ptr<JobQueue>> queues_;  // one per role
   std::optional<boost::asio::thread_pool> pool_;   // only for the offloaded chatty guest
-  Clock::duration blocked_{0};  // the loop thread asleep inside a step (the chatty guest)
+  Clock::duration blocked_{0};                     // the loop thread asleep inside a step (the chatty guest)
   double cpu_at_start_ = 0;
   int tables_done_ = 0;
 };

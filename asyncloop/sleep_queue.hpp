@@ -115,7 +115,8 @@ struct Suspended {
 };
 
 template <typename Park, typename Then = void (*)()>
-Suspended<Park, Then> suspend(Park park, Then then = [] {}) {
+Suspended<Park, Then> suspend(
+    Park park, Then then = [] {}) {
   return {std::move(park), std::move(then)};
 }
 

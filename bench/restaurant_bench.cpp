@@ -54,11 +54,14 @@ std::vector<Row> rows_of(const catalog::RestaurantVariant& v) {
 
 void add_row(const Profile& profile, const catalog::RestaurantVariant& v, const Row& row) {
   restaurant::Params p;
-  p.model = v.model, p.variant = v.variant, p.staff = restaurant::parse_staffing(row.staff);
+  p.model = v.model;
+  p.variant = v.variant;
+  p.staff = restaurant::parse_staffing(row.staff);
   p.chatty = restaurant::parse_chatty(row.chatty);
   p.tables = profile.restaurant_tables_service;
   p.turns = profile.restaurant_turns;
-  p.ramp_s = kRampSeconds, p.period_s = kPeriodSeconds;
+  p.ramp_s = kRampSeconds;
+  p.period_s = kPeriodSeconds;
   const auto name =
       fmt::format("restaurant/{}/{}/staff:{}/chatty:{}/tables:{}", v.model, v.variant, row.staff, row.chatty, p.tables);
   benchmark::RegisterBenchmark(name.c_str(), restaurant_benchmark, p)

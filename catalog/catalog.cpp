@@ -195,11 +195,11 @@ Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, c
 }
 
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
-  return run_document(
-      "cutlery/" + p.model + "/" + name_of(p.variant) + "/tables:" + std::to_string(p.tables), "cutlery", p.model,
-      name_of(p.variant),
-      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
-      cutlery_counters(p, s, cost), json_context("tvl run cutlery --model " + p.model + " --variant " + name_of(p.variant)));
+  return run_document("cutlery/" + p.model + "/" + name_of(p.variant) + "/tables:" + std::to_string(p.tables),
+                      "cutlery", p.model, name_of(p.variant),
+                      {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
+                      cutlery_counters(p, s, cost),
+                      json_context("tvl run cutlery --model " + p.model + " --variant " + name_of(p.variant)));
 }
 
 std::span<const RestaurantVariant> restaurant_variants() { return kRestaurant; }

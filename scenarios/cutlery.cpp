@@ -41,8 +41,8 @@ void check_work(const Params& p, const Trial& t) {
     throw std::runtime_error(
         fmt::format("cutlery/{}/{}: {} of {} bots started", p.model, name_of(p.variant), t.bots_started, p.bots));
   if (t.table_ops != expected_ops(p))
-    throw std::runtime_error(fmt::format("cutlery/{}/{}: {} table operations done, {} asked", p.model, name_of(p.variant),
-                                         t.table_ops, expected_ops(p)));
+    throw std::runtime_error(fmt::format("cutlery/{}/{}: {} table operations done, {} asked", p.model,
+                                         name_of(p.variant), t.table_ops, expected_ops(p)));
   if (!(t.seconds > 0.0))
     throw std::runtime_error(fmt::format("cutlery/{}/{}: trial reported no elapsed time", p.model, name_of(p.variant)));
 }

@@ -97,7 +97,7 @@ const char* name_of(Variant v);
 Update update_for(Variant v);
 
 struct Params {
-  std::string model = "threads";   // threads | tbb | asyncloop | asyncloop-mt
+  std::string model = "threads";    // threads | tbb | asyncloop | asyncloop-mt
   Variant variant = Variant::racy;  // see the catalog (`tvl list`)
   int bots = 10;
   int tables = 100;  // tables per bot: N prepare + N clear tasks each
@@ -127,8 +127,8 @@ Trial run_asyncloop_mt(const Params& p);  // asyncloop/cutlery.cpp: one io_conte
 // Throws std::invalid_argument unless p.variant is one of the model's.
 void require_variant(const Params& p, std::initializer_list<Variant> known);
 
-// A bot's tasks: a prepare and a clear per table, then the shutdown.
-inline int tasks_per_bot(const Params& p) { return 2 * p.tables + 1; }
+// How many tasks a bot gets: a prepare and a clear per table, then the shutdown.
+inline int bot_tasks(const Params& p) { return 2 * p.tables + 1; }
 
 // As in the book, every bot's queue is filled before any bot starts: push(task) for each of
 // the bot's tasks, in order.

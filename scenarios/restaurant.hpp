@@ -235,7 +235,8 @@ class Service {
   // back halfway through the work, so the next bot can come while this one is still there.
   template <typename HandBack>
   void end_step(const Job& job, Clock::time_point began, BotStat& stat, HandBack&& hand_back) {
-    const auto half = std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(job.step) * p_.service_scale / 2);
+    const auto half =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(job.step) * p_.service_scale / 2);
     work_for(half);
     if (!safe_) hand_back(job.table);  // too early: the step is not finished
     work_for(half);

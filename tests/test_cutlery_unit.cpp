@@ -8,23 +8,29 @@ using namespace tvl::cutlery;
 
 TEST(domain, kitchen_intact_only_at_100_and_100) {
   Trial t;
-  t.kitchen_knives = 100, t.kitchen_forks = 100;
+  t.kitchen_knives = 100;
+  t.kitchen_forks = 100;
   EXPECT_TRUE(kitchen_intact(t));
   t.kitchen_knives = 96;
   EXPECT_FALSE(kitchen_intact(t));
-  t.kitchen_knives = 100, t.kitchen_forks = 104;
+  t.kitchen_knives = 100;
+  t.kitchen_forks = 104;
   EXPECT_FALSE(kitchen_intact(t));
 }
 
 TEST(domain, check_work_refuses_short_runs) {
   Params p;
-  p.bots = 10, p.tables = 50;
+  p.bots = 10;
+  p.tables = 50;
   Trial t;
-  t.bots_started = 10, t.table_ops = 1000, t.seconds = 0.01;
+  t.bots_started = 10;
+  t.table_ops = 1000;
+  t.seconds = 0.01;
   EXPECT_NO_THROW(check_work(p, t));
   t.bots_started = 9;
   EXPECT_THROW(check_work(p, t), std::runtime_error);
-  t.bots_started = 10, t.table_ops = 999;
+  t.bots_started = 10;
+  t.table_ops = 999;
   EXPECT_THROW(check_work(p, t), std::runtime_error);
 }
 

@@ -20,7 +20,11 @@ Params tiny(const char* model, const char* variant, const char* staff = "book") 
   p.model = model;
   p.variant = variant;
   p.staff = parse_staffing(staff);
-  p.tables = 4, p.turns = 2, p.ramp_s = 0.02, p.period_s = 0.05, p.waits_ms = {2, 5, 5};
+  p.tables = 4;
+  p.turns = 2;
+  p.ramp_s = 0.02;
+  p.period_s = 0.05;
+  p.waits_ms = {2, 5, 5};
   p.service_scale = 0.1;
   return p;
 }
@@ -43,7 +47,8 @@ TEST(domain, script_is_the_meal_in_order) {
 
 TEST(domain, ideal_meal_adds_waits_and_service_up_to_the_bill) {
   Params p;
-  p.waits_ms = {10, 20, 30}, p.service_scale = 0;
+  p.waits_ms = {10, 20, 30};
+  p.service_scale = 0;
   EXPECT_EQ(ideal_meal(p), std::chrono::milliseconds(60));
   p.service_scale = 1;
   EXPECT_EQ(ideal_meal(p) - std::chrono::milliseconds(60), std::chrono::microseconds(1300));  // all but clear
@@ -51,7 +56,8 @@ TEST(domain, ideal_meal_adds_waits_and_service_up_to_the_bill) {
 
 TEST(domain, arrivals_are_seeded_open_loop_and_inside_the_ramp) {
   Params p;
-  p.ramp_s = 0.5, p.period_s = 2;
+  p.ramp_s = 0.5;
+  p.period_s = 2;
   for (int t = 0; t < 100; ++t) {
     const auto a = arrival(p, t, 0);
     EXPECT_GE(a.count(), 0);

@@ -27,15 +27,14 @@ class Restaurant {
         service_(p),
         recorder_(service_.recorder()),
         waits_(p.tables),
-        bots_(service_, [this](int table) { waits_.hand_back(table); }) {}
+        bots_(service_, std::bind_front(&TableWaits::hand_back, &waits_)) {}
 
   Result run() {
     bots_.start();
-    TableThreads threads(p_.tables, [this](int t) { table(t); }, bots_.threads());
+    TableThreads threads(p_.tables, bots_.threads(), [this](int t) { table(t); });
     waits_.close_after(threads.size(), std::chrono::duration<double>(p_.deadline_s));
     threads.join();
     return bots_.finish(threads.size());  // the bots' threads and the tables'
-
   }
 
  private:

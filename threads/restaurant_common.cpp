@@ -47,7 +47,8 @@ void ThreadBots::bot(BotStat& stat) {
 }
 
 void ThreadBots::send(const Job& job) {
-  service_.call_bots(job, [this](Role role, const Job& called) { queues_[static_cast<std::size_t>(role)].push(called); });
+  service_.call_bots(job,
+                     [this](Role role, const Job& called) { queues_[static_cast<std::size_t>(role)].push(called); });
 }
 
 // One "go home" per bot: it comes after every job already queued for the bot's role.
@@ -103,7 +104,7 @@ void TableWaits::table_done() {
   all_done_.notify_one();
 }
 
-TableThreads::TableThreads(int tables, const std::function<void(int)>& table, int running) : table_(table) {
+TableThreads::TableThreads(int tables, int running, const std::function<void(int)>& table) : table_(table) {
   try {
     for (int t = 0; t < tables; ++t)
       threads_.emplace_back([this, t] {

@@ -99,7 +99,7 @@ class TableWaits {
 class TableThreads {
  public:
   // `running`: the threads started before these, for the message if the OS refuses one.
-  TableThreads(int tables, const std::function<void(int)>& table, int running);
+  TableThreads(int tables, int running, const std::function<void(int)>& table);
   ~TableThreads() { join_all(); }
 
   int size() const { return static_cast<int>(threads_.size()); }

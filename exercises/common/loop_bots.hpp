@@ -60,8 +60,12 @@ KitchenTrial run_loop_bots(int bots, int tables, int threads, Start start) {
         mine.change(-n, -n);  // clear it
         kitchen.change(n, n);
         done[static_cast<std::size_t>(b)] += 2;
-        if (i % kTablesPerTurn == kTablesPerTurn - 1)  // hand the loop back: another bot's turn
-          co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        if (i % kTablesPerTurn == kTablesPerTurn - 1) {  // hand the loop back: another bot's turn
+          // The executor named, not a temporary inside the outer co_await: GCC 12 destroys such
+          // temporaries twice.
+          const auto ex = co_await asio::this_coro::executor;
+          co_await asio::post(ex, asio::use_awaitable);
+        }
       }
     });
   start(loop, all);
