@@ -4,7 +4,8 @@
 // co_await, and change() contains none, so on a loop run by one thread the same racy
 // read-then-write never loses an update. Two variants bring the race back:
 //   await-inside  a co_await between the read and the write (say, a log call to a remote
-//                 service): the loop itself switches bots there, deterministically;
+//                 service: asyncloop/cutlery_await.hpp): the loop itself switches bots there,
+//                 deterministically;
 //   asyncloop-mt  the io_context run by several threads: bots run in parallel again, unless
 //                 they share a strand, which runs their handlers one at a time.
 //

@@ -114,9 +114,11 @@ struct Suspended {
   void await_resume() { then(); }
 };
 
+// The default `then` of suspend(): nothing to do once resumed.
+inline void resume_only() {}
+
 template <typename Park, typename Then = void (*)()>
-Suspended<Park, Then> suspend(
-    Park park, Then then = [] {}) {
+Suspended<Park, Then> suspend(Park park, Then then = resume_only) {
   return {std::move(park), std::move(then)};
 }
 
