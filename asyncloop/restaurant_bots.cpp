@@ -64,7 +64,7 @@ Result LoopBots::finish() {
   Result r = service_.finish(stats_);
   r.loop_cpu_s = thread_cpu_seconds() - cpu_at_start_;
   r.loop_blocked_s = std::chrono::duration<double>(blocked_).count();
-  r.os_threads = 1 + (pool_ ? pool_size(service_.params()) : 0);
+  r.os_threads = 1 + (pool_ ? pool_size(service_.params()) : 0);  // the loop's thread, and the pool's
   return r;
 }
 

@@ -129,12 +129,26 @@ void serves_every_diner(const char* model, const char* variant) {
   }
 }
 
-// One test per variant of the catalog (tests/catalog_tests.hpp): threads.safe_serves_every_diner...
+// Every model stops at the run's deadline, and the run is refused: here each table's second
+// diner would arrive only a minute after the first, long after the deadline.
+void stops_at_its_deadline(const char* model, const char* variant) {
+  Params p = tiny(model, variant);
+  p.period_s = 60;
+  p.deadline_s = 0.3;
+  EXPECT_THROW(tvl::catalog::run_restaurant(p), std::runtime_error);
+}
+
+// Tests per variant of the catalog (tests/catalog_tests.hpp): threads.safe_serves_every_diner...
 const bool registered = [] {
-  for (const auto& v : tvl::catalog::restaurant_variants())
+  for (const auto& v : tvl::catalog::restaurant_variants()) {
     tvl::testing_catalog::register_test(
         v.model, v.variant, "serves_every_diner",
         [&v] { serves_every_diner(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__, __LINE__);
+    tvl::testing_catalog::register_test(
+        v.model, v.variant, "stops_at_its_deadline",
+        [&v] { stops_at_its_deadline(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__,
+        __LINE__);
+  }
   return true;
 }();
 
