@@ -22,6 +22,26 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An option naming one value of a closed set (an enum): the name is parsed here, once, by
+// `parse`, which throws std::invalid_argument listing the valid names; CLI11 shows that message.
+template <typename Enum, typename Parse>
+CLI::Option* add_name_option(CLI::App* cmd, const std::string& flag, Enum& value, Parse parse,
+                             const std::string& help) {
+  auto valid = [parse](std::string& name) {
+    try {
+      parse(name);
+      return std::string();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  return cmd
+      ->add_option_function<std::string>(
+          flag, [&value, parse](const std::string& name) { value = parse(name); }, help)
+      ->check(CLI::Validator(valid, "NAME"))
+      ->default_str(name_of(value));
+}
+
 struct Commands {
   CLI::App& app;  // for scenarios with commands of their own (`tvl broker`, `tvl load`)
   CLI::App& run;
