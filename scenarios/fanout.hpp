@@ -27,6 +27,33 @@
 namespace tvl::fanout {
 
 inline constexpr std::uint32_t kDefaultMaxFrame = 1u << 20;  // 1 MiB
+inline constexpr std::size_t kHeaderBytes = 4;               // a frame's big-endian length
+
+// The project's one codec for the wire's integers: a frame's length is big-endian (the book's
+// struct.pack('>I')); the load's stamp fields are little-endian. Everything that reads or
+// writes frames (the brokers, the load generator, the fuzz targets) uses these.
+inline void put_be32(std::uint32_t v, char* p) {
+  for (std::size_t i = 0; i < kHeaderBytes; ++i) p[i] = static_cast<char>(v >> (8 * (kHeaderBytes - 1 - i)));
+}
+
+inline std::uint32_t get_be32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | std::uint32_t{u[3]};
+}
+
+// Writes v's sizeof(T) bytes, least significant first, at p; returns the byte after them.
+template <typename T>
+char* put_le(T v, char* p) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<char>(static_cast<std::uint64_t>(v) >> (8 * i));
+  return p + sizeof(T);
+}
+
+template <typename T>
+T get_le(const char* p) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return static_cast<T>(v);
+}
 // The line `tvl broker` prints last, before its counters as JSON; the harness reads it by this.
 inline constexpr std::string_view kStatsLinePrefix = "tvl-broker-stats ";
 
@@ -52,6 +79,11 @@ class FrameParser {
   std::size_t buffered() const { return buffer_.size() - offset_; }
 
  private:
+  static constexpr std::size_t kCompactAfter = 64 * 1024;  // consumed bytes kept before they are erased
+  void fail(std::uint32_t length) {
+    failed_ = true;
+    bad_length_ = length;
+  }
   std::uint32_t max_frame_;
   std::string buffer_;
   std::size_t offset_ = 0;  // start of the unconsumed bytes in buffer_
@@ -65,7 +97,7 @@ class FrameParser {
 struct FrameView {
   enum Status { complete, partial, too_long } status = partial;
   std::string_view payload;  // complete: the frame's bytes after the prefix
-  std::size_t size = 0;      // complete: 4 + payload.size()
+  std::size_t size = 0;      // complete: kHeaderBytes + payload.size()
   std::uint32_t length = 0;  // too_long: the length the prefix claimed
 };
 FrameView peek_frame(std::span<const char> bytes, std::uint32_t max_frame);
@@ -120,7 +152,10 @@ struct BrokerStats {
   std::int64_t slow_disconnects = 0;  // subscribers closed because their queue was full
   std::int64_t protocol_errors = 0;   // connections closed for a frame over max_frame
   std::int64_t unflushed = 0;         // messages still queued when the flush timeout ran out
-  std::int64_t bytes_in = 0, bytes_out = 0;
+  std::int64_t bytes_in = 0;
+  std::int64_t bytes_out = 0;
+
+  BrokerStats& operator+=(const BrokerStats& o);  // a broker's parts' counters, summed
 };
 
 // The broker's line to the process that runs it: where it listens, and when to stop.

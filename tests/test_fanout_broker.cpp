@@ -361,6 +361,27 @@ EVERY_BROKER(truncated_frame_then_close_is_a_plain_disconnect) {
   expect_all_closed(s);
 }
 
+// An empty channel frame ends the client's sends (SPEC §6, docs/fanout.md): every broker, in
+// every design, delivers what came before it, closes that connection as a normal goodbye (no
+// protocol error) and reads nothing after it. Every other client goes on.
+EVERY_BROKER(empty_channel_frame_closes_that_client_as_a_goodbye) {
+  for (const auto& design : broker.designs) {
+    SCOPED_TRACE(design);
+    Running b(broker, config(broker, design));
+    Clients subs = subscribers(b.port(), "/topic/bye", 1);
+    Client leaving(b.port(), "/null");
+    leaving.send_raw(frame("/topic/bye") + frame("last words") + frame("") + frame("/topic/bye") + frame("never"));
+    EXPECT_EQ(next_data(*subs[0]), "last words");
+    EXPECT_TRUE(leaving.closed_by_peer());
+    traffic_flows(b.port(), "/topic/after");
+    const auto s = b.stop();
+    EXPECT_EQ(s.protocol_errors, 0);
+    EXPECT_EQ(s.messages_in, 1 + 1 + 2);  // the sync, "last words", then traffic_flows' sync and message
+    EXPECT_EQ(s.deliveries, 1 + 1 + 2);
+    expect_all_closed(s);
+  }
+}
+
 EVERY_BROKER(random_bytes_hurt_nobody_else) {
   for (const auto& design : broker.designs) {
     SCOPED_TRACE(design);

@@ -1,36 +1,30 @@
-// The book's message broker (ch. 4) with OS threads and blocking sockets.
+// The book's message broker (ch. 4) with OS threads and Asio's blocking sockets.
 //
-// Every connection has a reader thread that blocks in recv(), takes up to 64 KiB at a time and
-// handles every complete frame in it. The calling thread accepts connections and joins the
-// threads of those that ended. Two designs:
-//   naive     the book's prototype: a publisher's reader sends the message to each subscriber
+// Every connection has a reader thread that blocks in read_some(), takes up to 64 KiB at a
+// time and hands the session (scenarios/fanout_session.hpp) what it read. The calling thread
+// accepts connections and joins the threads of those that ended. Two designs:
+//   naive     the book's prototype: a publisher's reader writes the message to each subscriber
 //             in turn and waits, so everything moves at the pace of the slowest subscriber;
-//   improved  an output buffer and a writer thread per subscriber: a publisher's reader only
-//             appends the message's frame (the bytes it received, copied from the chunk) to the
-//             buffer, at most queue_depth messages and queue_bytes bytes, and never waits; the
-//             writer sends everything buffered with one write. What does not fit is dropped or
+//   improved  an output buffer and a writer thread per subscriber (Asio's chat_server shape):
+//             a publisher's reader appends a run of messages to the buffer under its lock, at
+//             most queue_depth messages and queue_bytes bytes, and never waits; the writer
+//             sends everything buffered with one write. What does not fit is dropped or
 //             disconnects the subscriber (c.slow_policy), and the counters say so.
 // Every thread gets the default stack size (glibc: RLIMIT_STACK, usually 8 MiB of address
 // space; metrics::default_stack_kib() reports it). A connection costs one thread (naive) or two.
 //
-// Compare with asyncloop/fanout.cpp: the same session parse, registry and buffer rule
-// (scenarios/fanout_broker.hpp); there the reader and writer are coroutines on one thread,
-// here threads that block, and the registry is shared under a lock.
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+// Compare with asyncloop/fanout.cpp: the same session, registry and buffer rule; there the
+// reader and writer are coroutines on one thread and nothing is locked, here they are threads
+// that block, and the registry and each buffer are shared under a lock.
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cerrno>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -46,152 +40,122 @@
 #include "measure/metrics.hpp"
 #include "scenarios/fanout.hpp"
 #include "scenarios/fanout_broker.hpp"
+#include "scenarios/fanout_session.hpp"
 
 namespace tvl::fanout {
 namespace {
 
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto kReapEvery = std::chrono::milliseconds(100);     // the acceptor joins ended threads this often
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(10);  // out of descriptors: wait for one to be freed
+
 // The counters are BrokerStats' own fields, bumped atomically by every thread and read once
 // all of them have been joined.
-void count(std::int64_t& counter, std::int64_t n = 1) {
+void bump(std::int64_t& counter, std::int64_t n = 1) {
   std::atomic_ref(counter).fetch_add(n, std::memory_order_relaxed);
 }
 
-// One connection (any client may subscribe). The socket closes when the last holder lets go:
-// a naive publisher may still be sending to it after its own threads have ended.
-struct Subscriber {
-  Subscriber(int socket, std::uint64_t number) : fd(socket), id(number) {}
-  ~Subscriber() { ::close(fd); }
-  const int fd;
+// One client (any client may subscribe). The socket closes when the last holder lets go: a
+// naive publisher may still be writing to it after its own threads have ended.
+struct Connection {
+  Connection(tcp::socket s, std::uint64_t number) : socket(std::move(s)), id(number) {}
+  tcp::socket socket;
   const std::uint64_t id;
-  std::mutex mutex;                                // naive: one send at a time; improved: guards the fields below
-  std::condition_variable ready;                   // improved: wakes the writer
-  std::vector<char> out;                           // improved: whole frames waiting to be written
-  std::size_t queued = 0;                          // ... how many
-  std::size_t in_flight = 0, in_flight_bytes = 0;  // being written; with the above, within the bounds
-  bool closing = false;                            // the reader ended: the writer flushes the queue and stops
-  bool dead = false;                               // the socket failed or was cut off: nothing more is written
-  std::atomic<int> threads{0};                     // its threads still running; the last one ends the connection
+  std::mutex mutex;               // naive: one write at a time; improved: guards the fields below
+  std::condition_variable ready;  // improved: wakes the writer
+  std::vector<char> out;          // improved: whole frames waiting to be written
+  std::size_t queued = 0;         // ... how many
+  std::size_t in_flight = 0;      // frames the writer is writing; with the above, within the bounds
+  std::size_t in_flight_bytes = 0;
+  bool closing = false;         // the reader ended: the writer flushes the buffer and stops
+  bool dead = false;            // the socket failed or was cut off: nothing more is written
+  std::atomic<int> threads{0};  // its threads still running; the last one ends the connection
 };
+using ConnectionPtr = std::shared_ptr<Connection>;
 
 // Readers look channels up under a shared lock, so the /queue cursor is atomic.
-using Channels = Registry<std::shared_ptr<Subscriber>, std::atomic<std::size_t>>;
-
-// Sends all of `bytes`, `frames` whole frames; returns how many went out whole. Stops at the
-// first failure: the peer is gone or the socket was shut down.
-std::size_t send_all(int fd, std::span<const char> bytes, std::size_t frames, std::int64_t& bytes_out) {
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);  // no SIGPIPE
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    count(bytes_out, n);
-    sent += static_cast<std::size_t>(n);
-  }
-  if (sent == bytes.size()) return frames;
-  std::size_t whole = 0;  // it failed: count what went (the walk costs a read per frame)
-  for (std::size_t at = 0; at + 4 <= sent;) {
-    const FrameView f = peek_frame(bytes.subspan(at, sent - at), UINT32_MAX);
-    if (f.status != FrameView::complete) break;
-    at += f.size, ++whole;
-  }
-  return whole;
-}
-
-// A listening socket on host:port (port 0: any free one), non-blocking so that the acceptor
-// can take every pending connection and return to poll(). Returns it and the port it got.
-int listen_on(const std::string& host, std::uint16_t port, std::uint16_t& bound) {
-  addrinfo hints{}, *found = nullptr;
-  hints.ai_family = AF_UNSPEC, hints.ai_socktype = SOCK_STREAM, hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  if (const int e = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); e != 0)
-    throw std::runtime_error("broker: cannot resolve '" + host + "': " + gai_strerror(e));
-  const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
-  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int e = errno;
-    if (fd >= 0) ::close(fd);
-    throw std::system_error(e, std::generic_category(),
-                            "broker: cannot listen on " + host + ":" + std::to_string(port));
-  }
-  bound = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  return fd;
-}
+using Channels = Registry<ConnectionPtr, std::atomic<std::size_t>>;
 
 class Broker {
  public:
   Broker(const BrokerConfig& c, const Control& ctl)
-      : c_(c), ctl_(ctl), improved_(c.design == "improved"), drop_(c.slow_policy == "drop") {
+      : c_(c), ctl_(ctl), improved_(c.design == "improved"), drop_(c.slow_policy == "drop"), acceptor_(io_) {
     check_config(c, ctl, "fanout/threads");
+    const tcp::endpoint at(asio::ip::make_address(c.host), c.port);
+    acceptor_.open(at.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(at);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+    acceptor_.non_blocking(true);  // accept_all() takes every pending client, then polls again
   }
 
-  // Accepts until stop_fd is readable, waking at least every 100 ms to join ended connections.
+  // Accepts until stop_fd is readable, waking at least every kReapEvery to join ended threads.
   BrokerStats run() {
-    std::uint16_t port = 0;
-    const int listener = listen_on(c_.host, c_.port, port);
-    if (ctl_.listening) ctl_.listening(port);
+    if (ctl_.listening) ctl_.listening(acceptor_.local_endpoint().port());
     for (;;) {
-      pollfd fds[2] = {{listener, POLLIN, 0}, {ctl_.stop_fd, POLLIN, 0}};
-      const int ready = ::poll(fds, 2, 100);
+      pollfd fds[2] = {{acceptor_.native_handle(), POLLIN, 0}, {ctl_.stop_fd, POLLIN, 0}};
+      const int ready = ::poll(fds, 2, static_cast<int>(kReapEvery.count()));
       reap();
       if (ready > 0 && fds[1].revents != 0) break;
-      if (ready > 0 && (fds[0].revents & POLLIN)) accept_all(listener);
+      if (ready > 0 && (fds[0].revents & POLLIN)) accept_all();
     }
-    ::close(listener);
+    acceptor_.close();
     stop();
     return stats_;
   }
 
  private:
-  struct Connection {
-    std::shared_ptr<Subscriber> sub;
-    std::thread reader, writer;
+  struct Threads {
+    ConnectionPtr connection;
+    std::thread reader;
+    std::thread writer;
   };
 
-  void accept_all(int listener) {
+  void accept_all() {
     for (;;) {
-      const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);  // a blocking socket
-      if (fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
-      if (fd < 0 && (errno == EMFILE || errno == ENFILE))  // the client waits for a free descriptor
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (fd < 0) return;
-      count(stats_.accepted);
-      const int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      start(std::make_shared<Subscriber>(fd, next_id_++));
+      tcp::socket socket(io_);
+      error_code ec;
+      acceptor_.accept(socket, ec);  // a blocking socket: its threads wait in read and write
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return;
+      if (ec) {  // out of descriptors, most likely: the client waits for one to be freed
+        std::this_thread::sleep_for(kAcceptBackoff);
+        return;
+      }
+      bump(stats_.accepted);
+      socket.set_option(tcp::no_delay(true), ec);  // small frames go now, not after a delayed ACK
+      start(std::make_shared<Connection>(std::move(socket), next_id_++));
     }
   }
 
-  void start(const std::shared_ptr<Subscriber>& s) {
-    Connection& conn = connections_[s->id];
-    conn.sub = s;
+  void start(const ConnectionPtr& s) {
+    Threads& t = threads_[s->id];
+    t.connection = s;
     s->threads = improved_ ? 2 : 1;
     {
       std::lock_guard lock(done_mutex_);
       ++live_;
     }
     try {
-      if (improved_) conn.writer = std::thread([this, p = s.get()] { writer(*p); });
-      conn.reader = std::thread([this, s] { reader(s); });
+      if (improved_) t.writer = std::thread([this, s = s.get()] { writer(*s); });
+      t.reader = std::thread([this, s] { reader(s); });
     } catch (const std::system_error& e) {  // out of threads: refuse this client, serve the others
       if (!std::exchange(warned_, true))
         std::fprintf(stderr, "broker (threads): %s; refusing clients. %s\n", e.what(),
                      metrics::thread_limits().c_str());
-      if (improved_ && !conn.writer.joinable()) thread_done(*s);
+      if (improved_ && !t.writer.joinable()) thread_done(*s);
       hang_up(*s);  // as if the reader had run and ended: a started writer sees `closing`
     }
   }
 
   // The last of a connection's threads ends it: the client sees the close now; the acceptor
   // joins the threads at its next wake-up, so ended threads never pile up unjoined.
-  void thread_done(Subscriber& s) {
+  void thread_done(Connection& s) {
     if (s.threads.fetch_sub(1) != 1) return;
-    ::shutdown(s.fd, SHUT_RDWR);
-    count(stats_.closed);
+    shut(s);
+    bump(stats_.closed);
     {
       std::lock_guard lock(done_mutex_);
       finished_.push_back(s.id);
@@ -207,57 +171,38 @@ class Broker {
       ids.swap(finished_);
     }
     for (const std::uint64_t id : ids) {
-      const auto it = connections_.find(id);
+      const auto it = threads_.find(id);
       join(it->second);
-      connections_.erase(it);  // the socket closes here, unless a naive publisher still holds it
+      threads_.erase(it);  // the socket closes here, unless a naive publisher still holds it
     }
   }
 
-  static void join(Connection& conn) {
-    if (conn.reader.joinable()) conn.reader.join();
-    if (conn.writer.joinable()) conn.writer.join();
+  static void join(Threads& t) {
+    if (t.reader.joinable()) t.reader.join();
+    if (t.writer.joinable()) t.writer.join();
   }
 
-  // The client's first frame subscribes it; then (channel, data) pairs until an empty channel,
-  // the end of the stream, a frame over max_frame, or the broker's shutdown.
-  // Frames are handled in place, in the chunk; a pair that is not all there yet moves to the
-  // front and waits for the next recv().
-  void reader(const std::shared_ptr<Subscriber>& s) {
-    ReadBuffer chunk;
-    std::optional<std::string> channel;  // the subscription
-    Run run;                             // the chunk's messages, a run of one channel's frames at a time
-    for (bool more = true; more && !stopping_;) {
-      const std::span<char> space = chunk.space();
-      const ssize_t n = ::recv(s->fd, space.data(), space.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      count(stats_.bytes_in, n);
-      chunk.filled(static_cast<std::size_t>(n));
-      const auto bytes = chunk.bytes();
-      Parsed p;
-      if (!channel)
-        if (const auto name = p.subscription(bytes, c_.max_frame)) subscribe(s, *(channel = std::string(*name)));
-      if (channel)
-        while (const auto m = p.next(bytes, c_.max_frame)) {
-          count(stats_.messages_in);
-          if (m->channel != run.channel || !improved_) deliver(run), run.channel = m->channel;
-          run.add(m->data);
-        }
-      deliver(run);
-      run.channel = {};  // it points into the chunk
-      if (p.bad) {       // that connection only: every other client goes on
-        count(stats_.protocol_errors);
-        break;
-      }
-      more = !p.end;
-      chunk.consume(p.used);
+  // The session: the client's first frame subscribes it, then (channel, data) pairs until an
+  // empty channel frame, the end of the stream, a frame over max_frame, or the shutdown.
+  void reader(const ConnectionPtr& s) {
+    ClientSession session(c_, !improved_);
+    const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
+    const auto deliver = [this](const Batch& b) { improved_ ? offer_all(b) : write_in_turn(b); };
+    while (!stopping_) {
+      error_code ec;
+      const std::span<char> space = session.space();
+      const std::size_t n = s->socket.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::interrupted) continue;
+      if (ec || !session.take(n, subscribe, deliver)) break;
+      session.next_chunk();
     }
-    if (channel) unsubscribe(s, *channel);
+    add_counts(session.counts());
+    if (session.channel()) unsubscribe(s, *session.channel());
     hang_up(*s);
   }
 
-  void hang_up(Subscriber& s) {
-    if (improved_) {  // naive has no writer, and a sender blocked on this socket holds the mutex
+  void hang_up(Connection& s) {
+    if (improved_) {  // naive has no writer, and a publisher blocked on this socket holds the lock
       std::lock_guard lock(s.mutex);
       s.closing = true;
     }
@@ -265,111 +210,122 @@ class Broker {
     thread_done(s);
   }
 
-  // Improved: sends everything buffered with one write, then waits for more.
-  void writer(Subscriber& s) {
+  // Improved: sends everything buffered with one blocking write, then waits for more.
+  void writer(Connection& s) {
     std::vector<char> batch;
     std::size_t unsent = 0;
     for (;;) {
       std::size_t frames = 0;
       {
         std::unique_lock lock(s.mutex);
-        s.in_flight = s.in_flight_bytes = 0;  // the last batch is out
+        s.in_flight = 0;  // the last batch is out
+        s.in_flight_bytes = 0;
         s.ready.wait(lock, [&s] { return !s.out.empty() || s.closing || s.dead; });
         if (s.dead || s.out.empty()) break;
         batch.swap(s.out);  // the two buffers trade places: no allocation once warmed up
         frames = std::exchange(s.queued, 0);
-        s.in_flight = frames, s.in_flight_bytes = batch.size();
+        s.in_flight = frames;
+        s.in_flight_bytes = batch.size();
       }
-      const std::size_t sent = send_all(s.fd, batch, frames, stats_.bytes_out);
-      count(stats_.deliveries, static_cast<std::int64_t>(sent));
+      const std::size_t sent = write_frames(s, batch, frames);
       if (sent < frames) {
         unsent = frames - sent;
         cut_off(s);
         break;
       }
-      if (batch.capacity() > kKeepBuffer)
-        std::vector<char>().swap(batch);  // a burst's buffer is not kept for good
-      else
-        batch.clear();
+      recycle(batch);
     }
     if (stopping_) {  // what the flush timeout left behind
       std::lock_guard lock(s.mutex);
-      count(stats_.unflushed, static_cast<std::int64_t>(unsent + s.queued));
+      bump(stats_.unflushed, static_cast<std::int64_t>(unsent + s.queued));
     }
     thread_done(s);
   }
 
-  void subscribe(const std::shared_ptr<Subscriber>& s, const std::string& channel) {
-    std::lock_guard lock(registry_mutex_);
-    registry_.add(channel, s);
-    count(stats_.subscribers);
+  // Writes `frames` whole frames, blocking until they are out; returns how many went whole.
+  std::size_t write_frames(Connection& s, std::span<const char> bytes, std::size_t frames) {
+    error_code ec;
+    const std::size_t n = asio::write(s.socket, asio::buffer(bytes.data(), bytes.size()), ec);
+    const std::size_t sent = ec ? whole_frames(bytes, n) : frames;
+    bump(stats_.bytes_out, static_cast<std::int64_t>(n));
+    bump(stats_.deliveries, static_cast<std::int64_t>(sent));
+    return sent;
   }
 
-  void unsubscribe(const std::shared_ptr<Subscriber>& s, const std::string& channel) {
+  void subscribe(const ConnectionPtr& s, const std::string& channel) {
+    std::lock_guard lock(registry_mutex_);
+    registry_.add(channel, s);
+    bump(stats_.subscribers);
+  }
+
+  void unsubscribe(const ConnectionPtr& s, const std::string& channel) {
     std::lock_guard lock(registry_mutex_);
     registry_.remove(channel, s);
   }
 
-  // A run of messages to one channel (improved; naive: one message) reaches each subscriber
-  // with one lock and at most one wake-up. The event loop gets that coalescing for free (its
-  // buffers are written once the reader has handled the whole chunk); a writer thread woken
-  // per message would cost a context switch per delivery.
-  void deliver(Run& run) {
-    if (run.empty()) return;
-    std::vector<std::shared_ptr<Subscriber>> targets;  // naive: written to once the registry is unlocked
+  // Improved: a run of messages to one channel reaches each subscriber with one lock and at
+  // most one wake-up. A writer thread woken per message would cost a context switch per
+  // delivery; the event loop gets that coalescing for free.
+  void offer_all(const Batch& b) {
+    std::shared_lock lock(registry_mutex_);
+    if (Channels::Channel* ch = registry_.find(b.channel))
+      for_each_target(*ch, b, [this](const ConnectionPtr& s, auto frames, auto ends) {
+        offer(*s, {{}, frames, ends});
+      });
+  }
+
+  // Naive: the publisher's own thread writes to each subscriber, and waits for as long as each
+  // one makes it. The subscribers are copied out first: the registry is not locked meanwhile.
+  void write_in_turn(const Batch& b) {
+    std::vector<ConnectionPtr> targets;
     {
       std::shared_lock lock(registry_mutex_);
-      if (Channels::Channel* ch = registry_.find(run.channel)) {
-        if (!improved_)
-          targets = is_queue(run.channel) ? std::vector{ch->take_turn()} : ch->subscribers;
-        else if (!is_queue(run.channel))
-          for (const auto& s : ch->subscribers) offer(*s, run.frames, run.ends);
-        else  // one subscriber per message, in turn
-          for (std::size_t k = 0, start = 0; k < run.ends.size(); start = run.ends[k++]) {
-            const std::size_t size = run.ends[k] - start;
-            offer(*ch->take_turn(), std::span(run.frames).subspan(start, size), std::span(&size, 1));
-          }
-      }
+      if (Channels::Channel* ch = registry_.find(b.channel))
+        targets = is_queue(b.channel) ? std::vector{ch->take_turn()} : ch->subscribers;
     }
-    for (const auto& s : targets) send_now(*s, run.frames);  // naive: one message
-    run.clear();
+    for (const auto& s : targets) {
+      std::unique_lock lock(s->mutex);
+      if (s->dead || write_frames(*s, b.frames, 1) == 1) continue;
+      s->dead = true;
+      lock.unlock();
+      shut(*s);  // its reader wakes and ends the connection
+    }
   }
 
-  // Naive: the publisher's own thread writes, and waits for as long as the subscriber makes it.
-  void send_now(Subscriber& s, std::span<const char> frame) {
-    std::unique_lock lock(s.mutex);
-    if (s.dead) return;
-    if (send_all(s.fd, frame, 1, stats_.bytes_out) == 1) return count(stats_.deliveries);
-    s.dead = true;
-    lock.unlock();
-    ::shutdown(s.fd, SHUT_RDWR);  // its reader wakes and ends the connection
-  }
-
-  // Improved: buffer what fits of a run (frames[.. ends[k]) is its first k + 1 frames), apply
-  // the slow policy to the rest; never wait. What is in flight counts against the bounds.
-  void offer(Subscriber& s, std::span<const char> frames, std::span<const std::size_t> ends) {
+  // Improved: buffers what fits, applies the slow policy to the rest; never waits. What the
+  // writer has in flight counts against the bounds.
+  void offer(Connection& s, const Batch& b) {
     std::size_t take = 0;
     bool wake = false;
     {
       std::lock_guard lock(s.mutex);
       if (s.dead || s.closing) return;
-      take = fits(c_, ends, s.queued + s.in_flight, s.out.size() + s.in_flight_bytes);
       wake = s.out.empty();  // only a writer with nothing buffered may be asleep
-      if (take < ends.size() && !drop_) {
-        s.dead = true, s.out.clear(), s.queued = 0;
-      } else if (take > 0) {
-        s.out.insert(s.out.end(), frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(ends[take - 1]));
-        s.queued += take;
-      }
+      take = append_fitting(c_, s.out, b, s.queued + s.in_flight, s.out.size() + s.in_flight_bytes);
+      s.queued += take;
+      if (take < b.ends.size() && !drop_) forget(s);  // disconnect: nothing more is written to it
     }
-    if (wake && take == ends.size()) s.ready.notify_one();
-    if (take < ends.size() && drop_) count(stats_.dropped, static_cast<std::int64_t>(ends.size() - take));
-    if (take < ends.size() && !drop_) count(stats_.slow_disconnects), cut_off(s);
+    if (wake && take > 0) s.ready.notify_one();
+    if (take == b.ends.size()) return;
+    if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
+    bump(stats_.slow_disconnects);
+    cut_off(s);
   }
 
-  // Shuts the socket first: that wakes any thread blocked on it, even one holding s.mutex.
-  static void cut_off(Subscriber& s) {
-    ::shutdown(s.fd, SHUT_RDWR);
+  static void forget(Connection& s) {
+    s.dead = true;
+    s.out.clear();
+    s.queued = 0;
+  }
+
+  // Shutting the socket wakes any thread blocked on it, even one holding s.mutex.
+  static void shut(Connection& s) {
+    error_code ignored;
+    s.socket.shutdown(tcp::socket::shutdown_both, ignored);
+  }
+
+  static void cut_off(Connection& s) {
+    shut(s);
     {
       std::lock_guard lock(s.mutex);
       s.dead = true;
@@ -377,28 +333,38 @@ class Broker {
     s.ready.notify_one();
   }
 
-  // Readers stop (shutting the read side ends a blocked recv), writers flush what is queued
+  void add_counts(const SessionCounts& n) {
+    bump(stats_.bytes_in, n.bytes_in);
+    bump(stats_.messages_in, n.messages_in);
+    bump(stats_.protocol_errors, n.protocol_errors);
+  }
+
+  // Readers stop (shutting the read side ends a blocked read), writers flush what is buffered
   // for at most flush_timeout_s, then every socket is cut off and every thread joined.
   void stop() {
     stopping_ = true;
-    for (auto& [id, conn] : connections_) ::shutdown(conn.sub->fd, SHUT_RD);
+    error_code ignored;
+    for (auto& [id, t] : threads_) t.connection->socket.shutdown(tcp::socket::shutdown_receive, ignored);
     {
       std::unique_lock lock(done_mutex_);
       done_cv_.wait_for(lock, std::chrono::duration<double>(c_.flush_timeout_s), [this] { return live_ == 0; });
     }
-    for (auto& [id, conn] : connections_) cut_off(*conn.sub);
-    for (auto& [id, conn] : connections_) join(conn);
-    connections_.clear();
+    for (auto& [id, t] : threads_) cut_off(*t.connection);
+    for (auto& [id, t] : threads_) join(t);
+    threads_.clear();
   }
 
   const BrokerConfig& c_;
   const Control& ctl_;
-  const bool improved_, drop_;
+  const bool improved_;
+  const bool drop_;
+  asio::io_context io_;  // runs nothing: blocking calls need only a socket's home
+  tcp::acceptor acceptor_;
   BrokerStats stats_;
   std::atomic<bool> stopping_{false};
   std::shared_mutex registry_mutex_;
-  Channels registry_;                                          // guarded by registry_mutex_
-  std::unordered_map<std::uint64_t, Connection> connections_;  // the acceptor's alone
+  Channels registry_;                                   // guarded by registry_mutex_
+  std::unordered_map<std::uint64_t, Threads> threads_;  // the acceptor's alone
   std::uint64_t next_id_ = 0;
   bool warned_ = false;
   std::mutex done_mutex_;  // guards the two below
