@@ -2,23 +2,24 @@
 //
 // Every connection has a reader coroutine that waits in async_read_some(), takes up to 64 KiB
 // at a time and hands the session (scenarios/fanout_session.hpp) what it read. One io_context,
-// run by the calling thread, serves them all. Two designs:
+// run by the calling thread, serves them all: the listener and the wait for the stop are
+// coroutines on it too. Two designs:
 //   naive     the book's prototype: a publisher's reader writes the message to each subscriber
 //             in turn and waits, so everything moves at the pace of the slowest subscriber;
 //   improved  an output buffer and a writer coroutine per subscriber (Asio's chat_server
 //             shape): a publisher's reader appends a run of messages to the buffer, at most
 //             queue_depth messages and queue_bytes bytes, and never waits; the writer waits
-//             until the socket has room. What does not fit is dropped or disconnects the
+//             for room in the socket. What does not fit is dropped or disconnects the
 //             subscriber (c.slow_policy), and the counters say so.
-// The writer per subscriber is the teaching twin of the threads broker's writer thread, so the
-// diff shows a coroutine where there was a thread. One optimisation is labelled as such: the
-// eager flush. Once a chunk is handled the reader itself writes each buffer it filled with a
-// non-blocking write_some(), and only a socket that is full wakes the writer. A writer woken
-// per chunk would cost a resumption per subscriber and delivery run; this way the usual
-// delivery costs none, as in Redis, and the loop carries millions of deliveries a second.
+// Why a writer coroutine: it is the threads broker's writer thread, so the diff shows a
+// coroutine where there was a thread. One optimisation is labelled as such: the eager flush.
+// Once a chunk is handled the reader itself writes each buffer it filled with a non-blocking
+// write_some(), and only a socket that is full wakes the writer. A writer woken per chunk
+// would cost a resumption per subscriber and run; this way the usual delivery costs none, as
+// in Redis, and one loop carries millions of deliveries a second.
 //
-// Compare with threads/fanout.cpp: the same session, registry and buffer rule; there the
-// reader and writer are threads that block and share the registry under a lock, here they are
+// Compare with threads/fanout.cpp: the same session, registry and buffer; there the reader
+// and the writer are threads that block and share the registry under a lock, here they are
 // coroutines on one thread, where state changes only between two co_awaits and nothing is
 // locked. asyncloop/fanout_mt.cpp runs an event loop per core.
 #include <unistd.h>
@@ -36,7 +37,9 @@
 #include <cerrno>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <unordered_set>
@@ -63,30 +66,32 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(10);  // out of descri
 // The counters are BrokerStats' own fields; only the loop's thread touches them.
 void bump(std::int64_t& counter, std::int64_t n = 1) { counter += n; }
 
-// Naive: whose turn it is to write to a subscriber, an async mutex: a channel with one slot.
-// Sending takes the turn, receiving gives it back.
+// The broker closes its descriptors when it is done; stop_fd stays the caller's.
+int own_copy(int fd) {
+  const int copy = ::dup(fd);
+  if (copy < 0) throw std::system_error(errno, std::generic_category(), "fanout/asyncloop: dup(stop_fd)");
+  return copy;
+}
+
+// Naive: an async mutex, a channel with one slot: sending takes the turn to write to a
+// subscriber, receiving gives it back.
 using WriteTurn = asio::experimental::channel<void(error_code)>;
 
 // One client (any client may subscribe). It stays while a coroutine holds it.
 struct Connection {
   explicit Connection(tcp::socket s)
-      : socket(std::move(s)), wake(socket.get_executor()), turn(socket.get_executor(), 1) {
-    wake.expires_at(asio::steady_timer::time_point::max());
+      : socket(std::move(s)), ready(socket.get_executor()), turn(socket.get_executor(), 1) {
+    ready.expires_at(asio::steady_timer::time_point::max());
   }
   tcp::socket socket;
   std::optional<std::string> channel;  // its subscription, while it is in the registry
-  bool open = true;
-  // Improved: the output buffer, whole frames. out[head..] is still to be written; `queued`
-  // frames from out[counted] on are not all written yet (the one being written included).
-  std::vector<char> out;
-  std::size_t head = 0;
-  std::size_t counted = 0;
-  std::size_t queued = 0;
-  bool dirty = false;       // on the list of buffers to write once the chunk is handled
-  bool full = false;        // the socket took less than it was offered: the writer waits for room
-  bool closing = false;     // the reader ended: the writer closes once the buffer is written
-  asio::steady_timer wake;  // improved: the writer sleeps on it until the socket is full
-  WriteTurn turn;           // naive: one publisher at a time writes to this socket
+  bool open = true;                    // false once it is closed
+  bool closing = false;                // the reader ended: the writer writes the buffer, then closes
+  Outbox box;                          // improved: what the eager flush and the writer coroutine write
+  bool dirty = false;                  // improved: on the list of buffers the eager flush writes
+  bool full = false;                   // improved: the socket took less than it was offered
+  asio::steady_timer ready;            // improved: wakes the writer coroutine (cancelled)
+  WriteTurn turn;                      // naive: one publisher at a time writes to this socket
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -101,36 +106,25 @@ class Broker {
         drop_(c.slow_policy == "drop"),
         acceptor_(io_),
         stop_(io_, own_copy(ctl.stop_fd)) {
-    const tcp::endpoint at(asio::ip::make_address(c.host), c.port);
-    acceptor_.open(at.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(at);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
+    listen(acceptor_, c);
   }
 
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
-  // Accepts and serves until stop_fd is readable, on this thread.
+  // Accepts on this thread's loop until stop_fd is readable; a coroutine waits for that.
   BrokerStats run() {
-    co_spawn(io_, listener(), rethrow);
     co_spawn(io_, stop_when_told(), rethrow);
+    co_spawn(io_, listener(), rethrow);
     io_.run();
     return stats_;
   }
 
  private:
-  // The broker closes its descriptors when it is done; stop_fd stays the caller's.
-  static int own_copy(int fd) {
-    const int copy = ::dup(fd);
-    if (copy < 0) throw std::system_error(errno, std::generic_category(), "fanout/asyncloop: dup(stop_fd)");
-    return copy;
-  }
-
   asio::awaitable<void> listener() {
     asio::steady_timer backoff(io_);
-    while (acceptor_.is_open()) {
+    while (!stopping_) {
       auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
+      if (stopping_) break;
       if (ec) {  // out of descriptors, most likely: give some time to be freed rather than spin
         backoff.expires_after(kAcceptBackoff);
         co_await backoff.async_wait(use_tuple);
@@ -153,11 +147,11 @@ class Broker {
   // empty channel frame, the end of the stream, a frame over max_frame, or the shutdown.
   asio::awaitable<void> reader(ConnectionPtr s) {
     ClientSession session(c_, naive_);
-    std::vector<Batch> waiting;  // naive: the chunk's messages, written once it is walked
+    std::vector<Batch> waiting;  // naive: the chunk's messages, written in turn once it is walked
     const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
     const auto deliver = [this, &waiting](const Batch& b) { naive_ ? waiting.push_back(b) : offer_all(b); };
     ++readers_;
-    for (bool more = true; more && !stopping_ && s->open;) {
+    for (bool more = true; more && !stopping_;) {
       const std::span<char> space = session.space();
       auto [ec, n] = co_await s->socket.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
       if (ec) break;  // end of stream, reset, or closed by us
@@ -171,8 +165,8 @@ class Broker {
     hang_up(s);
   }
 
-  // The reader ended: the connection closes once its buffer is written (on shutdown, once the
-  // flush time is up: finish()).
+  // The reader ended: the connection closes once the writer coroutine has written its buffer
+  // (on shutdown, once the flush time is up).
   void hang_up(const ConnectionPtr& s) {
     if (stopping_ || !s->open) return;
     if (s->channel) unsubscribe(s);
@@ -180,11 +174,12 @@ class Broker {
     if (!s->full) close(s);
   }
 
-  // Improved: waits for room in a full socket and writes the rest of the buffer there.
+  // Improved: waits for room in a full socket, then writes what it takes, until the buffer is
+  // empty; then sleeps until the eager flush finds the socket full again.
   asio::awaitable<void> writer(ConnectionPtr s) {
     while (s->open) {
-      if (!s->full) {  // the eager flush writes; sleep until it finds the socket full
-        co_await s->wake.async_wait(use_tuple);
+      if (!s->full) {
+        co_await s->ready.async_wait(use_tuple);
         continue;
       }
       auto [ec] = co_await s->socket.async_wait(tcp::socket::wait_write, use_tuple);
@@ -195,7 +190,7 @@ class Broker {
     }
   }
 
-  // The eager flush: every buffer the chunk filled is written now.
+  // The eager flush (the optimisation): the chunk's buffers are written by the reader itself.
   void write_dirty() {
     for (const auto& s : slow_)
       if (s->open) slow_disconnect(s);
@@ -207,39 +202,20 @@ class Broker {
     dirty_.clear();
   }
 
-  // Writes what the socket takes without waiting; a full socket is left to the writer.
+  // Writes what the socket takes without waiting; a full socket is left to the writer coroutine.
   void write_now(const ConnectionPtr& s) {
-    while (s->open && !s->full && s->head < s->out.size()) {
+    while (s->open && !s->full && !s->box.empty()) {
       error_code ec;
-      const std::size_t n = s->socket.write_some(asio::buffer(s->out.data() + s->head, s->out.size() - s->head), ec);
+      const std::span<const char> bytes = s->box.unwritten();
+      const std::size_t n = s->socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+      bump(stats_.bytes_out, static_cast<std::int64_t>(n));
+      bump(stats_.deliveries, static_cast<std::int64_t>(s->box.written(n)));
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         s->full = true;
-        s->wake.cancel();
+        s->ready.cancel();  // wakes the writer coroutine
       } else if (ec) {
         close(s);
-      } else {
-        s->head += n;
-        bump(stats_.bytes_out, static_cast<std::int64_t>(n));
       }
-    }
-    count_written(*s);
-  }
-
-  // An event loop frees a frame's room as soon as the frame is written.
-  void count_written(Connection& s) {
-    if (s.head == s.out.size() && s.head > 0) {  // all of it went (the usual case): no need to walk the frames
-      bump(stats_.deliveries, static_cast<std::int64_t>(std::exchange(s.queued, 0)));
-      s.head = 0;
-      s.counted = 0;
-      recycle(s.out);
-      return;
-    }
-    while (s.queued > 0 && s.head < s.out.size()) {
-      const std::size_t end = s.counted + kHeaderBytes + get_be32(&s.out[s.counted]);
-      if (end > s.head) break;
-      s.counted = end;
-      --s.queued;
-      bump(stats_.deliveries);
     }
   }
 
@@ -268,13 +244,12 @@ class Broker {
   asio::awaitable<void> write_in_turn(std::vector<Batch>& waiting) {
     const error_code none;  // a named local: GCC 12 destroys a temporary inside co_await twice
     for (const Batch& b : waiting) {
-      std::vector<ConnectionPtr> targets;  // a copy: subscribers come and go while this reader waits
+      std::vector<ConnectionPtr> targets;  // a copy: subscribers come and go while this coroutine waits
       if (Channels::Channel* ch = registry_.find(b.channel))
         targets = is_queue(b.channel) ? std::vector{ch->take_turn()} : ch->subscribers;
       for (const auto& s : targets) {
-        if (!s->open) continue;
         auto [gone] = co_await s->turn.async_send(none, use_tuple);
-        if (gone) continue;  // closed while we waited for our turn
+        if (gone || !s->open) continue;  // closed while we waited for our turn
         auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(b.frames.data(), b.frames.size()), use_tuple);
         s->turn.try_receive([](error_code) {});
         if (ec) {
@@ -291,8 +266,7 @@ class Broker {
   // Improved: buffers what fits, applies the slow policy to the rest; never waits.
   void offer(const ConnectionPtr& s, const Batch& b) {
     if (!s->open || s->closing) return;
-    const std::size_t take = append_fitting(c_, s->out, b, s->queued, s->out.size() - s->head);
-    s->queued += take;
+    const std::size_t take = s->box.offer(c_, b);
     if (take > 0 && !std::exchange(s->dirty, true)) dirty_.push_back(s);
     if (take == b.ends.size()) return;
     if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
@@ -304,14 +278,14 @@ class Broker {
     close(s);
   }
 
-  // Once, whoever notices first: the reader, a failed write, a slow queue, or the shutdown.
+  // Once, whoever notices first: the reader, a failed write, a slow buffer, or the shutdown.
   void close(const ConnectionPtr& s) {
     if (!s->open) return;
     s->open = false;
     if (s->channel) unsubscribe(s);
     error_code ignored;
     s->socket.close(ignored);  // its reads and waits complete with operation_aborted
-    s->wake.cancel();
+    s->ready.cancel();
     s->turn.close();
     connections_.erase(s);
     bump(stats_.closed);
@@ -324,12 +298,12 @@ class Broker {
   }
 
   // Shutdown: stop accepting and reading; give the buffers flush_timeout_s to be written,
-  // then count what is left and close every connection.
+  // then count what is left and close every connection; the loop then runs out of work.
   asio::awaitable<void> stop_when_told() {
     co_await stop_.async_wait(asio::posix::stream_descriptor::wait_read, use_tuple);
     stopping_ = true;
     error_code ignored;
-    acceptor_.close(ignored);
+    acceptor_.close(ignored);  // the listener's async_accept() returns
     for (const auto& s : connections_) s->socket.shutdown(tcp::socket::shutdown_receive, ignored);
     const auto deadline =
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c_.flush_timeout_s));
@@ -339,36 +313,36 @@ class Broker {
       co_await tick.async_wait(use_tuple);
     }
     for (const auto& s : std::vector<ConnectionPtr>(connections_.begin(), connections_.end())) {
-      bump(stats_.unflushed, static_cast<std::int64_t>(s->queued));
+      bump(stats_.unflushed, static_cast<std::int64_t>(s->box.queued));
       close(s);
     }
-    stop_.close(ignored);  // with every socket closed the loop runs out of work and run() returns
+    stop_.close(ignored);
   }
 
   bool quiet() const {
-    return readers_ == 0 && std::ranges::all_of(connections_, [](const auto& s) { return s->queued == 0; });
+    return readers_ == 0 && std::ranges::all_of(connections_, [](const auto& s) { return s->box.queued == 0; });
   }
 
   const BrokerConfig& c_;
   const bool naive_;
   const bool drop_;
-  asio::io_context io_{1};
+  asio::io_context io_{1};  // one thread runs it: Asio need not lock
   tcp::acceptor acceptor_;
   asio::posix::stream_descriptor stop_;  // readable when the broker must shut down
   BrokerStats stats_;
   bool stopping_ = false;
   Channels registry_;
   std::unordered_set<ConnectionPtr> connections_;  // every open connection, subscribed or not
-  int readers_ = 0;                                // readers still running (shutdown waits for them)
-  std::vector<ConnectionPtr> dirty_;               // the chunk's buffers to write once it is handled
-  std::vector<ConnectionPtr> slow_;                // ... and subscribers to disconnect
+  int readers_ = 0;                                // reader coroutines still running (shutdown waits for them)
+  std::vector<ConnectionPtr> dirty_;               // the chunk's buffers, for the eager flush
+  std::vector<ConnectionPtr> slow_;                // the chunk's subscribers to disconnect
 };
 
 }  // namespace
 
 BrokerStats run_asyncloop_broker(const BrokerConfig& c, const Control& ctl) {
   check_config(c, ctl, "fanout/asyncloop");
-  Broker broker(c, ctl);  // binds now: an address in use throws here, before anything runs
+  Broker broker(c, ctl);  // binds now: an address in use throws here, before any coroutine starts
   if (ctl.listening) ctl.listening(broker.port());
   return broker.run();
 }

@@ -57,12 +57,7 @@ struct Connection {
   std::string channel;
   bool subscribed = false;
   bool open = true;
-  // The output buffer, whole frames. out[head..] is still to be written; `queued` frames from
-  // out[counted] on are not all written yet (the one being written included).
-  std::vector<char> out;
-  std::size_t head = 0;
-  std::size_t counted = 0;
-  std::size_t queued = 0;
+  Outbox box;            // whole frames still to be written
   bool dirty = false;    // on the loop's list of buffers to write once the chunk is handled
   bool waiting = false;  // the socket was full: a wait for writability is pending
 };
@@ -166,13 +161,13 @@ class Loop {
   }
   void report(int round) {
     std::size_t queued = 0;
-    for (const auto& s : connections_) queued += s->queued;
+    for (const auto& s : connections_) queued += s->box.queued;
     quiet.store(readers_ == 0 && outstanding_ == 0 && queued == 0, std::memory_order_relaxed);
     reported.store(round, std::memory_order_release);
   }
   void finish() {
     for (const auto& s : std::vector<ConnectionPtr>(connections_.begin(), connections_.end())) {
-      stats.unflushed += static_cast<std::int64_t>(s->queued);
+      stats.unflushed += static_cast<std::int64_t>(s->box.queued);
       close(s);
     }
     caught_up_.cancel();
@@ -272,8 +267,7 @@ class Loop {
   // subscriber's buffer; the rest follows the slow policy.
   void offer(const ConnectionPtr& s, std::span<const char> frames, std::span<const std::size_t> ends) {
     if (!s->open) return;
-    const std::size_t take = append_fitting(c_, s->out, {{}, frames, ends}, s->queued, s->out.size() - s->head);
-    s->queued += take;
+    const std::size_t take = s->box.offer(c_, {{}, frames, ends});
     if (take > 0 && !std::exchange(s->dirty, true)) dirty_.push_back(s);
     if (take == ends.size()) return;
     if (drop_)
@@ -284,9 +278,12 @@ class Loop {
 
   // Writes what the socket takes now; waits for writability only when it is full.
   void flush(const ConnectionPtr& s) {
-    while (s->open && !s->waiting && s->head < s->out.size()) {
+    while (s->open && !s->waiting && !s->box.empty()) {
       error_code ec;
-      const std::size_t n = s->socket.write_some(asio::buffer(s->out.data() + s->head, s->out.size() - s->head), ec);
+      const std::span<const char> bytes = s->box.unwritten();
+      const std::size_t n = s->socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+      stats.bytes_out += static_cast<std::int64_t>(n);
+      stats.deliveries += static_cast<std::int64_t>(s->box.written(n));
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         s->waiting = true;
         s->socket.async_wait(tcp::socket::wait_write, [this, s](error_code e) {
@@ -295,29 +292,7 @@ class Loop {
         });
       } else if (ec) {
         close(s);
-      } else {
-        s->head += n;
-        stats.bytes_out += static_cast<std::int64_t>(n);
       }
-    }
-    count_written(*s);
-  }
-
-  // A frame's room is free as soon as the frame is written.
-  void count_written(Connection& s) {
-    if (s.head == s.out.size() && s.head > 0) {  // all of it went (the usual case): no need to walk the frames
-      stats.deliveries += static_cast<std::int64_t>(std::exchange(s.queued, 0));
-      s.head = 0;
-      s.counted = 0;
-      recycle(s.out);
-      return;
-    }
-    while (s.queued > 0 && s.head < s.out.size()) {  // the socket is full: count the frames that did go out
-      const std::size_t end = s.counted + kHeaderBytes + get_be32(&s.out[s.counted]);
-      if (end > s.head) break;
-      s.counted = end;
-      --s.queued;
-      ++stats.deliveries;
     }
   }
 

@@ -8,11 +8,14 @@
 // where it lies in the chunk.
 #pragma once
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/socket_base.hpp>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "scenarios/fanout.hpp"
@@ -43,34 +46,75 @@ void for_each_target(Channel& ch, const Batch& b, Offer&& offer) {
   }
 }
 
-// Appends what fits of a batch to a subscriber's buffer `out`, which holds `queued` frames and
-// `held` bytes against the bounds (fits()); returns how many frames it took.
-inline std::size_t append_fitting(const BrokerConfig& c, std::vector<char>& out, const Batch& b, std::size_t queued,
-                                  std::size_t held) {
-  const std::size_t take = fits(c, b.ends, queued, held);
-  if (take > 0)
-    out.insert(out.end(), b.frames.begin(), b.frames.begin() + static_cast<std::ptrdiff_t>(b.ends[take - 1]));
-  return take;
-}
-
-// How many whole frames the first `sent` bytes of `frames` hold: what a write that stopped
-// part-way delivered. It walks the frames, so it is for that rare case only.
-inline std::size_t whole_frames(std::span<const char> frames, std::size_t sent) {
-  std::size_t whole = 0;
-  for (std::size_t at = 0; at + kHeaderBytes <= sent; ++whole) {
-    const FrameView f = peek_frame(frames.subspan(at, sent - at), UINT32_MAX);
-    if (f.status != FrameView::complete) break;
-    at += f.size;
-  }
-  return whole;
-}
-
 // An output buffer that has been written: emptied, and freed if a burst made it large.
 inline void recycle(std::vector<char>& out) {
   if (out.capacity() > kKeepBuffer)
     std::vector<char>().swap(out);
   else
     out.clear();
+}
+
+// A subscriber's output buffer: whole frames waiting to be written, within the bounds. A
+// writer writes unwritten() and says how much went with written(); a frame's room is free as
+// soon as it is all written.
+struct Outbox {
+  std::vector<char> out;
+  std::size_t queued = 0;   // frames from out[counted] on, not yet all written
+  std::size_t head = 0;     // out[..head) is written
+  std::size_t counted = 0;  // out[..counted) is counted as delivered
+
+  bool empty() const { return head == out.size(); }
+  std::span<const char> unwritten() const { return std::span(out).subspan(head); }
+  std::size_t held_bytes() const { return out.size() - head; }
+
+  // Appends what fits of a batch, with `busy` frames and `busy_bytes` bytes held elsewhere (a
+  // writer's batch in flight) counted against the bounds too; returns how many frames it took.
+  // An empty buffer takes one frame of any size, so no frame is too big to deliver.
+  std::size_t offer(const BrokerConfig& c, const Batch& b, std::size_t busy = 0, std::size_t busy_bytes = 0) {
+    const std::size_t take = fits(c, b.ends, queued + busy, held_bytes() + busy_bytes);
+    if (take > 0)
+      out.insert(out.end(), b.frames.begin(), b.frames.begin() + static_cast<std::ptrdiff_t>(b.ends[take - 1]));
+    queued += take;
+    return take;
+  }
+
+  // `n` more bytes are written: returns how many frames that completed.
+  std::size_t written(std::size_t n) {
+    head += n;
+    if (empty()) {  // all of it went (the usual case): no need to walk the frames
+      head = 0;
+      counted = 0;
+      recycle(out);
+      return std::exchange(queued, 0);
+    }
+    std::size_t whole = 0;  // the socket took part of it: count the frames that did go out
+    while (queued > 0) {
+      const std::size_t end = counted + kHeaderBytes + get_be32(&out[counted]);
+      if (end > head) break;
+      counted = end;
+      --queued;
+      ++whole;
+    }
+    return whole;
+  }
+
+  // Nothing more will be written: empties it and returns how many frames were not.
+  std::size_t forget() {
+    out.clear();
+    head = 0;
+    counted = 0;
+    return std::exchange(queued, 0);
+  }
+};
+
+// Opens a listening socket on c.host:c.port (port 0: any free one) for a broker's acceptor.
+template <typename Acceptor>
+void listen(Acceptor& acceptor, const BrokerConfig& c) {
+  const typename Acceptor::endpoint_type at(boost::asio::ip::make_address(c.host), c.port);
+  acceptor.open(at.protocol());
+  acceptor.set_option(typename Acceptor::reuse_address(true));
+  acceptor.bind(at);
+  acceptor.listen(boost::asio::socket_base::max_listen_connections);
 }
 
 // What one reader counts, added to the broker's counters once its session ends, so that a
