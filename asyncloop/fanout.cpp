@@ -88,12 +88,18 @@ struct Connection {
   bool open = true;                    // false once it is closed
   bool closing = false;                // the reader ended: the writer writes the buffer, then closes
   Outbox box;                          // improved: what the eager flush and the writer coroutine write
-  bool dirty = false;                  // improved: on the list of buffers the eager flush writes
   bool full = false;                   // improved: the socket took less than it was offered
   asio::steady_timer ready;            // improved: wakes the writer coroutine (cancelled)
   WriteTurn turn;                      // naive: one publisher at a time writes to this socket
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
+
+// What a reader leaves to do once its chunk is handled: the buffers the chunk filled, to
+// write, and the subscribers whose buffer overflowed under the disconnect policy.
+struct Pending {
+  std::vector<ConnectionPtr> filled;
+  std::vector<ConnectionPtr> slow;
+};
 
 // One loop, so no lock and a plain /queue cursor.
 using Channels = Registry<ConnectionPtr>;
@@ -102,8 +108,8 @@ class Broker {
  public:
   Broker(const BrokerConfig& c, const Control& ctl)
       : c_(c),
-        naive_(c.design == "naive"),
-        drop_(c.slow_policy == "drop"),
+        naive_(c.design == Design::naive),
+        drop_(c.slow_policy == SlowPolicy::drop),
         acceptor_(io_),
         stop_(io_, own_copy(ctl.stop_fd)) {
     listen(acceptor_, c);
@@ -149,7 +155,10 @@ class Broker {
     ClientSession session(c_, naive_);
     std::vector<Batch> waiting;  // naive: the chunk's messages, written in turn once it is walked
     const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
-    const auto deliver = [this, &waiting](const Batch& b) { naive_ ? waiting.push_back(b) : offer_all(b); };
+    Pending pending;
+    const auto deliver = [this, &waiting, &pending](const Batch& b) {
+      naive_ ? waiting.push_back(b) : offer_all(b, pending);
+    };
     ++readers_;
     for (bool more = true; more && !stopping_;) {
       const std::span<char> space = session.space();
@@ -157,7 +166,7 @@ class Broker {
       if (ec) break;  // end of stream, reset, or closed by us
       more = session.take(n, subscribe, deliver);
       if (!waiting.empty()) co_await write_in_turn(waiting);
-      write_dirty();
+      flush(pending);
       session.next_chunk();
     }
     --readers_;
@@ -190,18 +199,6 @@ class Broker {
     }
   }
 
-  // The eager flush (the optimisation): the chunk's buffers are written by the reader itself.
-  void write_dirty() {
-    for (const auto& s : slow_)
-      if (s->open) slow_disconnect(s);
-    slow_.clear();
-    for (const auto& s : dirty_) {
-      s->dirty = false;
-      write_now(s);
-    }
-    dirty_.clear();
-  }
-
   // Writes what the socket takes without waiting; a full socket is left to the writer coroutine.
   void write_now(const ConnectionPtr& s) {
     while (s->open && !s->full && !s->box.empty()) {
@@ -230,11 +227,21 @@ class Broker {
     s->channel.reset();
   }
 
-  // Improved: a run of messages to one channel reaches each subscriber's buffer with one
-  // append; the buffers are written once the reader has handled the whole chunk.
-  void offer_all(const Batch& b) {
+  // Improved: a run of messages to one channel reaches each subscriber's buffer with one append.
+  void offer_all(const Batch& b, Pending& p) {
     if (Channels::Channel* ch = registry_.find(b.channel))
-      for_each_target(*ch, b, [this](const ConnectionPtr& s, auto frames, auto ends) { offer(s, {{}, frames, ends}); });
+      for_each_target(*ch, b, [this, &p](const ConnectionPtr& s, auto frames, auto ends) {
+        offer(s, {{}, frames, ends}, p);
+      });
+  }
+
+  // Improved, once the chunk is handled: the eager flush (the optimisation). The reader itself
+  // writes each buffer the chunk filled; only a socket that is full wakes its writer coroutine.
+  void flush(Pending& p) {
+    for (const auto& s : p.slow) slow_disconnect(s);
+    p.slow.clear();
+    for (const auto& s : p.filled) write_now(s);
+    p.filled.clear();
   }
 
   // Naive: the publisher's reader writes each message to each subscriber and waits for each
@@ -264,16 +271,18 @@ class Broker {
   }
 
   // Improved: buffers what fits, applies the slow policy to the rest; never waits.
-  void offer(const ConnectionPtr& s, const Batch& b) {
+  void offer(const ConnectionPtr& s, const Batch& b, Pending& p) {
     if (!s->open || s->closing) return;
+    const bool wake = s->box.empty();  // else it is on the list already, or the writer coroutine has it
     const std::size_t take = s->box.offer(c_, b);
-    if (take > 0 && !std::exchange(s->dirty, true)) dirty_.push_back(s);
+    if (wake && take > 0) p.filled.push_back(s);
     if (take == b.ends.size()) return;
     if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
-    slow_.push_back(s);  // closed once the chunk is handled: closing edits the registry
+    p.slow.push_back(s);  // closed once the chunk is handled: closing edits the registry
   }
 
   void slow_disconnect(const ConnectionPtr& s) {
+    if (!s->open) return;  // on the list twice
     bump(stats_.slow_disconnects);
     close(s);
   }
@@ -334,8 +343,6 @@ class Broker {
   Channels registry_;
   std::unordered_set<ConnectionPtr> connections_;  // every open connection, subscribed or not
   int readers_ = 0;                                // reader coroutines still running (shutdown waits for them)
-  std::vector<ConnectionPtr> dirty_;               // the chunk's buffers, for the eager flush
-  std::vector<ConnectionPtr> slow_;                // the chunk's subscribers to disconnect
 };
 
 }  // namespace

@@ -149,7 +149,7 @@ class Broker {
 // own; this thread runs the first.
 BrokerStats run_asyncloop_mt_broker(const BrokerConfig& c, const Control& ctl) {
   check_config(c, ctl, "fanout/asyncloop-mt");
-  if (c.design != "improved")
+  if (c.design != Design::improved)
     throw std::invalid_argument("fanout/asyncloop-mt: only the improved design (naive runs on one loop: asyncloop)");
   if (c.loops < 0) throw std::invalid_argument("fanout/asyncloop-mt: loops must not be negative");
   std::size_t loops = static_cast<std::size_t>(c.loops);

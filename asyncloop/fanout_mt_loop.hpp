@@ -87,7 +87,7 @@ class Loop {
   Loop(const BrokerConfig& c, std::vector<std::unique_ptr<Loop>>& all, std::size_t index)
       : ctx(1),
         c_(c),
-        drop_(c.slow_policy == "drop"),
+        drop_(c.slow_policy == SlowPolicy::drop),
         all_(all),
         index_(index),
         busy_(ctx.get_executor()),

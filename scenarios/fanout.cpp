@@ -1,7 +1,9 @@
 // The fan-out domain: the frame codec and the load's payload stamp.
 #include "scenarios/fanout.hpp"
 
+#include <array>
 #include <stdexcept>
+#include <utility>
 
 namespace tvl::fanout {
 
@@ -89,6 +91,41 @@ PairView peek_pair(std::span<const char> bytes, std::uint32_t max_frame) {
   p.whole = bytes.first(channel.size + data.size);
   return p;
 }
+
+namespace {
+
+template <typename E, std::size_t N>
+using Names = std::array<std::pair<E, std::string_view>, N>;
+
+constexpr Names<Design, 2> kDesigns{{{Design::naive, "naive"}, {Design::improved, "improved"}}};
+constexpr Names<SlowPolicy, 2> kSlowPolicies{{{SlowPolicy::drop, "drop"}, {SlowPolicy::disconnect, "disconnect"}}};
+constexpr Names<Protocol, 2> kProtocols{{{Protocol::frames, "tvl"}, {Protocol::resp, "resp"}}};
+
+template <typename E, std::size_t N>
+E parse(const Names<E, N>& names, std::string_view what, std::string_view name) {
+  std::string valid;
+  for (const auto& [value, n] : names) {
+    if (n == name) return value;
+    valid += (valid.empty() ? "" : ", ") + std::string(n);
+  }
+  throw std::invalid_argument("no " + std::string(what) + " '" + std::string(name) + "' (valid: " + valid + ")");
+}
+
+template <typename E, std::size_t N>
+std::string_view name(const Names<E, N>& names, E value) {
+  for (const auto& [v, n] : names)
+    if (v == value) return n;
+  throw std::invalid_argument("an enumerator with no name");
+}
+
+}  // namespace
+
+Design parse_design(std::string_view n) { return parse(kDesigns, "design", n); }
+SlowPolicy parse_slow_policy(std::string_view n) { return parse(kSlowPolicies, "slow policy", n); }
+Protocol parse_protocol(std::string_view n) { return parse(kProtocols, "protocol", n); }
+std::string_view name_of(Design d) { return name(kDesigns, d); }
+std::string_view name_of(SlowPolicy p) { return name(kSlowPolicies, p); }
+std::string_view name_of(Protocol p) { return name(kProtocols, p); }
 
 BrokerStats& BrokerStats::operator+=(const BrokerStats& o) {
   accepted += o.accepted;

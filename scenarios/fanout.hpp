@@ -127,18 +127,32 @@ inline constexpr std::size_t kStampBytes = 4 + 8 + 8 + 8;
 std::string encode_stamp(const Stamp& s, std::size_t payload_bytes);
 std::optional<Stamp> decode_stamp(std::string_view payload);
 
+// The closed sets of a fan-out run: enums, parsed once at the edge (the command line) by
+// parse_X, which throws std::invalid_argument naming the valid names, and named by name_of;
+// each has one table of names (scenarios/fanout.cpp).
+enum class Design { naive, improved };       // the book's prototype, or bounded queues and a writer each
+enum class SlowPolicy { drop, disconnect };  // improved, a subscriber's queue full: drop the message, or it
+enum class Protocol { frames, resp };        // the load's wire: the book's frames ("tvl"), or redis's RESP
+
+Design parse_design(std::string_view name);
+SlowPolicy parse_slow_policy(std::string_view name);
+Protocol parse_protocol(std::string_view name);
+std::string_view name_of(Design d);
+std::string_view name_of(SlowPolicy p);
+std::string_view name_of(Protocol p);
+
 // How a broker is run: `tvl broker --model M --design D ...`.
 struct BrokerConfig {
   std::string model = "asyncloop";  // threads | asyncloop | asyncloop-mt
-  std::string design = "improved";  // naive | improved
-  std::string host = "127.0.0.1";   // loopback unless told otherwise
-  std::uint16_t port = 0;           // 0: any free port (reported through Control::listening)
+  Design design = Design::improved;
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  std::uint16_t port = 0;          // 0: any free port (reported through Control::listening)
   std::uint32_t max_frame = kDefaultMaxFrame;
-  std::size_t queue_depth = 10'000;   // improved: messages one subscriber's send queue may hold
-  std::size_t queue_bytes = 1 << 20;  // improved: bytes one subscriber's send queue may hold
-  std::string slow_policy = "drop";   // improved, queue full: drop the message, or disconnect
-  int loops = 0;                      // asyncloop-mt: event loops (0: one per CPU this process may use)
-  double flush_timeout_s = 2.0;       // on shutdown: how long queued messages may take to go out
+  std::size_t queue_depth = 10'000;           // improved: messages one subscriber's send queue may hold
+  std::size_t queue_bytes = 1 << 20;          // improved: bytes one subscriber's send queue may hold
+  SlowPolicy slow_policy = SlowPolicy::drop;  // improved, queue full: drop the message, or disconnect
+  int loops = 0;                              // asyncloop-mt: event loops (0: one per CPU this process may use)
+  double flush_timeout_s = 2.0;               // on shutdown: how long queued messages may take to go out
 };
 
 // What a broker counts; printed at shutdown and checked by the harness against the load.

@@ -28,7 +28,7 @@ namespace tvl::fanout {
 inline constexpr std::size_t kReadChunk = 64 * 1024;    // one read takes up to this much
 inline constexpr std::size_t kKeepBuffer = 256 * 1024;  // an emptied output buffer bigger than this is freed
 
-// Throws std::invalid_argument, naming `who`, for a design, policy or bound no broker has.
+// Throws std::invalid_argument, naming `who`, for a bound no broker has.
 void check_config(const BrokerConfig& c, const Control& ctl, const std::string& who);
 
 // A reader's buffer: bytes arrive at the back, whole frames are handled where they lie and

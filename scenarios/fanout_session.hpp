@@ -62,15 +62,17 @@ struct Outbox {
   std::size_t queued = 0;   // frames from out[counted] on, not yet all written
   std::size_t head = 0;     // out[..head) is written
   std::size_t counted = 0;  // out[..counted) is counted as delivered
+  std::size_t busy = 0;     // frames handed over to a writer with a buffer of its own (threads)
+  std::size_t busy_bytes = 0;
 
   bool empty() const { return head == out.size(); }
   std::span<const char> unwritten() const { return std::span(out).subspan(head); }
   std::size_t held_bytes() const { return out.size() - head; }
 
-  // Appends what fits of a batch, with `busy` frames and `busy_bytes` bytes held elsewhere (a
-  // writer's batch in flight) counted against the bounds too; returns how many frames it took.
-  // An empty buffer takes one frame of any size, so no frame is too big to deliver.
-  std::size_t offer(const BrokerConfig& c, const Batch& b, std::size_t busy = 0, std::size_t busy_bytes = 0) {
+  // Appends what fits of a batch, what was handed over and is not written yet counted against
+  // the bounds too; returns how many frames it took. An empty buffer takes one frame of any
+  // size, so no frame is too big to deliver.
+  std::size_t offer(const BrokerConfig& c, const Batch& b) {
     const std::size_t take = fits(c, b.ends, queued + busy, held_bytes() + busy_bytes);
     if (take > 0)
       out.insert(out.end(), b.frames.begin(), b.frames.begin() + static_cast<std::ptrdiff_t>(b.ends[take - 1]));
@@ -96,6 +98,20 @@ struct Outbox {
       ++whole;
     }
     return whole;
+  }
+
+  // A writer with a buffer of its own takes everything buffered (the two buffers trade places:
+  // no allocation once both have warmed up); it stays held against the bounds until the writer
+  // hands the emptied buffer back with hand_back().
+  void hand_over(Outbox& writers) {
+    std::swap(out, writers.out);
+    std::swap(queued, writers.queued);
+    busy = writers.queued;
+    busy_bytes = writers.held_bytes();
+  }
+  void hand_back() {
+    busy = 0;
+    busy_bytes = 0;
   }
 
   // Nothing more will be written: empties it and returns how many frames were not.

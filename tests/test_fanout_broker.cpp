@@ -113,7 +113,7 @@ class Running {
 BrokerConfig config(const Broker& broker, const std::string& design) {
   BrokerConfig c;
   c.model = broker.model;
-  c.design = design;
+  c.design = parse_design(design);
   c.loops = broker.loops;
   c.flush_timeout_s = 0.5;
   return c;
@@ -435,7 +435,7 @@ EVERY_BROKER(thousand_connect_disconnect_cycles_then_traffic) {
 // socket buffers fill, then its queue: the policy applies to it alone.
 static void slow_subscriber(const Broker& broker, const std::string& policy) {
   BrokerConfig c = config(broker, "improved");
-  c.queue_depth = 8, c.slow_policy = policy, c.flush_timeout_s = 0.2;
+  c.queue_depth = 8, c.slow_policy = parse_slow_policy(policy), c.flush_timeout_s = 0.2;
   Running b(broker, c);
   Clients subs = subscribers(b.port(), "/topic/big", 3);  // subs[0] never reads again
   Client p(b.port(), "/null");
@@ -576,11 +576,16 @@ EVERY_BROKER(every_descriptor_is_closed_after_shutdown) {
 }
 
 EVERY_BROKER(bad_configuration_and_busy_port_throw_before_listening) {
-  BrokerConfig c = config(broker, "sloppy");
-  EXPECT_THROW((Running{broker, c}), std::invalid_argument);
-  c = config(broker, "improved"), c.slow_policy = "ignore";
-  EXPECT_THROW((Running{broker, c}), std::invalid_argument);
-  c = config(broker, "improved"), c.queue_depth = 0;
+  // A design or policy no broker has is refused where its name is parsed, naming the valid ones.
+  EXPECT_THROW(config(broker, "sloppy"), std::invalid_argument);
+  EXPECT_THROW(parse_slow_policy("ignore"), std::invalid_argument);
+  try {
+    parse_design("sloppy");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("naive, improved"), std::string::npos) << e.what();
+  }
+  BrokerConfig c = config(broker, "improved");
+  c.queue_depth = 0;
   EXPECT_THROW((Running{broker, c}), std::invalid_argument);
   c = config(broker, "improved"), c.queue_bytes = 0;
   EXPECT_THROW((Running{broker, c}), std::invalid_argument);

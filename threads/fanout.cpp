@@ -78,13 +78,18 @@ struct Connection {
   std::atomic<bool> open{true};        // false once the socket failed or was cut off
   bool closing = false;                // the reader ended: the writer writes the buffer, then stops
   Outbox box;                          // improved: what the writer thread is to write
-  std::size_t in_flight = 0;           // improved: frames the writer thread is writing, held
-  std::size_t in_flight_bytes = 0;     // against the bounds too
   std::mutex mutex;                    // naive: one publisher at a time; improved: guards the above
   std::condition_variable ready;       // improved: wakes the writer thread
   std::atomic<int> threads{0};         // its threads still running; the last one ends the connection
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
+
+// What a reader leaves to do once its chunk is handled: the buffers the chunk filled, to
+// write, and the subscribers whose buffer overflowed under the disconnect policy.
+struct Pending {
+  std::vector<ConnectionPtr> filled;
+  std::vector<ConnectionPtr> slow;
+};
 
 // Readers look channels up under a shared lock, so the /queue cursor is atomic.
 using Channels = Registry<ConnectionPtr, std::atomic<std::size_t>>;
@@ -92,7 +97,7 @@ using Channels = Registry<ConnectionPtr, std::atomic<std::size_t>>;
 class Broker {
  public:
   Broker(const BrokerConfig& c, const Control& ctl)
-      : c_(c), ctl_(ctl), naive_(c.design == "naive"), drop_(c.slow_policy == "drop"), acceptor_(io_) {
+      : c_(c), ctl_(ctl), naive_(c.design == Design::naive), drop_(c.slow_policy == SlowPolicy::drop), acceptor_(io_) {
     listen(acceptor_, c);
   }
 
@@ -157,7 +162,8 @@ class Broker {
   void reader(const ConnectionPtr& s) {
     ClientSession session(c_, naive_);
     const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
-    const auto deliver = [this](const Batch& b) { naive_ ? write_in_turn(b) : offer_all(b); };
+    Pending pending;
+    const auto deliver = [this, &pending](const Batch& b) { naive_ ? write_in_turn(b) : offer_all(b, pending); };
     for (bool more = true; more && !stopping_;) {
       const std::span<char> space = session.space();
       error_code ec;
@@ -165,6 +171,7 @@ class Broker {
       if (ec == asio::error::interrupted) continue;
       if (ec) break;  // end of stream, reset, or shut by us
       more = session.take(n, subscribe, deliver);
+      flush(pending);
       session.next_chunk();
     }
     add_counts(session.counts());
@@ -188,13 +195,10 @@ class Broker {
     for (;;) {
       {
         std::unique_lock lock(s->mutex);
-        s->in_flight = 0;  // the last batch is out
-        s->in_flight_bytes = 0;
+        s->box.hand_back();  // the last batch is out
         s->ready.wait(lock, [&s] { return !s->box.empty() || s->closing || !s->open; });
         if (!s->open || s->box.empty()) break;
-        std::swap(batch, s->box);  // no allocation once both buffers have warmed up
-        s->in_flight = batch.queued;
-        s->in_flight_bytes = batch.held_bytes();
+        s->box.hand_over(batch);
       }
       if (!write_batch(*s, batch)) break;
     }
@@ -229,13 +233,22 @@ class Broker {
     s->channel.reset();
   }
 
-  // Improved: a run of messages to one channel reaches each subscriber with one lock and at
-  // most one wake-up. A writer thread woken per message would cost a context switch per
-  // delivery.
-  void offer_all(const Batch& b) {
+  // Improved: a run of messages to one channel reaches each subscriber with one lock.
+  void offer_all(const Batch& b, Pending& p) {
     std::shared_lock lock(registry_mutex_);
     if (Channels::Channel* ch = registry_.find(b.channel))
-      for_each_target(*ch, b, [this](const ConnectionPtr& s, auto frames, auto ends) { offer(s, {{}, frames, ends}); });
+      for_each_target(*ch, b, [this, &p](const ConnectionPtr& s, auto frames, auto ends) {
+        offer(s, {{}, frames, ends}, p);
+      });
+  }
+
+  // Improved, once the chunk is handled: each writer thread with new frames wakes, at most once
+  // a chunk. A writer thread woken per message would cost a context switch per delivery.
+  void flush(Pending& p) {
+    for (const auto& s : p.slow) slow_disconnect(s);
+    p.slow.clear();
+    for (const auto& s : p.filled) s->ready.notify_one();
+    p.filled.clear();
   }
 
   // Naive: the publisher's reader writes each message to each subscriber and waits for each
@@ -264,24 +277,31 @@ class Broker {
   }
 
   // Improved: buffers what fits, applies the slow policy to the rest; never waits.
-  void offer(const ConnectionPtr& s, const Batch& b) {
+  void offer(const ConnectionPtr& s, const Batch& b, Pending& p) {
     std::size_t take = 0;
     bool wake = false;
     {
       std::lock_guard lock(s->mutex);
       if (!s->open || s->closing) return;
       wake = s->box.empty();  // only a writer thread with nothing buffered may be asleep
-      take = s->box.offer(c_, b, s->in_flight, s->in_flight_bytes);
-      if (take < b.ends.size() && !drop_) s->box.forget();  // it is cut off: what it holds is not unflushed
+      take = s->box.offer(c_, b);
+      if (take < b.ends.size() && !drop_) cut_off(*s);
     }
-    if (wake && take > 0) s->ready.notify_one();
+    if (wake && take > 0) p.filled.push_back(s);
     if (take == b.ends.size()) return;
     if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
-    slow_disconnect(s);
+    p.slow.push_back(s);
+  }
+
+  // Disconnect policy, under s.mutex: this reader alone disconnects it, and what its buffer
+  // holds is not left unflushed but never to be written.
+  static void cut_off(Connection& s) {
+    s.open = false;
+    s.box.forget();
   }
 
   void slow_disconnect(const ConnectionPtr& s) {
-    bump(stats_.slow_disconnects);
+    bump(stats_.slow_disconnects);  // cut_off() made sure it is on one list only
     close(*s);
   }
 
