@@ -47,9 +47,7 @@
 #include <vector>
 
 #include "asyncloop/loop_task.hpp"
-#include "scenarios/fanout.hpp"
-#include "scenarios/fanout_broker.hpp"
-#include "scenarios/fanout_session.hpp"
+#include "scenarios/fanout_session.hpp"  // and the domain: scenarios/fanout.hpp, fanout_broker.hpp
 
 namespace tvl::fanout {
 namespace {
@@ -94,24 +92,14 @@ struct Connection {
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// What a reader leaves to do once its chunk is handled: the buffers the chunk filled, to
-// write, and the subscribers whose buffer overflowed under the disconnect policy.
-struct Pending {
-  std::vector<ConnectionPtr> filled;
-  std::vector<ConnectionPtr> slow;
-};
+using Pending = ChunkWork<ConnectionPtr>;
 
 // One loop, so no lock and a plain /queue cursor.
 using Channels = Registry<ConnectionPtr>;
 
 class Broker {
  public:
-  Broker(const BrokerConfig& c, const Control& ctl)
-      : c_(c),
-        naive_(c.design == Design::naive),
-        drop_(c.slow_policy == SlowPolicy::drop),
-        acceptor_(io_),
-        stop_(io_, own_copy(ctl.stop_fd)) {
+  Broker(const BrokerConfig& c, const Control& ctl) : c_(c), acceptor_(io_), stop_(io_, own_copy(ctl.stop_fd)) {
     listen(acceptor_, c);
   }
 
@@ -170,7 +158,7 @@ class Broker {
       session.next_chunk();
     }
     --readers_;
-    add_counts(session.counts());
+    session.counts().add_to(stats_, bump);
     hang_up(s);
   }
 
@@ -300,12 +288,6 @@ class Broker {
     bump(stats_.closed);
   }
 
-  void add_counts(const SessionCounts& n) {
-    bump(stats_.bytes_in, n.bytes_in);
-    bump(stats_.messages_in, n.messages_in);
-    bump(stats_.protocol_errors, n.protocol_errors);
-  }
-
   // Shutdown: stop accepting and reading; give the buffers flush_timeout_s to be written,
   // then count what is left and close every connection; the loop then runs out of work.
   asio::awaitable<void> stop_when_told() {
@@ -333,8 +315,8 @@ class Broker {
   }
 
   const BrokerConfig& c_;
-  const bool naive_;
-  const bool drop_;
+  const bool naive_ = c_.design == Design::naive;
+  const bool drop_ = c_.slow_policy == SlowPolicy::drop;
   asio::io_context io_{1};  // one thread runs it: Asio need not lock
   tcp::acceptor acceptor_;
   asio::posix::stream_descriptor stop_;  // readable when the broker must shut down

@@ -139,6 +139,22 @@ struct SessionCounts {
   std::int64_t bytes_in = 0;
   std::int64_t messages_in = 0;
   std::int64_t protocol_errors = 0;
+
+  // Adds these to the broker's counters with its own bump(counter, n) (atomic, or not).
+  template <typename Bump>
+  void add_to(BrokerStats& stats, Bump&& bump) const {
+    bump(stats.bytes_in, bytes_in);
+    bump(stats.messages_in, messages_in);
+    bump(stats.protocol_errors, protocol_errors);
+  }
+};
+
+// What a reader leaves to do once its chunk is handled: the buffers the chunk filled, to
+// write, and the subscribers whose buffer overflowed under the disconnect policy.
+template <typename ConnectionPtr>
+struct ChunkWork {
+  std::vector<ConnectionPtr> filled;
+  std::vector<ConnectionPtr> slow;
 };
 
 // One client's session: read into space(), then take() what was read.

@@ -41,17 +41,15 @@
 #include <vector>
 
 #include "measure/metrics.hpp"
-#include "scenarios/fanout.hpp"
-#include "scenarios/fanout_broker.hpp"
-#include "scenarios/fanout_session.hpp"
+#include "scenarios/fanout_session.hpp"  // and the domain: scenarios/fanout.hpp, fanout_broker.hpp
 
 namespace tvl::fanout {
 namespace {
 
 namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 using asio::ip::tcp;
 using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
 
 constexpr auto kFlushPoll = std::chrono::milliseconds(2);       // shutdown: how often the threads are checked
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(10);  // out of descriptors: wait for one to be freed
@@ -76,7 +74,7 @@ struct Connection {
   tcp::socket socket;
   std::optional<std::string> channel;  // its subscription, while it is in the registry
   std::atomic<bool> open{true};        // false once the socket failed or was cut off
-  bool closing = false;                // the reader ended: the writer writes the buffer, then stops
+  bool closing = false;                // the reader ended: the writer writes the buffer, then closes
   Outbox box;                          // improved: what the writer thread is to write
   std::mutex mutex;                    // naive: one publisher at a time; improved: guards the above
   std::condition_variable ready;       // improved: wakes the writer thread
@@ -84,22 +82,14 @@ struct Connection {
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// What a reader leaves to do once its chunk is handled: the buffers the chunk filled, to
-// write, and the subscribers whose buffer overflowed under the disconnect policy.
-struct Pending {
-  std::vector<ConnectionPtr> filled;
-  std::vector<ConnectionPtr> slow;
-};
+using Pending = ChunkWork<ConnectionPtr>;
 
 // Readers look channels up under a shared lock, so the /queue cursor is atomic.
 using Channels = Registry<ConnectionPtr, std::atomic<std::size_t>>;
 
 class Broker {
  public:
-  Broker(const BrokerConfig& c, const Control& ctl)
-      : c_(c), ctl_(ctl), naive_(c.design == Design::naive), drop_(c.slow_policy == SlowPolicy::drop), acceptor_(io_) {
-    listen(acceptor_, c);
-  }
+  Broker(const BrokerConfig& c, const Control& ctl) : c_(c), ctl_(ctl), acceptor_(io_) { listen(acceptor_, c); }
 
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
@@ -169,12 +159,12 @@ class Broker {
       error_code ec;
       const std::size_t n = s->socket.read_some(asio::buffer(space.data(), space.size()), ec);
       if (ec == asio::error::interrupted) continue;
-      if (ec) break;  // end of stream, reset, or shut by us
+      if (ec) break;  // end of stream, reset, or closed by us
       more = session.take(n, subscribe, deliver);
       flush(pending);
       session.next_chunk();
     }
-    add_counts(session.counts());
+    session.counts().add_to(stats_, bump);
     hang_up(s);
   }
 
@@ -200,7 +190,7 @@ class Broker {
         if (!s->open || s->box.empty()) break;
         s->box.hand_over(batch);
       }
-      if (!write_batch(*s, batch)) break;
+      if (!write_batch(s, batch)) break;
     }
     if (stopping_) {  // what the flush timeout left behind
       std::lock_guard lock(s->mutex);
@@ -210,10 +200,10 @@ class Broker {
   }
 
   // Writes the batch, blocking until it is all out; false if the socket failed.
-  bool write_batch(Connection& s, Outbox& batch) {
+  bool write_batch(const ConnectionPtr& s, Outbox& batch) {
     error_code ec;
     const std::span<const char> bytes = batch.unwritten();
-    const std::size_t n = asio::write(s.socket, asio::buffer(bytes.data(), bytes.size()), ec);
+    const std::size_t n = asio::write(s->socket, asio::buffer(bytes.data(), bytes.size()), ec);
     bump(stats_.bytes_out, static_cast<std::int64_t>(n));
     bump(stats_.deliveries, static_cast<std::int64_t>(batch.written(n)));
     if (ec) close(s);
@@ -233,6 +223,15 @@ class Broker {
     s->channel.reset();
   }
 
+  // Improved, once the chunk is handled: each writer thread with new frames wakes, at most once
+  // a chunk. A writer thread woken per message would cost a context switch per delivery.
+  void flush(Pending& p) {
+    for (const auto& s : p.filled) s->ready.notify_one();
+    p.filled.clear();
+    for (const auto& s : p.slow) slow_disconnect(s);
+    p.slow.clear();
+  }
+
   // Improved: a run of messages to one channel reaches each subscriber with one lock.
   void offer_all(const Batch& b, Pending& p) {
     std::shared_lock lock(registry_mutex_);
@@ -240,15 +239,6 @@ class Broker {
       for_each_target(*ch, b, [this, &p](const ConnectionPtr& s, auto frames, auto ends) {
         offer(s, {{}, frames, ends}, p);
       });
-  }
-
-  // Improved, once the chunk is handled: each writer thread with new frames wakes, at most once
-  // a chunk. A writer thread woken per message would cost a context switch per delivery.
-  void flush(Pending& p) {
-    for (const auto& s : p.slow) slow_disconnect(s);
-    p.slow.clear();
-    for (const auto& s : p.filled) s->ready.notify_one();
-    p.filled.clear();
   }
 
   // Naive: the publisher's reader writes each message to each subscriber and waits for each
@@ -268,11 +258,11 @@ class Broker {
       const std::size_t n = asio::write(s->socket, asio::buffer(b.frames.data(), b.frames.size()), ec);
       lock.unlock();
       if (ec) {
-        close(*s);  // its reader wakes and ends the connection
+        close(s);  // its reader wakes and ends the connection
         continue;
       }
-      bump(stats_.deliveries);
       bump(stats_.bytes_out, static_cast<std::int64_t>(n));
+      bump(stats_.deliveries);
     }
   }
 
@@ -302,23 +292,17 @@ class Broker {
 
   void slow_disconnect(const ConnectionPtr& s) {
     bump(stats_.slow_disconnects);  // cut_off() made sure it is on one list only
-    close(*s);
+    close(s);
   }
 
   // Shutting the socket down wakes any thread blocked on it, even one holding s.mutex; the
   // descriptor closes once nothing holds the connection.
-  static void close(Connection& s) {
+  static void close(const ConnectionPtr& s) {
     error_code ignored;
-    s.socket.shutdown(tcp::socket::shutdown_both, ignored);
-    s.open = false;
-    std::lock_guard lock(s.mutex);  // a writer thread checks `open` under the lock, then sleeps
-    s.ready.notify_one();
-  }
-
-  void add_counts(const SessionCounts& n) {
-    bump(stats_.bytes_in, n.bytes_in);
-    bump(stats_.messages_in, n.messages_in);
-    bump(stats_.protocol_errors, n.protocol_errors);
+    s->socket.shutdown(tcp::socket::shutdown_both, ignored);
+    s->open = false;
+    std::lock_guard lock(s->mutex);  // a writer thread checks `open` under the lock, then sleeps
+    s->ready.notify_one();
   }
 
   // The last of a connection's threads ends it: the client sees the close now, and the thread
@@ -354,17 +338,18 @@ class Broker {
     stopping_ = true;
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // the listener's accept() returns
     error_code ignored;
-    for_each_connection([&ignored](Connection& s) { s.socket.shutdown(tcp::socket::shutdown_receive, ignored); });
+    for_each_connection(
+        [&ignored](const ConnectionPtr& s) { s->socket.shutdown(tcp::socket::shutdown_receive, ignored); });
     const auto deadline =
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c_.flush_timeout_s));
     while (!quiet() && Clock::now() < deadline) std::this_thread::sleep_for(kFlushPoll);
-    for_each_connection([](Connection& s) { close(s); });
+    for_each_connection([](const ConnectionPtr& s) { close(s); });
   }
 
   template <typename F>
   void for_each_connection(F&& f) {
     std::lock_guard lock(threads_mutex_);
-    for (auto& [s, t] : threads_) f(*s);
+    for (auto& [s, t] : threads_) f(t.connection);
   }
 
   bool quiet() {
@@ -374,8 +359,8 @@ class Broker {
 
   const BrokerConfig& c_;
   const Control& ctl_;
-  const bool naive_;
-  const bool drop_;
+  const bool naive_ = c_.design == Design::naive;
+  const bool drop_ = c_.slow_policy == SlowPolicy::drop;
   asio::io_context io_;  // runs nothing: a blocking socket needs it only as its home
   tcp::acceptor acceptor_;
   BrokerStats stats_;
