@@ -86,7 +86,7 @@ struct Connection {
   bool open = true;                    // false once it is closed
   bool closing = false;                // the reader ended: the writer writes the buffer, then closes
   Outbox box;                          // improved: what the eager flush and the writer coroutine write
-  bool full = false;                   // improved: the socket took less than it was offered
+  bool wait_for_room = false;          // improved: the socket took less than it was offered
   asio::steady_timer ready;            // improved: wakes the writer coroutine (cancelled)
   WriteTurn turn;                      // naive: one publisher at a time writes to this socket
 };
@@ -168,35 +168,35 @@ class Broker {
     if (stopping_ || !s->open) return;
     if (s->channel) unsubscribe(s);
     s->closing = true;
-    if (!s->full) close(s);
+    if (!s->wait_for_room) close(s);
   }
 
   // Improved: waits for room in a full socket, then writes what it takes, until the buffer is
   // empty; then sleeps until the eager flush finds the socket full again.
   asio::awaitable<void> writer(ConnectionPtr s) {
     while (s->open) {
-      if (!s->full) {
+      if (!s->wait_for_room) {
         co_await s->ready.async_wait(use_tuple);
         continue;
       }
       auto [ec] = co_await s->socket.async_wait(tcp::socket::wait_write, use_tuple);
       if (ec) break;  // closed
-      s->full = false;
+      s->wait_for_room = false;
       write_now(s);
-      if (s->closing && !s->full) close(s);
+      if (s->closing && !s->wait_for_room) close(s);
     }
   }
 
   // Writes what the socket takes without waiting; a full socket is left to the writer coroutine.
   void write_now(const ConnectionPtr& s) {
-    while (s->open && !s->full && !s->box.empty()) {
+    while (s->open && !s->wait_for_room && !s->box.empty()) {
       error_code ec;
       const std::span<const char> bytes = s->box.unwritten();
       const std::size_t n = s->socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
       bump(stats_.bytes_out, static_cast<std::int64_t>(n));
       bump(stats_.deliveries, static_cast<std::int64_t>(s->box.written(n)));
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        s->full = true;
+        s->wait_for_room = true;
         s->ready.cancel();  // wakes the writer coroutine
       } else if (ec) {
         close(s);

@@ -183,7 +183,7 @@ struct Control {
 using BrokerFn = BrokerStats (*)(const BrokerConfig&, const Control&);
 BrokerStats run_threads_broker(const BrokerConfig& c, const Control& ctl);    // threads/fanout.cpp
 BrokerStats run_asyncloop_broker(const BrokerConfig& c, const Control& ctl);  // asyncloop/fanout.cpp
-// An event loop per core: c.loops io_contexts, each run by its own thread (asyncloop/fanout.cpp).
+// An event loop per core: c.loops io_contexts, each run by its own thread (asyncloop/fanout_mt.cpp).
 BrokerStats run_asyncloop_mt_broker(const BrokerConfig& c, const Control& ctl);
 
 }  // namespace tvl::fanout

@@ -2,8 +2,8 @@
 // session off its socket (SPEC §6), keeping the channel registry, gathering a run of messages
 // to one channel, and the bounded subscriber buffer's rule. threads/fanout.cpp and
 // asyncloop/fanout.cpp both use these (and scenarios/fanout_session.hpp, built on them), so
-// that diffing the two shows only the model change: a thread per connection and a lock there,
-// a coroutine per connection on one loop and no lock here.
+// that diffing the two shows only the model change: a thread per connection and a lock in the
+// first, a coroutine per connection on one loop's thread and no lock in the second.
 //
 // Everything is in place and allocation-free on the way of a message: the session walks the
 // reader's own chunk, and a channel is found by the string_view that points into it.
