@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -21,26 +22,6 @@ namespace tvl::cli {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-// An option naming one value of a closed set (an enum): the name is parsed here, once, by
-// `parse`, which throws std::invalid_argument listing the valid names; CLI11 shows that message.
-template <typename Enum, typename Parse>
-CLI::Option* add_name_option(CLI::App* cmd, const std::string& flag, Enum& value, Parse parse,
-                             const std::string& help) {
-  auto valid = [parse](std::string& name) {
-    try {
-      parse(name);
-      return std::string();
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-  };
-  return cmd
-      ->add_option_function<std::string>(
-          flag, [&value, parse](const std::string& name) { value = parse(name); }, help)
-      ->check(CLI::Validator(valid, "NAME"))
-      ->default_str(name_of(value));
-}
 
 struct Commands {
   CLI::App& app;  // for scenarios with commands of their own (`tvl broker`, `tvl load`)
@@ -90,5 +71,26 @@ void add_fanout(Commands c);    // `tvl run fanout`, `tvl broker`, `tvl load`, `
 void add_broker(Commands c);    // `tvl broker` (app/broker_cli.cpp), added by add_fanout
 void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
 void add_compare(Commands c);   // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
+
+// An option whose value is one of a closed set: an enum with parse_X(std::string_view), which
+// throws std::invalid_argument naming the valid names, and name_of(E). The name is parsed here,
+// once, at the command line.
+template <typename E>
+CLI::Option* add_enum_option(CLI::App* app, const std::string& name, E& value, E (*parse)(std::string_view),
+                             const std::string& help) {
+  const auto valid = [parse](const std::string& s) {
+    try {
+      parse(s);
+      return std::string();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  return app
+      ->add_option_function<std::string>(
+          name, [&value, parse](const std::string& s) { value = parse(s); }, help)
+      ->check(valid)
+      ->default_str(std::string(name_of(value)));
+}
 
 }  // namespace tvl::cli

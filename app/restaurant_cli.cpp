@@ -35,7 +35,7 @@ void add_options(CLI::App* cmd, Params& p) {
   cmd->add_option("--variant", p.variant, "safe, or unsafe (bots hand a table on before they are done)")
       ->check(CLI::IsMember({"safe", "unsafe"}))
       ->capture_default_str();
-  add_name_option(cmd, "--staff", p.staff, restaurant::parse_staffing, "book (4 bots) or weekend (7 bots)");
+  add_enum_option(cmd, "--staff", p.staff, restaurant::parse_staffing, "book (4 bots) or weekend (7 bots)");
   cmd->add_option("--turns", p.turns, "diners each table serves, one after another")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
@@ -51,7 +51,7 @@ void add_options(CLI::App* cmd, Params& p) {
   cmd->add_option("--service-scale", p.service_scale, "multiplies every bot's service time (0: bookkeeping only)")
       ->check(CLI::Range(0.0, 1000.0))
       ->capture_default_str();
-  add_name_option(cmd, "--chatty", p.chatty, restaurant::parse_chatty,
+  add_enum_option(cmd, "--chatty", p.chatty, restaurant::parse_chatty,
                   "a guest who holds the GreetBot at the bill: none, block, or offload");
   cmd->add_option("--chatty-ms", p.chatty_ms, "how long the chatty guest talks")
       ->check(CLI::Range(0.0, 10'000.0))
