@@ -3,7 +3,7 @@
 // Every connection has a reader coroutine that waits in async_read_some(), takes up to 64 KiB
 // at a time and hands the session (scenarios/fanout_session.hpp) what it read. One io_context,
 // run by the calling thread, serves them all: the listener and the wait for the stop are
-// coroutines on it too. Two designs:
+// coroutines on it too (asyncloop/fanout_coroutines.hpp keeps the connections). Two designs:
 //   naive     the book's prototype: a publisher's reader writes the message to each subscriber
 //             in turn and waits, so everything moves at the pace of the slowest subscriber;
 //   improved  an output buffer and a writer coroutine per subscriber (Asio's chat_server
@@ -22,83 +22,21 @@
 // and the writer are threads that block and share the registry under a lock, here they are
 // coroutines on one thread, where state changes only between two co_awaits and nothing is
 // locked. asyncloop/fanout_mt.cpp runs an event loop per core.
-#include <unistd.h>
-
-#include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/channel.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <cerrno>
-#include <chrono>
-#include <memory>
-#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
-#include <system_error>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
-#include "asyncloop/loop_task.hpp"
-#include "scenarios/fanout_session.hpp"  // and the domain: scenarios/fanout.hpp, fanout_broker.hpp
+#include "asyncloop/fanout_coroutines.hpp"  // the connection and its coroutines; scenarios/fanout_session.hpp
 
 namespace tvl::fanout {
 namespace {
 
-namespace asio = boost::asio;
-using asio::ip::tcp;
-using boost::system::error_code;
-using Clock = std::chrono::steady_clock;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // errors come back as values
-
-constexpr auto kFlushPoll = std::chrono::milliseconds(2);       // shutdown: how often the loop checks the buffers
-constexpr auto kAcceptBackoff = std::chrono::milliseconds(10);  // out of descriptors: wait for one to be freed
-
-// The counters are BrokerStats' own fields; only the loop's thread touches them.
-void bump(std::int64_t& counter, std::int64_t n = 1) { counter += n; }
-
-// The broker closes its descriptors when it is done; stop_fd stays the caller's.
-int own_copy(int fd) {
-  const int copy = ::dup(fd);
-  if (copy < 0) throw std::system_error(errno, std::generic_category(), "fanout/asyncloop: dup(stop_fd)");
-  return copy;
-}
-
-// Naive: an async mutex, a channel with one slot: sending takes the turn to write to a
-// subscriber, receiving gives it back.
-using WriteTurn = asio::experimental::channel<void(error_code)>;
-
-// One client (any client may subscribe). It stays while a coroutine holds it.
-struct Connection {
-  explicit Connection(tcp::socket s)
-      : socket(std::move(s)), ready(socket.get_executor()), turn(socket.get_executor(), 1) {
-    ready.expires_at(asio::steady_timer::time_point::max());
-  }
-  tcp::socket socket;
-  std::optional<std::string> channel;  // its subscription, while it is in the registry
-  bool open = true;                    // false once it is closed
-  bool closing = false;                // the reader ended: the writer writes the buffer, then closes
-  Outbox box;                          // improved: what the eager flush and the writer coroutine write
-  bool wait_for_room = false;          // improved: the socket took less than it was offered
-  asio::steady_timer ready;            // improved: wakes the writer coroutine (cancelled)
-  WriteTurn turn;                      // naive: one publisher at a time writes to this socket
-};
-using ConnectionPtr = std::shared_ptr<Connection>;
-
-using Pending = ChunkWork<ConnectionPtr>;
-
-// One loop, so no lock and a plain /queue cursor.
-using Channels = Registry<ConnectionPtr>;
+using namespace coroutines;
 
 class Broker {
  public:
+  // The copy of stop_fd is made now, so that the broker's descriptors are all open once it listens.
   Broker(const BrokerConfig& c, const Control& ctl) : c_(c), acceptor_(io_), stop_(io_, own_copy(ctl.stop_fd)) {
     listen(acceptor_, c);
   }
@@ -108,20 +46,19 @@ class Broker {
   // Accepts on this thread's loop until stop_fd is readable; a coroutine waits for that.
   BrokerStats run() {
     co_spawn(io_, stop_when_told(), rethrow);
-    co_spawn(io_, listener(), rethrow);
+    co_spawn(io_, accept_all(), rethrow);
     io_.run();
     return stats_;
   }
 
  private:
-  asio::awaitable<void> listener() {
+  asio::awaitable<void> accept_all() {
     asio::steady_timer backoff(io_);
     while (!stopping_) {
       auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
       if (stopping_) break;
       if (ec) {  // out of descriptors, most likely: give some time to be freed rather than spin
-        backoff.expires_after(kAcceptBackoff);
-        co_await backoff.async_wait(use_tuple);
+        co_await sleep_for(backoff, kAcceptBackoff);
         continue;
       }
       bump(stats_.accepted);
@@ -132,7 +69,7 @@ class Broker {
   }
 
   void start(const ConnectionPtr& s) {
-    connections_.insert(s);
+    connections_.start(s);
     if (!naive_) co_spawn(io_, writer(s), rethrow);
     co_spawn(io_, reader(s), rethrow);
   }
@@ -141,23 +78,18 @@ class Broker {
   // empty channel frame, the end of the stream, a frame over max_frame, or the shutdown.
   asio::awaitable<void> reader(ConnectionPtr s) {
     ClientSession session(c_, naive_);
-    std::vector<Batch> waiting;  // naive: the chunk's messages, written in turn once it is walked
-    const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
     Pending pending;
-    const auto deliver = [this, &waiting, &pending](const Batch& b) {
-      naive_ ? waiting.push_back(b) : offer_all(b, pending);
-    };
-    ++readers_;
+    const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
+    const auto deliver = [this, &pending](const Batch& b) { deliver_or_wait(b, pending); };
     for (bool more = true; more && !stopping_;) {
-      const std::span<char> space = session.space();
-      auto [ec, n] = co_await s->socket.async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
+      auto [ec, n] = co_await s->socket.async_read_some(session.buffer(), use_tuple);
       if (ec) break;  // end of stream, reset, or closed by us
       more = session.take(n, subscribe, deliver);
-      if (!waiting.empty()) co_await write_in_turn(waiting);
+      if (!pending.waiting.empty()) co_await write_in_turn(pending.waiting);
       flush(pending);
       session.next_chunk();
     }
-    --readers_;
+    connections_.reader_done();
     session.counts().add_to(stats_, bump);
     hang_up(s);
   }
@@ -174,25 +106,19 @@ class Broker {
   // Improved: waits for room in a full socket, then writes what it takes, until the buffer is
   // empty; then sleeps until the eager flush finds the socket full again.
   asio::awaitable<void> writer(ConnectionPtr s) {
-    while (s->open) {
-      if (!s->wait_for_room) {
-        co_await s->ready.async_wait(use_tuple);
-        continue;
-      }
-      auto [ec] = co_await s->socket.async_wait(tcp::socket::wait_write, use_tuple);
-      if (ec) break;  // closed
-      s->wait_for_room = false;
-      write_now(s);
+    for (;;) {
+      // A named local: GCC 12 crashed on the co_await in the loop's condition.
+      const bool room = co_await room_to_write(*s);
+      if (!room) break;
+      write_some_now(s);
       if (s->closing && !s->wait_for_room) close(s);
     }
   }
 
   // Writes what the socket takes without waiting; a full socket is left to the writer coroutine.
-  void write_now(const ConnectionPtr& s) {
+  void write_some_now(const ConnectionPtr& s) {
     while (s->open && !s->wait_for_room && !s->box.empty()) {
-      error_code ec;
-      const std::span<const char> bytes = s->box.unwritten();
-      const std::size_t n = s->socket.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+      auto [ec, n] = write_some(s->socket, s->box.unwritten());
       bump(stats_.bytes_out, static_cast<std::int64_t>(n));
       bump(stats_.deliveries, static_cast<std::int64_t>(s->box.written(n)));
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -215,21 +141,30 @@ class Broker {
     s->channel.reset();
   }
 
+  // Naive: the chunk's messages wait until it is walked, then go in turn; improved: they go to
+  // the buffers now.
+  void deliver_or_wait(const Batch& b, Pending& p) { naive_ ? p.waiting.push_back(b) : offer_all(b, p); }
+
   // Improved: a run of messages to one channel reaches each subscriber's buffer with one append.
   void offer_all(const Batch& b, Pending& p) {
-    if (Channels::Channel* ch = registry_.find(b.channel))
-      for_each_target(*ch, b, [this, &p](const ConnectionPtr& s, auto frames, auto ends) {
-        offer(s, {{}, frames, ends}, p);
-      });
+    offer_to_subscribers(registry_, b, [this, &p](const ConnectionPtr& s, const Batch& run) { offer(s, run, p); });
   }
 
   // Improved, once the chunk is handled: the eager flush (the optimisation). The reader itself
   // writes each buffer the chunk filled; only a socket that is full wakes its writer coroutine.
   void flush(Pending& p) {
-    for (const auto& s : p.slow) slow_disconnect(s);
-    p.slow.clear();
-    for (const auto& s : p.filled) write_now(s);
-    p.filled.clear();
+    p.flush([this](const auto& s) { slow_disconnect(s); }, [this](const auto& s) { write_some_now(s); });
+  }
+
+  // Improved: buffers what fits, applies the slow policy to the rest; never waits.
+  void offer(const ConnectionPtr& s, const Batch& b, Pending& p) {
+    if (!s->open || s->closing) return;
+    const bool wake = s->box.empty();  // else it is on the list already, or the writer coroutine has it
+    const std::size_t take = s->box.offer(c_, b);
+    if (wake && take > 0) p.filled.push_back(s);
+    if (take == b.ends.size()) return;
+    if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
+    p.slow.push_back(s);
   }
 
   // Naive: the publisher's reader writes each message to each subscriber and waits for each
@@ -246,31 +181,21 @@ class Broker {
         auto [gone] = co_await s->turn.async_send(none, use_tuple);
         if (gone || !s->open) continue;  // closed while we waited for our turn
         auto [ec, n] = co_await asio::async_write(s->socket, asio::buffer(b.frames.data(), b.frames.size()), use_tuple);
-        s->turn.try_receive([](error_code) {});
         if (ec) {
-          close(s);
+          close(s);  // its reader coroutine wakes and ends the connection; the turn is closed
           continue;
         }
         bump(stats_.deliveries);
         bump(stats_.bytes_out, static_cast<std::int64_t>(n));
+        s->turn.try_receive([](error_code) {});  // gives the turn back
       }
     }
     waiting.clear();
   }
 
-  // Improved: buffers what fits, applies the slow policy to the rest; never waits.
-  void offer(const ConnectionPtr& s, const Batch& b, Pending& p) {
-    if (!s->open || s->closing) return;
-    const bool wake = s->box.empty();  // else it is on the list already, or the writer coroutine has it
-    const std::size_t take = s->box.offer(c_, b);
-    if (wake && take > 0) p.filled.push_back(s);
-    if (take == b.ends.size()) return;
-    if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
-    p.slow.push_back(s);  // closed once the chunk is handled: closing edits the registry
-  }
-
+  // Closed once the chunk is handled, for closing edits the registry; it may be on the list twice.
   void slow_disconnect(const ConnectionPtr& s) {
-    if (!s->open) return;  // on the list twice
+    if (!s->open) return;
     bump(stats_.slow_disconnects);
     close(s);
   }
@@ -282,36 +207,23 @@ class Broker {
     if (s->channel) unsubscribe(s);
     error_code ignored;
     s->socket.close(ignored);  // its reads and waits complete with operation_aborted
-    s->ready.cancel();
-    s->turn.close();
-    connections_.erase(s);
-    bump(stats_.closed);
+    connections_.done(s);
   }
 
   // Shutdown: stop accepting and reading; give the buffers flush_timeout_s to be written,
   // then count what is left and close every connection; the loop then runs out of work.
   asio::awaitable<void> stop_when_told() {
-    co_await stop_.async_wait(asio::posix::stream_descriptor::wait_read, use_tuple);
+    co_await wait_for_stop(stop_);
     stopping_ = true;
     error_code ignored;
-    acceptor_.close(ignored);  // the listener's async_accept() returns
-    for (const auto& s : connections_) s->socket.shutdown(tcp::socket::shutdown_receive, ignored);
-    const auto deadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c_.flush_timeout_s));
+    acceptor_.close(ignored);  // accept_all()'s async_accept() returns
+    connections_.for_each(
+        [&ignored](const ConnectionPtr& s) { s->socket.shutdown(tcp::socket::shutdown_receive, ignored); });
+    const auto deadline = flush_deadline(c_);
     asio::steady_timer tick(io_);  // polling is plenty for a once-per-run wait
-    while (!quiet() && Clock::now() < deadline) {
-      tick.expires_after(kFlushPoll);
-      co_await tick.async_wait(use_tuple);
-    }
-    for (const auto& s : std::vector<ConnectionPtr>(connections_.begin(), connections_.end())) {
-      bump(stats_.unflushed, static_cast<std::int64_t>(s->box.queued));
-      close(s);
-    }
-    stop_.close(ignored);
-  }
-
-  bool quiet() const {
-    return readers_ == 0 && std::ranges::all_of(connections_, [](const auto& s) { return s->box.queued == 0; });
+    while (!connections_.quiet() && Clock::now() < deadline) co_await sleep_for(tick, kFlushPoll);
+    bump(stats_.unflushed, connections_.unflushed());
+    connections_.for_each([this](const ConnectionPtr& s) { close(s); });
   }
 
   const BrokerConfig& c_;
@@ -319,12 +231,11 @@ class Broker {
   const bool drop_ = c_.slow_policy == SlowPolicy::drop;
   asio::io_context io_{1};  // one thread runs it: Asio need not lock
   tcp::acceptor acceptor_;
-  asio::posix::stream_descriptor stop_;  // readable when the broker must shut down
+  asio::posix::stream_descriptor stop_;  // the broker's copy of stop_fd
   BrokerStats stats_;
   bool stopping_ = false;
   Channels registry_;
-  std::unordered_set<ConnectionPtr> connections_;  // every open connection, subscribed or not
-  int readers_ = 0;                                // reader coroutines still running (shutdown waits for them)
+  ConnectionCoroutines connections_{stats_};
 };
 
 }  // namespace

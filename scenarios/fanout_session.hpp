@@ -8,8 +8,10 @@
 // where it lies in the chunk.
 #pragma once
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/socket_base.hpp>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -30,18 +32,21 @@ struct Batch {
   std::span<const std::size_t> ends;
 };
 
-// Calls offer(subscriber, frames, ends) for each subscriber a batch goes to: every subscriber of
-// a topic gets all of it; on a /queue channel each message goes to one subscriber, in turn.
-template <typename Channel, typename Offer>
-void for_each_target(Channel& ch, const Batch& b, Offer&& offer) {
+// Calls offer(subscriber, batch) for each subscriber of b's channel in `registry` that a batch
+// goes to: every subscriber of a topic gets all of it; on a /queue channel each message goes to
+// one subscriber, in turn.
+template <typename Registry, typename Offer>
+void offer_to_subscribers(Registry& registry, const Batch& b, Offer&& offer) {
+  auto* ch = registry.find(b.channel);
+  if (ch == nullptr) return;
   if (!is_queue(b.channel)) {
-    for (const auto& s : ch.subscribers) offer(s, b.frames, b.ends);
+    for (const auto& s : ch->subscribers) offer(s, b);
     return;
   }
   std::size_t start = 0;
   for (const std::size_t end : b.ends) {
     const std::size_t size = end - start;
-    offer(ch.take_turn(), b.frames.subspan(start, size), std::span(&size, 1));
+    offer(ch->take_turn(), Batch{b.channel, b.frames.subspan(start, size), std::span(&size, 1)});
     start = end;
   }
 }
@@ -150,12 +155,30 @@ struct SessionCounts {
 };
 
 // What a reader leaves to do once its chunk is handled: the buffers the chunk filled, to
-// write, and the subscribers whose buffer overflowed under the disconnect policy.
+// write, and the subscribers whose buffer overflowed under the disconnect policy; naive, the
+// chunk's messages, to write in turn.
 template <typename ConnectionPtr>
 struct ChunkWork {
   std::vector<ConnectionPtr> filled;
   std::vector<ConnectionPtr> slow;
+  std::vector<Batch> waiting;
+
+  // Once the chunk is handled: disconnect(s) each slow subscriber first, then write(s) each
+  // buffer the chunk filled (a subscriber just disconnected is closed, and write skips it).
+  template <typename Disconnect, typename Write>
+  void flush(Disconnect&& disconnect, Write&& write) {
+    for (const auto& s : slow) disconnect(s);
+    slow.clear();
+    for (const auto& s : filled) write(s);
+    filled.clear();
+  }
 };
+
+// When a broker that was told to stop gives up on the buffers not yet written.
+inline std::chrono::steady_clock::time_point flush_deadline(const BrokerConfig& c) {
+  using Clock = std::chrono::steady_clock;
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c.flush_timeout_s));
+}
 
 // One client's session: read into space(), then take() what was read.
 class ClientSession {
@@ -164,6 +187,10 @@ class ClientSession {
 
   // Where the next read goes (never empty).
   std::span<char> space() { return chunk_.space(); }
+  boost::asio::mutable_buffer buffer() {
+    const std::span<char> into = space();
+    return {into.data(), into.size()};
+  }
 
   // Handles `n` more bytes: the client's first frame subscribes it (subscribe(channel)); every
   // complete (channel, data) pair after it goes to deliver(batch), a run of one channel's
