@@ -45,10 +45,13 @@ std::string command_line(const CapacityArgs& a) {
 // broker was not pinned to exactly one CPU (K = its CPUs, or "any" when not pinned).
 std::string point_name(const CapacityArgs& a, int n) {
   const auto& t = a.o.target;
-  const std::string cpus = t.cpus.size() == 1 ? ""
-                           : t.cpus.empty()   ? "cpus:any/"
-                                              : fmt::format("cpus:{}/", t.cpus.size());
-  return fmt::format("fanout_capacity/{}/{}/{}subscribers:{}", t.model, t.design_name(), cpus, n);
+  std::vector<NameParam> params;
+  if (t.cpus.empty())
+    params.emplace_back("cpus", "any");
+  else if (t.cpus.size() > 1)
+    params.emplace_back("cpus", t.cpus.size());
+  params.emplace_back("subscribers", n);
+  return benchmark_name("fanout_capacity", t.model, t.design_name(), params);
 }
 
 // One probe in the row's probe_log.
@@ -66,6 +69,56 @@ nlohmann::json probe_entry(const capacity::Probe& p) {
           {"judged", p.judged()},
           {"verdict", p.verdict},
           {"detail", p.detail}};
+}
+
+// The floor (a trickle's p99), the lowest search probe, and the limit of this machine that
+// ended the search, if one did.
+void add_floor_and_lowest(nlohmann::json& row, const capacity::Result& r) {
+  const auto* floor = r.floor ? &*r.floor : nullptr;
+  row["floor_p99_us"] = floor ? floor->p99_ms * 1e3 : 0.0;
+  row["floor_offered"] = floor ? floor->offered : 0.0;
+  row["floor_judged"] = floor ? floor->judged() : 0;
+  const auto* low = r.lowest();
+  row["lowest_offered"] = low ? low->offered : 0.0;
+  row["lowest_p99_us"] = low ? low->p99_ms * 1e3 : 0.0;
+  row["lowest_verdict"] = low ? low->verdict : "";
+  // A probe that could not run ended the search: its reason names the limit of this machine.
+  row["limit_detail"] = "";
+  for (const auto& p : r.log)
+    if (p.verdict == capacity::kNotRun) row["limit_detail"] = p.detail;
+}
+
+// The probe at capacity: its latencies' clock and its counters.
+void add_at_capacity(nlohmann::json& row, const capacity::Result& r) {
+  const auto* floor = r.floor ? &*r.floor : nullptr;
+  // The clock of the capacity's latencies (or of the floor's, when no probe passed).
+  const auto* clocked = r.at_capacity ? &*r.at_capacity : floor;
+  row["receive_clock"] = clocked ? clocked->point.result.receive_clock : "";
+  row["user_p99_us"] = r.at_capacity ? r.at_capacity->user_p99_ms * 1e3 : 0.0;
+  if (r.at_capacity) {
+    const auto& p = *r.at_capacity;
+    for (const char* k : {"p50_us", "p99_us", "p999_us", "rss_kib", "broker_hwm_kib", "broker_cpu_s", "vcsw", "ivcsw",
+                          "load_cpu_s", "load_busy"})
+      row[k] = p.counter(k);
+    row["real_time"] = p.point.result.seconds * 1e9;
+  }
+}
+
+// The overload probe: goodput past the saturation rate, and what the broker dropped.
+void add_overload(nlohmann::json& row, const capacity::Options& o, const capacity::Result& r) {
+  const auto& p = *r.overload;
+  row["overload_factor"] = o.overload;
+  row["overload_offered"] = p.offered;
+  row["goodput"] = r.goodput;
+  row["goodput_ratio"] = r.goodput_ratio();
+  row["collapsed"] = r.collapsed ? 1 : 0;
+  row["overload_under_offered"] = r.overload_under_offered ? 1 : 0;
+  row["overload_dropped"] = p.counter("broker_dropped");
+  row["overload_slow_disconnects"] = p.counter("broker_slow_disconnects");
+  row["overload_hwm_kib"] = p.counter("broker_hwm_kib");
+  row["overload_p99_us"] = p.counter("p99_us");
+  row["overload_load_bound"] = p.point.result.load_bound ? 1 : 0;
+  row["overload_verdict"] = p.verdict;
 }
 
 // A point as a Google Benchmark row: the capacity and what limited it, the floor, the probe at
@@ -102,44 +155,9 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
               {"saturation", r.saturation},
               {"saturation_source", r.saturation_by == capacity::ProbeKind::flood ? "flood" : "probe"},
               {"probes", r.probes.size()}});
-  const auto* floor = r.floor ? &*r.floor : nullptr;
-  row["floor_p99_us"] = floor ? floor->p99_ms * 1e3 : 0.0;
-  row["floor_offered"] = floor ? floor->offered : 0.0;
-  row["floor_judged"] = floor ? floor->judged() : 0;
-  const auto* low = r.lowest();
-  row["lowest_offered"] = low ? low->offered : 0.0;
-  row["lowest_p99_us"] = low ? low->p99_ms * 1e3 : 0.0;
-  row["lowest_verdict"] = low ? low->verdict : "";
-  // A probe that could not run ended the search: its reason names the limit of this machine.
-  row["limit_detail"] = "";
-  for (const auto& p : r.log)
-    if (p.verdict == capacity::kNotRun) row["limit_detail"] = p.detail;
-  // The clock of the capacity's latencies (or of the floor's, when no probe passed).
-  const auto* clocked = r.at_capacity ? &*r.at_capacity : floor;
-  row["receive_clock"] = clocked ? clocked->point.result.receive_clock : "";
-  row["user_p99_us"] = r.at_capacity ? r.at_capacity->user_p99_ms * 1e3 : 0.0;
-  if (r.at_capacity) {
-    const auto& p = *r.at_capacity;
-    for (const char* k : {"p50_us", "p99_us", "p999_us", "rss_kib", "broker_hwm_kib", "broker_cpu_s", "vcsw", "ivcsw",
-                          "load_cpu_s", "load_busy"})
-      row[k] = p.counter(k);
-    row["real_time"] = p.point.result.seconds * 1e9;
-  }
-  if (r.overload) {
-    const auto& p = *r.overload;
-    row["overload_factor"] = o.overload;
-    row["overload_offered"] = p.offered;
-    row["goodput"] = r.goodput;
-    row["goodput_ratio"] = r.goodput_ratio();
-    row["collapsed"] = r.collapsed ? 1 : 0;
-    row["overload_under_offered"] = r.overload_under_offered ? 1 : 0;
-    row["overload_dropped"] = p.counter("broker_dropped");
-    row["overload_slow_disconnects"] = p.counter("broker_slow_disconnects");
-    row["overload_hwm_kib"] = p.counter("broker_hwm_kib");
-    row["overload_p99_us"] = p.counter("p99_us");
-    row["overload_load_bound"] = p.point.result.load_bound ? 1 : 0;
-    row["overload_verdict"] = p.verdict;
-  }
+  add_floor_and_lowest(row, r);
+  add_at_capacity(row, r);
+  if (r.overload) add_overload(row, o, r);
   nlohmann::json probes = nlohmann::json::array();
   for (const auto& p : r.log) probes.push_back(probe_entry(p));
   row["probe_log"] = probes;
@@ -250,29 +268,8 @@ int run_capacity(CapacityArgs a) {
   return finish_points(out, context, rows, a.subscribers.size(), failed == 0 ? 0 : 1);
 }
 
-}  // namespace
-
-void add_capacity(Commands c) {
-  auto a = std::make_shared<CapacityArgs>();
-  auto& o = a->o;
-  auto* cap = c.app.add_subcommand(
-      "capacity", "find the most deliveries/s a fan-out broker sustains within a latency bound, then overload it");
-  cap->add_option("--model", o.target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
-      ->check(CLI::IsMember(catalog::fanout_models()))
-      ->required();
-  cap->add_option("--design", o.target.design, "naive or improved (tvl brokers)")
-      ->check(CLI::IsMember({"naive", "improved"}))
-      ->capture_default_str();
-  cap->add_option("--subscribers", a->subscribers, "subscriber counts, comma separated")
-      ->delimiter(',')
-      ->check(CLI::Range(1, 1'000'000))
-      ->capture_default_str();
-  cap->add_option("--payload", o.load.payload, "bytes per message")
-      ->check(CLI::Range(fanout::kStampBytes, std::size_t{1} << 20))
-      ->capture_default_str();
-  cap->add_option("--publishers", o.load.publishers, "publisher connections")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
+// How the search goes: its bound, the length and pacing of a probe, where it starts and stops.
+void add_search_options(CLI::App* cap, capacity::Options& o) {
   cap->add_option("--slo-ms", o.slo_ms,
                   "p99 latency from the intended send must stay within this (default: " + default_slo_text() + ")")
       ->check(CLI::Range(0.01, 10'000.0));
@@ -296,21 +293,58 @@ void add_capacity(Commands c) {
                   "give up after this many search probes (the floor, flood, confirmation and overload come on top)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  cap->add_option("--broker-cpus", a->broker_cpus, "CPUs the broker runs on (default: the first one, e.g. 0)");
-  cap->add_option("--load-cpus", a->load_cpus, "CPUs the load generator runs on (default: the others, e.g. 1)");
-  cap->add_flag("--no-pin", a->no_pin, "pin neither the broker nor the load");
-  cap->add_option("--load-threads", o.load.threads, "load generator threads, an event loop each (0: one per load CPU)")
+}
+
+// Where the broker and the load run.
+void add_placement_options(CLI::App* cap, CapacityArgs& a) {
+  cap->add_option("--broker-cpus", a.broker_cpus, "CPUs the broker runs on (default: the first one, e.g. 0)");
+  cap->add_option("--load-cpus", a.load_cpus, "CPUs the load generator runs on (default: the others, e.g. 1)");
+  cap->add_flag("--no-pin", a.no_pin, "pin neither the broker nor the load");
+  cap->add_option("--load-threads", a.o.load.threads,
+                  "load generator threads, an event loop each (0: one per load CPU)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
-  cap->add_option("--queue-depth", o.target.queue_depth, "messages one subscriber's queue holds (tvl brokers)")
+}
+
+// The broker's own settings (tvl brokers), and any argument passed on to it.
+void add_broker_options(CLI::App* cap, fanout_point::Target& target) {
+  cap->add_option("--queue-depth", target.queue_depth, "messages one subscriber's queue holds (tvl brokers)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
-  cap->add_option("--queue-bytes", o.target.queue_bytes, "bytes one subscriber's queue holds (tvl brokers)")
+  cap->add_option("--queue-bytes", target.queue_bytes, "bytes one subscriber's queue holds (tvl brokers)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34));
-  cap->add_option("--loops", o.target.loops, "asyncloop-mt: event loops (default: one per broker CPU)")
+  cap->add_option("--loops", target.loops, "asyncloop-mt: event loops (default: one per broker CPU)")
       ->check(CLI::Range(1, 256));
-  cap->add_option("--broker-arg", o.target.extra_args, "an argument passed on to the broker (repeatable)")
+  cap->add_option("--broker-arg", target.extra_args, "an argument passed on to the broker (repeatable)")
       ->allow_extra_args(false);
+}
+
+}  // namespace
+
+void add_capacity(Commands c) {
+  auto a = std::make_shared<CapacityArgs>();
+  auto& o = a->o;
+  auto* cap = c.app.add_subcommand(
+      "capacity", "find the most deliveries/s a fan-out broker sustains within a latency bound, then overload it");
+  cap->add_option("--model", o.target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
+      ->check(CLI::IsMember(catalog::fanout_models()))
+      ->required();
+  cap->add_option("--design", o.target.design, "naive or improved (tvl brokers)")
+      ->check(CLI::IsMember({"naive", "improved"}))
+      ->capture_default_str();
+  cap->add_option("--subscribers", a->subscribers, "subscriber counts, comma separated")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  cap->add_option("--payload", o.load.payload, "bytes per message")
+      ->check(CLI::Range(fanout::kStampBytes, std::size_t{1} << 20))
+      ->capture_default_str();
+  cap->add_option("--publishers", o.load.publishers, "publisher connections")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  add_search_options(cap, o);
+  add_placement_options(cap, *a);
+  add_broker_options(cap, o.target);
   cap->add_option("--json", a->json, "write the points (Google Benchmark JSON format) to this file");
   cap->callback([a, &code = c.exit_code] { code = run_capacity(*a); });
 }

@@ -66,7 +66,8 @@ inline int finish_points(AtomicFile& file, nlohmann::json context, const nlohman
 void add_cutlery(Commands c);
 void add_primitives(Commands c);
 void add_restaurant(Commands c);
-void add_fanout(Commands c);
+void add_fanout(Commands c);    // `tvl run fanout`, `tvl broker`, `tvl load`, `tvl sweep fanout`
+void add_broker(Commands c);    // `tvl broker` (app/broker_cli.cpp), added by add_fanout
 void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
 void add_compare(Commands c);   // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
 

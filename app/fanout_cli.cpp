@@ -1,20 +1,13 @@
-// `tvl broker`, `tvl load` and `tvl sweep fanout`: the book's message broker (ch. 4) under
+// `tvl run fanout`, `tvl load` and `tvl sweep fanout`: the book's message broker (ch. 4) under
 // each model, an open-loop load against it, and a sweep that starts each broker (or a peer:
 // redis-server, the Python asyncio broker) as a child process, loads it, stops it with SIGTERM
-// and checks its counters against the load's.
-#include <arpa/inet.h>
+// and checks its counters against the load's. The broker itself, `tvl broker`, is in
+// app/broker_cli.cpp.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <csignal>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "app/cli.hpp"
 #include "catalog/catalog.hpp"
@@ -29,62 +22,6 @@
 namespace tvl::cli {
 namespace {
 
-nlohmann::json stats_json(const fanout::BrokerStats& s) {
-  return {{"accepted", s.accepted},
-          {"closed", s.closed},
-          {"subscribers", s.subscribers},
-          {"messages_in", s.messages_in},
-          {"deliveries", s.deliveries},
-          {"dropped", s.dropped},
-          {"slow_disconnects", s.slow_disconnects},
-          {"protocol_errors", s.protocol_errors},
-          {"unflushed", s.unflushed},
-          {"bytes_in", s.bytes_in},
-          {"bytes_out", s.bytes_out}};
-}
-
-// True for an address only this machine can reach: 127.0.0.0/8, ::1, or the name localhost.
-bool is_loopback(const std::string& host) {
-  in_addr v4{};
-  in6_addr v6{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return host == "localhost";
-}
-
-// Runs a broker in this process until SIGINT or SIGTERM. Prints `listening on HOST:PORT` once
-// bound and `tvl-broker-stats {json}` at the end: the harness reads both.
-int run_broker(const fanout::BrokerConfig& c) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists: all inherit it
-  load::raise_fd_limit(0);                             // as many connections as the hard limit allows
-  int stop_pipe[2];
-  if (pipe(stop_pipe) != 0) throw std::runtime_error("pipe failed");
-  std::thread([stop_signals, w = stop_pipe[1]] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    [[maybe_unused]] const auto n = write(w, "x", 1);
-  }).detach();
-  fanout::Control ctl;
-  ctl.stop_fd = stop_pipe[0];
-  ctl.listening = [&c](std::uint16_t port) {
-    if (!is_loopback(c.host))  // the protocol has no authentication: anyone who can reach it may publish
-      fmt::print(stderr,
-                 "tvl broker: WARNING: listening on {}, not loopback: any host that can reach this address may "
-                 "subscribe and publish (the protocol has no authentication)\n",
-                 c.host);
-    fmt::print("listening on {}:{}\n", c.host, port);
-    std::fflush(stdout);
-  };
-  const auto stats = catalog::find_fanout(c.model, c.design)->broker(c, ctl);
-  fmt::print("{}{}\n", fanout::kStatsLinePrefix, stats_json(stats).dump());
-  std::fflush(stdout);
-  return 0;
-}
-
 // What a result's context says of the latencies' clock; each row's receive_clock says which
 // one its deliveries used.
 constexpr const char* kReceiveClockNote =
@@ -93,7 +30,7 @@ constexpr const char* kReceiveClockNote =
     "read where it is 'user'; user_p50_us/user_p99_us always end at the read";
 
 void print_load(const load::Params& p, const load::Result& r) {
-  const auto c = load::counters(p, r);
+  const auto c = catalog::load_counters(p, r);
   auto get = [&](const char* k) {
     for (const auto& [key, v] : c)
       if (key == k) return v;
@@ -188,15 +125,16 @@ fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, c
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  t.cpus = where.broker, lp.cpus = where.load;
+  t.cpus = where.broker;
+  lp.cpus = where.load;
   process::pin_this_thread(where.load);
   return where;
 }
 
-int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
-  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the points finished
-  AtomicFile out = open_result_file(o.json);
-  const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
+// The sweep's context: its command line, where the broker and the load ran, and which clock
+// ended the latencies.
+nlohmann::json sweep_context(const FanoutSweepOptions& o, const load::Params& lp,
+                             const fanout_point::Placement& where) {
   const auto& t = o.target;
   nlohmann::json context = json_context(fmt::format(
       "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}{}", t.model,
@@ -207,6 +145,34 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
   const nlohmann::json placement = where.to_json();
   for (const auto& [k, v] : placement.items()) context[k] = v;
   context["receive_clock"] = kReceiveClockNote;
+  return context;
+}
+
+// Runs one sweep point and fills its row with the counters, or with the check that failed.
+// Throws when the point could not run (limits::LimitReached when this machine cannot reach it).
+void run_sweep_point(const FanoutSweepOptions& o, const load::Params& lp, int n, nlohmann::json& row) {
+  const auto point = fanout_point::run_point(o.target, lp);
+  if (process::interrupted()) throw process::Interrupted();  // its broker was stopped half-way
+  for (const auto& [k, v] : catalog::fanout_counters(lp, point)) row[k] = v;
+  row["real_time"] = point.result.seconds * 1e9;
+  row["receive_clock"] = point.result.receive_clock;
+  fmt::print(
+      "  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us ({} clock)  CPU s per million: "
+      "broker {:.2f}, generator {:.2f}{}  broker RSS {} KiB{}\n",
+      n, row["items_per_second"].get<double>(), row["p50_us"].get<double>(), row["p99_us"].get<double>(),
+      point.result.receive_clock, row["broker_cpu_s_per_million"].get<double>(),
+      row["load_cpu_s_per_million"].get<double>(), point.result.load_bound ? " LOAD-BOUND" : "",
+      point.result.broker_rss_kib, point.check.empty() ? "" : "  CHECK FAILED: " + point.check);
+  // A failed check is recorded with the numbers, not as a missing point.
+  if (!point.check.empty()) row["check_failed"] = point.check;
+}
+
+int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
+  process::catch_interrupts();  // Ctrl-C: stop the broker, keep the points finished
+  AtomicFile out = open_result_file(o.json);
+  const auto where = place_point(o.target, lp, o.broker_cpus, o.no_pin);
+  const auto& t = o.target;
+  const nlohmann::json context = sweep_context(o, lp, where);
   fmt::print(stderr, "sweep fanout/{}: {}\n", t.model, where.describe());
   nlohmann::json rows = nlohmann::json::array();
   int failed = 0;
@@ -221,20 +187,7 @@ int run_fanout_sweep(FanoutSweepOptions o, load::Params lp) {
     row["subscribers"] = n;
     std::string failure;
     try {
-      const auto point = fanout_point::run_point(o.target, lp);
-      if (process::interrupted()) throw process::Interrupted();  // its broker was stopped half-way
-      for (const auto& [k, v] : point.counters) row[k] = v;
-      row["real_time"] = point.result.seconds * 1e9;
-      row["receive_clock"] = point.result.receive_clock;
-      fmt::print(
-          "  {:>6} subscribers  delivered {:>10.0f}/s  p50 {:>8.0f} us  p99 {:>9.0f} us ({} clock)  CPU s per million: "
-          "broker {:.2f}, generator {:.2f}{}  broker RSS {} KiB{}\n",
-          n, row["items_per_second"].get<double>(), row["p50_us"].get<double>(), row["p99_us"].get<double>(),
-          point.result.receive_clock, row["broker_cpu_s_per_million"].get<double>(),
-          row["load_cpu_s_per_million"].get<double>(), point.result.load_bound ? " LOAD-BOUND" : "",
-          point.result.broker_rss_kib, point.check.empty() ? "" : "  CHECK FAILED: " + point.check);
-      // A failed check is recorded with the numbers, not as a missing point.
-      if (!point.check.empty()) row["check_failed"] = point.check;
+      run_sweep_point(o, lp, n, row);
     } catch (const limits::LimitReached& e) {  // the point cannot be reached here: said in fields too
       failure = e.what();
       row["failure_kind"] = e.kind;
@@ -310,45 +263,8 @@ void add_run_fanout(Commands c) {
   run->callback([o, lp, &code = c.exit_code] { code = run_fanout_point(*o, *lp); });
 }
 
-}  // namespace
-
-void add_fanout(Commands c) {
-  add_run_fanout(c);
-  auto cfg = std::make_shared<fanout::BrokerConfig>();
-  auto* b = c.app.add_subcommand("broker", "run the book's message broker (ch. 4) until SIGINT or SIGTERM");
-  b->add_option("--model", cfg->model, "threads, asyncloop, or asyncloop-mt (an event loop per core; improved only)")
-      ->check(CLI::IsMember(catalog::fanout_broker_models()))
-      ->capture_default_str();
-  b->add_option("--design", cfg->design, "naive (the book's prototype) or improved (bounded queues, a writer each)")
-      ->check(CLI::IsMember({"naive", "improved"}))
-      ->capture_default_str();
-  b->add_option("--host", cfg->host, "address to listen on (loopback unless told otherwise)")->capture_default_str();
-  b->add_option("--port", cfg->port, "port (0: any free one, printed)")->capture_default_str();
-  b->add_option("--max-frame", cfg->max_frame, "largest frame accepted, bytes")
-      ->check(CLI::Range(1u, 1u << 30))
-      ->capture_default_str();
-  b->add_option("--queue-depth", cfg->queue_depth, "messages one subscriber's send queue holds (improved)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
-      ->capture_default_str();
-  b->add_option("--queue-bytes", cfg->queue_bytes, "bytes one subscriber's send queue holds (improved)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))
-      ->capture_default_str();
-  b->add_option("--loops", cfg->loops, "asyncloop-mt: event loops (0: one per CPU in this process's affinity mask)")
-      ->check(CLI::Range(0, 1024))
-      ->capture_default_str();
-  b->add_option("--slow-policy", cfg->slow_policy, "when a subscriber's queue is full: drop or disconnect")
-      ->check(CLI::IsMember({"drop", "disconnect"}))
-      ->capture_default_str();
-  b->add_option("--flush-timeout", cfg->flush_timeout_s, "seconds to flush queued messages at shutdown")
-      ->check(CLI::Range(0.0, 60.0))
-      ->capture_default_str();
-  b->callback([cfg, &code = c.exit_code] {
-    if (!catalog::find_fanout(cfg->model, cfg->design))
-      throw UsageError(
-          fmt::format("broker: {} has no {} design (tvl list shows what exists)", cfg->model, cfg->design));
-    code = run_broker(*cfg);
-  });
-
+// `tvl load`: an open-loop load against a broker already listening.
+void add_load(Commands c) {
   auto lp = std::make_shared<load::Params>();
   auto json = std::make_shared<std::string>();
   auto* l = c.app.add_subcommand("load", "an open-loop load against a broker listening on host:port");
@@ -366,12 +282,15 @@ void add_fanout(Commands c) {
     print_load(*lp, r);
     if (out) {
       nlohmann::json counters = nlohmann::json::object();
-      for (const auto& [k, v] : load::counters(*lp, r)) counters[k] = v;
+      for (const auto& [k, v] : catalog::load_counters(*lp, r)) counters[k] = v;
       out.commit(nlohmann::json{{"name", "fanout/load"}, {"counters", counters}}.dump(2) + '\n');
     }
     code = 0;
   });
+}
 
+// `tvl sweep fanout`: a point per subscriber count, each broker a child process.
+void add_sweep_fanout(Commands c) {
   auto so = std::make_shared<FanoutSweepOptions>();
   auto sp = std::make_shared<load::Params>();
   sp->rate = 20'000;
@@ -404,6 +323,15 @@ void add_fanout(Commands c) {
       ->check(CLI::Range(0.0, 1e9));
   sw->add_option("--json", so->json, "write the points (Google Benchmark JSON format) to this file");
   sw->callback([so, sp, &code = c.exit_code] { code = run_fanout_sweep(*so, *sp); });
+}
+
+}  // namespace
+
+void add_fanout(Commands c) {
+  add_run_fanout(c);
+  add_broker(c);
+  add_load(c);
+  add_sweep_fanout(c);
 }
 
 }  // namespace tvl::cli

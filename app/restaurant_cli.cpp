@@ -197,7 +197,7 @@ int run_sweep(const Params& p, const SweepOptions& o) {
     const double deadline = std::stod(*(std::find(args.begin(), args.end(), "--deadline") + 1));
     const auto outcome = process::run_child(args, o.timeout_s > 0 ? o.timeout_s : deadline + 30, o.address_space_mib);
     if (process::interrupted() && !outcome.ok) break;  // cut short by the signal: not kept
-    const std::string name = fmt::format("restaurant/{}/{}/sweep:scale/tables:{}", p.model, p.variant, n);
+    const std::string name = benchmark_name("restaurant", p.model, p.variant, {{"sweep", "scale"}, {"tables", n}});
     nlohmann::json row = benchmark_row(name, outcome.seconds);
     row.update({{"threads", 1}, {"tables", n}});
     if (outcome.ok) {

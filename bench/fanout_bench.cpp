@@ -20,7 +20,7 @@ void fanout_benchmark(benchmark::State& state, fanout_point::Target t, load::Par
       return;
     }
   }
-  report(state, point.counters);
+  report(state, catalog::fanout_counters(lp, point));
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <fmt/format.h>
 
 #include "catalog/catalog.hpp"
 #include "measure/metrics.hpp"
@@ -103,7 +102,7 @@ void register_cutlery(const Profile& profile) {
       p.tables = tables;
       p.trials = tables == largest && profile.cutlery_trials_largest > 0 ? profile.cutlery_trials_largest
                                                                          : profile.cutlery_trials;
-      const auto name = fmt::format("cutlery/{}/{}/tables:{}", v.model, v.variant, tables);
+      const auto name = catalog::cutlery_name(p);
       benchmark::RegisterBenchmark(name.c_str(), cutlery_benchmark, p)
           ->UseRealTime()
           ->Iterations(p.trials)

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <fmt/format.h>
 
 #include "bench/registry.hpp"
 #include "catalog/catalog.hpp"
@@ -58,8 +57,7 @@ void add_row(const Profile& profile, const catalog::RestaurantVariant& v, const 
   p.tables = profile.restaurant_tables_service;
   p.turns = profile.restaurant_turns;
   p.ramp_s = kRampSeconds, p.period_s = kPeriodSeconds;
-  const auto name =
-      fmt::format("restaurant/{}/{}/staff:{}/chatty:{}/tables:{}", v.model, v.variant, row.staff, row.chatty, p.tables);
+  const auto name = catalog::restaurant_name(p);
   benchmark::RegisterBenchmark(name.c_str(), restaurant_benchmark, p)
       ->UseRealTime()
       ->Iterations(1)

@@ -14,6 +14,7 @@
 #include "measure/metrics.hpp"
 #include "scenarios/cutlery.hpp"
 #include "scenarios/fanout.hpp"
+#include "scenarios/naming.hpp"
 #include "scenarios/primitives.hpp"
 #include "scenarios/restaurant.hpp"
 
@@ -45,6 +46,9 @@ struct ProcessCost {
 // Runs p.trials trials like run_cutlery and also says what they cost the process.
 cutlery::Summary run_cutlery(const cutlery::Params& p, ProcessCost& cost);
 
+// The name of a cutlery point: cutlery/<model>/<variant>/tables:<n>.
+std::string cutlery_name(const cutlery::Params& p);
+
 // The counters of a cutlery point, the one list tvl-bench and `tvl run --json` both write.
 using Counters = std::vector<std::pair<std::string, double>>;
 Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost);
@@ -65,6 +69,9 @@ const RestaurantVariant* find_restaurant(std::string_view model, std::string_vie
 
 // Runs one restaurant, checks it did the work it claims (throws if not).
 restaurant::Result run_restaurant(const restaurant::Params& p);
+
+// The name of a restaurant run: restaurant/<model>/<variant>/staff:<s>/chatty:<c>/tables:<n>.
+std::string restaurant_name(const restaurant::Params& p);
 
 // The counters of a restaurant run, with the names every scenario uses (p50_us, rss_kib...).
 Counters restaurant_counters(const restaurant::Params& p, const restaurant::Result& r);
@@ -102,6 +109,12 @@ fanout_point::Point run_fanout(const fanout_point::Target& t, const load::Params
 
 // The name every fan-out row has: fanout/<model>/<design>/[slow:<n>/]subscribers:<n>.
 std::string fanout_name(const fanout_point::Target& t, const load::Params& lp);
+
+// The counters of a load run (`tvl load`), with the names every scenario uses.
+Counters load_counters(const load::Params& p, const load::Result& r);
+
+// The counters of a fan-out point: the load's, then the broker's own as broker_<counter>.
+Counters fanout_counters(const load::Params& lp, const fanout_point::Point& point);
 
 // A fan-out point as JSON: name, params, counters (the load's, then broker_*), context.
 nlohmann::json to_json(const fanout_point::Target& t, const load::Params& lp, const fanout_point::Point& point,

@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "catalog/catalog.hpp"
 #include "load/fanout_point.hpp"
 #include "load/loadgen.hpp"
 
@@ -138,6 +139,7 @@ struct Probe {
   std::string verdict;         // kPass or a failure reason
   std::string detail;          // one line: what failed, with the numbers
   fanout_point::Point point;
+  catalog::Counters counters;  // the point's, named as every scenario names them (set by judge)
 
   bool passed() const { return verdict == kPass; }
   std::uint64_t judged() const { return point.result.from_intended_ns.count(); }
@@ -192,7 +194,7 @@ inline constexpr double kGoodputDrain = 0.25;  // seconds a flood or an overload
 // floor too, measuring its whole p99; the others stop once they must fail.
 load::Params probe_params(const Options& o, double offered, ProbeKind kind, double seconds = 0);
 
-// Judges a probe that ran with `lp` (p.point filled in): its rates, p99s, verdict and detail.
+// Judges a probe that ran with `lp` (p.point filled in): its counters, rates, p99s, verdict and detail.
 // Needs no broker: a test can judge a point it made up.
 void judge(const Options& o, const load::Params& lp, Probe& p);
 

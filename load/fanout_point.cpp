@@ -195,15 +195,12 @@ Point run_point(const Target& t, load::Params lp) {
     throw;
   }
   process::stop(broker, SIGTERM, 10);
-  nlohmann::json stats;
+  nlohmann::json& stats = point.broker_stats;
   if (t.model != "redis") {
     const std::string line = process::read_line(broker, std::string(fanout::kStatsLinePrefix), 1);
     if (!line.empty()) stats = nlohmann::json::parse(line.substr(fanout::kStatsLinePrefix.size()));
   }
   close(broker.out_fd);
-  point.counters = load::counters(lp, point.result);
-  if (!stats.is_null())
-    for (const auto& [k, v] : stats.items()) point.counters.emplace_back("broker_" + k, v.get<double>());
   point.impossible = impossible_counts(lp, point.result, stats);
   point.check = check_point(lp, point.result, stats, point.impossible);
   return point;

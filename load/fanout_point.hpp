@@ -30,9 +30,9 @@ struct Target {
 
 struct Point {
   load::Result result;
-  std::vector<std::pair<std::string, double>> counters;  // the load's, then broker_<counter>
-  std::string impossible;  // counts that cannot be (more delivered than sent...): a bug, never a result
-  std::string check;       // empty when every check held (impossible counts, loss, a stalled publisher)
+  nlohmann::json broker_stats;  // the counters the broker printed as it stopped (null: none, as for redis)
+  std::string impossible;       // counts that cannot be (more delivered than sent...): a bug, never a result
+  std::string check;            // empty when every check held (impossible counts, loss, a stalled publisher)
 };
 
 // Where the broker and the load generator run. By default they are pinned apart: the broker on

@@ -106,7 +106,4 @@ std::int64_t raise_fd_limit(std::int64_t needed);
 // subscriptions.
 Result run(const Params& p);
 
-// The counters of a run, with the names every scenario uses.
-std::vector<std::pair<std::string, double>> counters(const Params& p, const Result& r);
-
 }  // namespace tvl::load

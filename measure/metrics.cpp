@@ -30,8 +30,14 @@ std::optional<Memory> memory(pid_t pid) {
     std::string key;
     std::int64_t kib = 0;
     fields >> key >> kib;
-    if (key == "VmRSS:") m.rss_kib = kib, rss = true;
-    if (key == "VmHWM:") m.hwm_kib = kib, hwm = true;
+    if (key == "VmRSS:") {
+      m.rss_kib = kib;
+      rss = true;
+    }
+    if (key == "VmHWM:") {
+      m.hwm_kib = kib;
+      hwm = true;
+    }
   }
   if (!rss || !hwm) return std::nullopt;
   return m;

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "scenarios/naming.hpp"
+
 namespace tvl::primitives {
 
 void check_run(const RunParams& p, const RunResult& r, bool is_switch) {
@@ -84,7 +86,7 @@ Counters run_counters(const Mechanism& m, const RunParams& p, const RunResult& r
 }
 
 std::string run_name(const Mechanism& m, bool pinned) {
-  return fmt::format("primitives/{}/{}/pinned:{}", m.model, m.variant, pinned ? 1 : 0);
+  return benchmark_name("primitives", m.model, m.variant, {{"pinned", pinned ? 1 : 0}});
 }
 
 Counters memory_counters(const Waiter& w, const MemoryCurve& curve) {
@@ -97,7 +99,8 @@ Counters memory_counters(const Waiter& w, const MemoryCurve& curve) {
   }
   int lo = 0, hi = 0;
   for (const auto& p : curve.points) {
-    lo = lo == 0 ? p.n : std::min(lo, p.n), hi = std::max(hi, p.n);
+    lo = lo == 0 ? p.n : std::min(lo, p.n);
+    hi = std::max(hi, p.n);
     if (p.ok()) c.emplace_back(fmt::format("growth_kib_n{}", p.n), double(p.growth_kib()));
   }
   c.emplace_back("tasks_min", lo);
@@ -110,7 +113,7 @@ Counters memory_counters(const Waiter& w, const MemoryCurve& curve) {
 
 std::string memory_name(const Waiter& w, const MemoryParams& p) {
   const int most = p.ns.empty() ? 0 : *std::max_element(p.ns.begin(), p.ns.end());
-  return fmt::format("primitives/{}/{}/tasks_max:{}", w.model, w.variant, most);
+  return benchmark_name("primitives", w.model, w.variant, {{"tasks_max", most}});
 }
 
 }  // namespace tvl::primitives

@@ -58,7 +58,7 @@ RunResult asyncloop_handle(const RunParams& p);         // bare coroutine, its h
 RunResult asyncloop_handle_nolock(const RunParams& p);  // the same, io_context without locking
 RunResult asyncloop_create(const RunParams& p);         // co_spawn + co_await its completion
 
-// A switch or creation mechanism as the catalog lists it (catalog/catalog.cpp).
+// A switch or creation mechanism as the catalog lists it (catalog/primitives.cpp).
 struct Mechanism {
   std::string_view model, variant, what;
   RunFn run;

@@ -53,6 +53,9 @@ KitchenTrial run_loop_bots(int bots, int tables, int threads, Start start) {
   for (int b = 0; b < bots; ++b)
     all.push_back([&, b]() -> asio::awaitable<void> {
       started.fetch_add(1);
+      // Named, not a temporary inside the co_await below: GCC 12 destroys a temporary with a
+      // destructor (an executor holds a reference count) twice when it is part of a co_await.
+      const auto ex = co_await asio::this_coro::executor;
       Kitchen mine(0, 0);
       for (int i = 0; i < tables; ++i) {
         kitchen.change(-n, -n);  // prepare a table
@@ -61,7 +64,7 @@ KitchenTrial run_loop_bots(int bots, int tables, int threads, Start start) {
         kitchen.change(n, n);
         done[static_cast<std::size_t>(b)] += 2;
         if (i % kTablesPerTurn == kTablesPerTurn - 1)  // hand the loop back: another bot's turn
-          co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+          co_await asio::post(ex, asio::use_awaitable);
       }
     });
   start(loop, all);

@@ -34,10 +34,12 @@
 #include <vector>
 
 #include "broker_child.hpp"
+#include "broker_clients.hpp"
 #include "grade.hpp"
 #include "load/loadgen.hpp"
 #include "measure/metrics.hpp"
 #include "measure/process.hpp"
+#include "serve_broker.hpp"
 #include "slow_consumer_broker.hpp"
 #include "tests/fanout_client.hpp"
 
@@ -45,96 +47,21 @@ namespace tvl::exercise {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::Client;
-using Clients = std::vector<std::unique_ptr<Client>>;
 
-// ---- The broker child --------------------------------------------------------------------
+// How long a check waits for all its deliveries, each look at one subscriber, and how long for
+// a connection the broker should close to show it closed.
+constexpr auto kAllDeliveredWait = 5s;
+constexpr auto kLookEach = 10ms;
+constexpr auto kCloseWait = 3s;
+// The broker child gets this long to flush its queues at shutdown (serve_broker's --flush-timeout).
+constexpr const char* kFlushTimeoutSeconds = "0.5";
 
-// `<this program> broker [--port N] [--max-frame N] [--queue-depth N] [--queue-bytes N]
-// [--flush-timeout S]`: the student's broker until SIGTERM, as app/fanout_cli.cpp runs a broker.
-int serve_broker(int argc, char** argv) {
-  fanout::BrokerConfig c;
-  c.flush_timeout_s = 0.5;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--port") c.port = static_cast<std::uint16_t>(std::stoi(value));
-    if (key == "--max-frame") c.max_frame = static_cast<std::uint32_t>(std::stoul(value));
-    if (key == "--queue-depth") c.queue_depth = std::stoul(value);
-    if (key == "--queue-bytes") c.queue_bytes = std::stoul(value);
-    if (key == "--flush-timeout") c.flush_timeout_s = std::stod(value);
-  }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists: all inherit it
-  int stop_pipe[2];
-  if (::pipe(stop_pipe) != 0) throw std::runtime_error("pipe failed");
-  std::thread([stop_signals, w = stop_pipe[1]] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    [[maybe_unused]] const auto n = ::write(w, "x", 1);
-  }).detach();
-  fanout::Control ctl;
-  ctl.stop_fd = stop_pipe[0];
-  ctl.listening = [&c](std::uint16_t port) {
-    fmt::print("listening on {}:{}\n", c.host, port);
-    std::fflush(stdout);
-  };
-  const fanout::BrokerStats s = run_broker(c, ctl);
-  fmt::print(
-      "{}{{\"accepted\":{},\"closed\":{},\"subscribers\":{},\"messages_in\":{},\"deliveries\":{},"
-      "\"dropped\":{},\"slow_disconnects\":{},\"protocol_errors\":{},\"unflushed\":{},\"bytes_in\":{},"
-      "\"bytes_out\":{}}}\n",
-      fanout::kStatsLinePrefix, s.accepted, s.closed, s.subscribers, s.messages_in, s.deliveries, s.dropped,
-      s.slow_disconnects, s.protocol_errors, s.unflushed, s.bytes_in, s.bytes_out);
-  std::fflush(stdout);
-  return 0;
-}
-
-// The student's broker as a child, with these extra options.
+// The student's broker as a child (serve_broker.hpp), with these extra options.
 std::unique_ptr<BrokerChild> start_broker(const std::vector<std::string>& options = {}) {
-  std::vector<std::string> argv{process::self_exe(), "broker", "--port", "0", "--flush-timeout", "0.5"};
+  std::vector<std::string> argv{process::self_exe(), "broker", "--port", "0", "--flush-timeout", kFlushTimeoutSeconds};
   argv.insert(argv.end(), options.begin(), options.end());
   return std::make_unique<BrokerChild>(argv);
 }
-
-// ---- Clients (as in tests/test_fanout_broker.cpp) ----------------------------------------
-
-bool is_sync(const std::string& f) { return f.starts_with("sync-"); }
-
-// The next frame that is not a sync (see subscribers), or nothing within the limit.
-std::optional<std::string> next_data(Client& c, std::chrono::milliseconds limit = 3s) {
-  for (;;)
-    if (auto f = c.read_frame(limit); !f || !is_sync(*f)) return f;
-}
-
-// n clients subscribed one after another, each confirmed held by the broker: client i
-// publishes "sync-i" to the channel, and wherever that arrives, its subscription is in place.
-// On a topic, sync-i reaches clients 0..i (i + 1 deliveries); on a queue, one of them.
-Clients subscribers(std::uint16_t port, const std::string& channel, int n) {
-  Clients subs;
-  for (int i = 0; i < n; ++i) {
-    subs.push_back(std::make_unique<Client>(port));
-    const std::string sync = "sync-" + std::to_string(i);
-    subs.back()->subscribe(channel);
-    subs.back()->publish(channel, sync);
-    bool seen = false;
-    for (const auto give_up = std::chrono::steady_clock::now() + 5s;
-         !seen && std::chrono::steady_clock::now() < give_up;)
-      for (std::size_t j = 0; j < subs.size() && !seen; ++j) seen = subs[j]->read_frame(10ms) == sync;
-    if (!seen) throw std::runtime_error(fmt::format("subscription {} to {} was not confirmed within 5 s", i, channel));
-  }
-  return subs;
-}
-std::int64_t topic_sync_deliveries(std::int64_t k) { return k * (k + 1) / 2; }
-
-std::string payload(const std::string& tag, int i, std::size_t size) {
-  std::string p = tag + std::to_string(i) + ":";
-  p.resize(std::max(size, p.size()), '.');
-  return p;
-}
-int number(const std::string& p, std::size_t tag_size) { return std::atoi(p.c_str() + tag_size); }
 
 // What a check saw: passed or not, and the measured line either way.
 struct Seen {
@@ -212,13 +139,15 @@ Seen queue_round_robin() {
   for (int i = 0; i < n; ++i) p.publish("/queue/jobs", payload("job", i, 16));
   std::vector<int> times_seen(n, 0), per_subscriber(subs.size(), 0), last(subs.size(), -1);
   int total = 0, out_of_order = 0;
-  for (const auto give_up = std::chrono::steady_clock::now() + 5s;
+  for (const auto give_up = std::chrono::steady_clock::now() + kAllDeliveredWait;
        total < n && std::chrono::steady_clock::now() < give_up;)
     for (std::size_t j = 0; j < subs.size(); ++j)
-      while (auto f = next_data(*subs[j], 10ms)) {
+      while (auto f = next_data(*subs[j], kLookEach)) {
         const int i = number(*f, 3);
         if (i < 0 || i >= n) return fails(fmt::format("subscriber {} received '{}', which nobody sent", j, *f));
-        ++times_seen[static_cast<std::size_t>(i)], ++per_subscriber[j], ++total;
+        ++times_seen[static_cast<std::size_t>(i)];
+        ++per_subscriber[j];
+        ++total;
         if (i <= last[j]) ++out_of_order;
         last[j] = i;
       }
@@ -245,7 +174,7 @@ Seen empty_channel_ends_sends() {
   p.publish("/topic/t", "before the end");
   p.send_raw(fanout::frame("") + fanout::frame("/topic/t") + fanout::frame("after the end"));
   ::shutdown(p.fd(), SHUT_WR);
-  const bool closed = p.closed_by_peer(3s);  // the broker saw the whole stream
+  const bool closed = p.closed_by_peer(kCloseWait);  // the broker saw the whole stream
   Client q(b->port(), "/null");
   q.publish("/topic/t", "from another client");
   const auto first = next_data(*subs[0]), second = next_data(*subs[0]);
@@ -271,10 +200,10 @@ Seen oversized_frame_closes_only_its_client() {
     if (next_data(*s) != std::string(1024, 'x')) return fails("a frame of exactly --max-frame was not delivered");
   Client bad_data(b->port(), "/null");
   bad_data.send_raw(fanout::frame("/topic/t") + fanout::frame(std::string(1025, 'y')));
-  const bool data_closed = bad_data.closed_by_peer(3s);
+  const bool data_closed = bad_data.closed_by_peer(kCloseWait);
   Client bad_channel(b->port());
   bad_channel.send_raw(fanout::frame(std::string(1025, '/')));
-  const bool channel_closed = bad_channel.closed_by_peer(3s);
+  const bool channel_closed = bad_channel.closed_by_peer(kCloseWait);
   p.publish("/topic/t", "after");
   int after = 0;
   for (auto& s : subs) after += next_data(*s) == "after";
@@ -295,31 +224,63 @@ Seen oversized_frame_closes_only_its_client() {
 
 constexpr int kFast = 4;
 constexpr std::size_t kPayload = 16 * 1024;
-constexpr double kRate = 1000, kSeconds = 2;
+constexpr double kRate = 1000;
+constexpr double kSeconds = 2;
 constexpr std::size_t kQueueBytes = 1 << 20;
+// A frame on the wire: its length prefix, then its bytes.
+constexpr std::size_t kLengthPrefixBytes = 4;
+// The broker's peak RSS may grow by at most a quarter of what was sent to the slow subscriber.
+constexpr std::int64_t kMemoryShareDivisor = 4;
+// How long the last deliveries may take, and the subscriptions to be confirmed.
+constexpr double kDrainSeconds = 1;
+constexpr double kConfirmSeconds = 5;
+// After the stop, the slow subscriber reads for at most this long, each frame within the second.
+constexpr auto kSlowReadFor = 5s;
+constexpr auto kSlowFrameWait = 1s;
 
-void slow_consumer(Grader& g) {
+// What the slow-consumer run left to check: the load's result, the broker's counters at
+// shutdown, what the slow subscriber read after the stop, and the broker's RSS before the load.
+struct SlowRun {
+  load::Result r;
+  nlohmann::json s;
+  std::int64_t slow_got = 0;
+  std::optional<metrics::Memory> before;
+};
+
+SlowRun run_slow_consumer() {
+  SlowRun run;
   auto b = start_broker({"--queue-bytes", std::to_string(kQueueBytes)});
   // The slow subscriber is the grader's own, so that what it received can be counted: subscribed
   // and confirmed (its sync is the one message it reads), then it reads nothing until the stop.
   Clients slow = subscribers(b->port(), "/topic/load", 1);
-  const auto before = metrics::memory(b->pid());
+  run.before = metrics::memory(b->pid());
   load::Params lp;
-  lp.port = b->port(), lp.broker_pid = b->pid();
-  lp.subscribers = kFast, lp.publishers = 1, lp.payload = kPayload, lp.rate = kRate, lp.duration_s = kSeconds;
-  lp.drain_s = 1, lp.confirm_s = 5, lp.channel = "/topic/load";
-  const load::Result r = load::run(lp);
+  lp.port = b->port();
+  lp.broker_pid = b->pid();
+  lp.subscribers = kFast;
+  lp.publishers = 1;
+  lp.payload = kPayload;
+  lp.rate = kRate;
+  lp.duration_s = kSeconds;
+  lp.drain_s = kDrainSeconds;
+  lp.confirm_s = kConfirmSeconds;
+  lp.channel = "/topic/load";
+  run.r = load::run(lp);
 
   // Stop the broker, and read what the slow subscriber was sent: its socket buffers, then its
   // queue, which the broker flushes now that it reads.
   b->signal_stop();
-  std::int64_t slow_got = 0;
-  for (const auto give_up = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < give_up;) {
-    if (!slow[0]->read_frame(1s)) break;
-    ++slow_got;
+  for (const auto give_up = std::chrono::steady_clock::now() + kSlowReadFor;
+       std::chrono::steady_clock::now() < give_up;) {
+    if (!slow[0]->read_frame(kSlowFrameWait)) break;
+    ++run.slow_got;
   }
-  const auto s = b->stop();
+  run.s = b->stop();
+  return run;
+}
 
+// 5: the publisher kept its pace. Returns whether it stalled.
+bool check_publisher(Grader& g, const load::Result& r) {
   const auto planned = static_cast<std::int64_t>(kRate * kSeconds);
   const bool stalled = r.publishers_stalled > 0 || r.published < planned;
   g.check("the publisher is never held up by a subscriber that never reads", !stalled,
@@ -328,7 +289,11 @@ void slow_consumer(Grader& g) {
           "the publisher stalled: the broker awaited a write to a subscriber that never reads, stopped reading the "
           "publisher meanwhile, and every other subscriber waited too. Give each subscriber its own bounded queue "
           "and its own writer coroutine, so that publish() only appends to queues and never co_awaits a socket.");
+  return stalled;
+}
 
+// 6: the fast subscribers lost nothing.
+void check_fast_subscribers(Grader& g, const load::Result& r, bool stalled) {
   const bool lossless = r.lost == 0 && r.gaps == 0 && r.duplicates_or_reordered == 0 && r.expected > 0;
   g.check(fmt::format("zero loss for the {} fast subscribers", kFast), lossless,
           fmt::format("they received {} of {} deliveries, {} gaps, {} duplicated or reordered; p99 {:.1f} ms from the "
@@ -339,7 +304,12 @@ void slow_consumer(Grader& g) {
                     "moves at the pace of the slowest subscriber"
                   : "a subscriber that keeps up lost messages: drop only for a subscriber whose own queue is full, "
                     "and let its writer write everything queued, in order");
+}
 
+// 7: every message the slow subscriber missed was dropped, and counted.
+void check_drops(Grader& g, const SlowRun& run) {
+  const auto& s = run.s;
+  const std::int64_t slow_got = run.slow_got;
   // Every message after its sync went to the slow subscriber's queue, or was dropped, counted.
   const std::int64_t for_slow = stat(s, "messages_in") - 1;
   const std::int64_t missed = for_slow - slow_got - stat(s, "unflushed");
@@ -355,15 +325,17 @@ void slow_consumer(Grader& g) {
                 "count every message that does not fit in stats_.dropped"
               : "the drop counter is not what the slow subscriber missed: count each message that a full queue "
                 "refuses once, and only those");
+}
 
-  if (stalled) {
-    g.skip("the broker's memory stays bounded",
-           "the broker stopped reading, so it held nothing: bounded only because everything stood still");
-    return;
-  }
+// 8: the broker's memory stayed far below what was sent to the slow subscriber.
+void check_memory(Grader& g, const SlowRun& run) {
+  const auto& r = run.r;
+  const auto& before = run.before;
+  const std::int64_t for_slow = stat(run.s, "messages_in") - 1;
   const std::int64_t grew_kib = r.broker_hwm_kib - (before ? before->rss_kib : 0);
-  const std::int64_t sent_kib = for_slow * static_cast<std::int64_t>(4 + kPayload) / 1024;
-  g.check("the broker's memory stays bounded", before && r.broker_hwm_kib > 0 && grew_kib * 4 < sent_kib,
+  const std::int64_t sent_kib = for_slow * static_cast<std::int64_t>(kLengthPrefixBytes + kPayload) / 1024;
+  g.check("the broker's memory stays bounded",
+          before && r.broker_hwm_kib > 0 && grew_kib * kMemoryShareDivisor < sent_kib,
           fmt::format("its peak RSS grew by {:.1f} MiB while {:.1f} MiB was sent to the slow subscriber (a quarter of "
                       "that is the limit; the queue bound is {:.1f} MiB)",
                       static_cast<double>(grew_kib) / 1024, static_cast<double>(sent_kib) / 1024,
@@ -371,6 +343,19 @@ void slow_consumer(Grader& g) {
           "the broker held what the slow subscriber did not read: its queue is not bounded (the book's "
           "mq_server_plus has this flaw). Refuse a message once the queue holds c.queue_depth messages or "
           "c.queue_bytes bytes");
+}
+
+void slow_consumer(Grader& g) {
+  const SlowRun run = run_slow_consumer();
+  const bool stalled = check_publisher(g, run.r);
+  check_fast_subscribers(g, run.r, stalled);
+  check_drops(g, run);
+  if (stalled) {
+    g.skip("the broker's memory stays bounded",
+           "the broker stopped reading, so it held nothing: bounded only because everything stood still");
+    return;
+  }
+  check_memory(g, run);
 }
 
 int grade() {

@@ -29,7 +29,10 @@ class PlotError(Exception):
 
 
 def parse_name(name):
-    """Split 'scenario/model/variant/k:v/...' into its parts, dropping GB's own segments."""
+    """Split 'scenario/model/variant/k:v/...' into its parts, dropping GB's own segments.
+
+    tvl builds every such name with one function, benchmark_name in scenarios/naming.hpp.
+    """
     parts = AGG_SUFFIX.sub("", name).split("/")
     if len(parts) < 3 or not all(parts[:3]):
         raise PlotError(f"benchmark name '{name}' is not scenario/model/variant[/param:value]")
