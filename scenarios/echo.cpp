@@ -1,6 +1,8 @@
 // The echo server's parts that every model shares (scenarios/echo.hpp).
 #include "scenarios/echo.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -55,6 +57,16 @@ std::string_view name_of(Offload o) {
   for (const auto& [each, n] : kOffloads)
     if (each == o) return n;
   return "?";
+}
+
+void check(const Config& c) {
+  const std::size_t least_kib = (PTHREAD_STACK_MIN + 1023) / 1024;
+  if (c.stack_kib != 0 && c.stack_kib < least_kib)
+    throw std::invalid_argument(
+        fmt::format("echo: a stack of {} KiB is below the system's least, {} KiB", c.stack_kib, least_kib));
+  if (c.threads < 0) throw std::invalid_argument("echo: a negative thread count");
+  if (c.max_line == 0) throw std::invalid_argument("echo: max_line must be at least 1");
+  if (c.work.count() < 0 || c.block.count() < 0) throw std::invalid_argument("echo: negative work or wait");
 }
 
 void Counters::opened() {

@@ -43,6 +43,10 @@ struct Config {
   std::size_t max_line = kDefaultMaxLine;
 };
 
+// Throws std::invalid_argument naming what is wrong: a stack below the system's least
+// (PTHREAD_STACK_MIN), a negative thread count, a zero max_line.
+void check(const Config& c);
+
 // What a server counts; printed at shutdown and checked against the load. Shared by every
 // thread or loop of one server, hence atomic; each is counted where it happens.
 struct Counters {

@@ -16,6 +16,7 @@ inline constexpr std::chrono::milliseconds kAcceptBackoff{10};
 
 inline boost::asio::ip::tcp::acceptor listen_on(boost::asio::io_context& io, const Config& c, const Control& ctl) {
   using boost::asio::ip::tcp;
+  check(c);
   const tcp::endpoint where(boost::asio::ip::make_address(c.host), c.port);
   tcp::acceptor acceptor(io, where.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));

@@ -1,6 +1,8 @@
 // The echo server (scenarios/echo.hpp) under every model: the book's protocol answered line by
 // line, a line over the limit closing only its own connection, shutdown with connections open,
 // and the pool's queue. Names: echo.<model>.<what>.
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -15,6 +17,9 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "measure/process.hpp"
 #include "scenarios/echo.hpp"
 
 namespace {
@@ -234,3 +239,39 @@ TEST(offload, names_parse_both_ways_and_a_wrong_one_lists_the_right_ones) {
 }
 
 }  // namespace
+
+// `tvl serve echo` as a user runs it: a child process that says where it listens, answers a
+// client, and on SIGINT stops and prints its counters.
+TEST(serve, a_client_is_answered_and_sigint_prints_the_counts) {
+  for (const char* model : {"threads", "pool", "asyncloop", "asyncloop-mt"}) {
+    SCOPED_TRACE(model);
+    tvl::process::Child child = tvl::process::spawn(
+        {TVL_BINARY, "serve", "echo", "--model", model, "--port", "0", "--work-us", "10", "--threads", "2"});
+    const std::string line = tvl::process::read_line(child, "listening on ", 30);
+    ASSERT_FALSE(line.empty()) << child.pending;
+    {
+      Client client(static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1))));
+      client.send("from the book\n");
+      EXPECT_EQ(client.line(), "FROM THE BOOK");
+    }
+    const int status = tvl::process::stop(child, SIGINT, 10);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    const std::string stats = tvl::process::read_line(child, "tvl-echo-stats ", 5);
+    ASSERT_FALSE(stats.empty()) << child.pending;
+    const auto counts = nlohmann::json::parse(stats.substr(std::string("tvl-echo-stats ").size()));
+    EXPECT_EQ(counts["requests"], 1);
+    EXPECT_EQ(counts["accepted"], 1);
+    EXPECT_EQ(counts["closed"], 1);
+  }
+}
+
+TEST(serve, a_wrong_variant_or_a_tiny_stack_is_a_usage_error) {
+  for (const auto& args : {std::vector<std::string>{"--model", "asyncloop", "--variant", "bogus"},
+                           std::vector<std::string>{"--model", "threads", "--stack-kib", "4"}}) {
+    std::vector<std::string> argv{TVL_BINARY, "serve", "echo"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto outcome = tvl::process::run_child(argv, 30);
+    EXPECT_EQ(outcome.exit_code, 2) << outcome.output_tail;
+    EXPECT_NE(outcome.output_tail.find("tvl: error: serve echo: "), std::string::npos) << outcome.output_tail;
+  }
+}
