@@ -36,7 +36,7 @@ int run_broker(const fanout::BrokerConfig& c) {
   ctl.stop_fd = stop_fd_on_signals();
   load::raise_fd_limit(0);  // as many connections as the hard limit allows
   ctl.listening = [&c](std::uint16_t port) { say_listening("broker", c.host, port); };
-  const auto stats = catalog::find_fanout(c.model, c.design)->broker(c, ctl);
+  const auto stats = catalog::find_fanout(c.model, fanout::name_of(c.design))->broker(c, ctl);
   fmt::print("{}{}\n", fanout::kStatsLinePrefix, stats_json(stats).dump());
   std::fflush(stdout);
   return 0;
@@ -50,9 +50,8 @@ void add_broker(Commands c) {
   b->add_option("--model", cfg->model, "threads, asyncloop, or asyncloop-mt (an event loop per core; improved only)")
       ->check(CLI::IsMember(catalog::fanout_broker_models()))
       ->capture_default_str();
-  b->add_option("--design", cfg->design, "naive (the book's prototype) or improved (bounded queues, a writer each)")
-      ->check(CLI::IsMember({"naive", "improved"}))
-      ->capture_default_str();
+  add_enum_option(b, "--design", cfg->design, fanout::parse_design,
+                  "naive (the book's prototype) or improved (bounded queues, a writer each)");
   b->add_option("--host", cfg->host, "address to listen on (loopback unless told otherwise)")->capture_default_str();
   b->add_option("--port", cfg->port, "port (0: any free one, printed)")->capture_default_str();
   b->add_option("--max-frame", cfg->max_frame, "largest frame accepted, bytes")
@@ -67,16 +66,15 @@ void add_broker(Commands c) {
   b->add_option("--loops", cfg->loops, "asyncloop-mt: event loops (0: one per CPU in this process's affinity mask)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
-  b->add_option("--slow-policy", cfg->slow_policy, "when a subscriber's queue is full: drop or disconnect")
-      ->check(CLI::IsMember({"drop", "disconnect"}))
-      ->capture_default_str();
+  add_enum_option(b, "--slow-policy", cfg->slow_policy, fanout::parse_slow_policy,
+                  "when a subscriber's queue is full: drop or disconnect");
   b->add_option("--flush-timeout", cfg->flush_timeout_s, "seconds to flush queued messages at shutdown")
       ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();
   b->callback([cfg, &code = c.exit_code] {
-    if (!catalog::find_fanout(cfg->model, cfg->design))
-      throw UsageError(
-          fmt::format("broker: {} has no {} design (tvl list shows what exists)", cfg->model, cfg->design));
+    if (!catalog::find_fanout(cfg->model, fanout::name_of(cfg->design)))
+      throw UsageError(fmt::format("broker: {} has no {} design (tvl list shows what exists)", cfg->model,
+                                   fanout::name_of(cfg->design)));
     code = run_broker(*cfg);
   });
 }

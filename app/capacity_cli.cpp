@@ -28,7 +28,7 @@ struct CapacityArgs {
 std::string command_line(const CapacityArgs& a) {
   const auto& o = a.o;
   std::string cmd = fmt::format("tvl capacity --model {}", o.target.model);
-  if (o.target.is_tvl()) cmd += " --design " + o.target.design;
+  if (o.target.is_tvl()) cmd += " --design " + std::string(fanout::name_of(o.target.design));
   cmd += fmt::format(" --subscribers {} --payload {}", fmt::join(a.subscribers, ","), o.load.payload);
   if (o.slo_ms > 0) cmd += fmt::format(" --slo-ms {}", o.slo_ms);  // else the default for each subscriber count
   cmd += fmt::format(" --probe-seconds {} --tick-ms {} --precision {} --overload {} --load-threads {}", o.probe_s,
@@ -329,9 +329,7 @@ void add_capacity(Commands c) {
   cap->add_option("--model", o.target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
       ->check(CLI::IsMember(catalog::fanout_models()))
       ->required();
-  cap->add_option("--design", o.target.design, "naive or improved (tvl brokers)")
-      ->check(CLI::IsMember({"naive", "improved"}))
-      ->capture_default_str();
+  add_enum_option(cap, "--design", o.target.design, fanout::parse_design, "naive or improved (tvl brokers)");
   cap->add_option("--subscribers", a->subscribers, "subscriber counts, comma separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 1'000'000))

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -71,5 +72,26 @@ void add_broker(Commands c);    // `tvl broker` (app/broker_cli.cpp), added by a
 void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
 void add_compare(Commands c);
 void add_serve(Commands c);     // `tvl serve echo`: the echo server until SIGINT (app/serve_cli.cpp)   // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
+
+// An option whose value is one of a closed set: an enum with parse_X(std::string_view), which
+// throws std::invalid_argument naming the valid names, and name_of(E). The name is parsed here,
+// once, at the command line.
+template <typename E>
+CLI::Option* add_enum_option(CLI::App* app, const std::string& name, E& value, E (*parse)(std::string_view),
+                             const std::string& help) {
+  const auto valid = [parse](const std::string& s) {
+    try {
+      parse(s);
+      return std::string();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  return app
+      ->add_option_function<std::string>(
+          name, [&value, parse](const std::string& s) { value = parse(s); }, help)
+      ->check(valid)
+      ->default_str(std::string(name_of(value)));
+}
 
 }  // namespace tvl::cli

@@ -19,18 +19,20 @@ std::string first_variant_of(const std::string& model) {
   return {};
 }
 
-int run_cutlery(cutlery::Params p, const std::string& json_path) {
-  if (p.variant.empty()) p.variant = first_variant_of(p.model);
-  if (!catalog::find_cutlery(p.model, p.variant)) {
+// `variant`: the name given on the command line, or empty for the model's first.
+int run_cutlery(cutlery::Params p, std::string variant, const std::string& json_path) {
+  if (variant.empty()) variant = first_variant_of(p.model);
+  if (!catalog::find_cutlery(p.model, variant)) {
     std::string known;
     for (const auto& v : cutlery_variants())
       if (v.model == p.model) known += (known.empty() ? "" : ", ") + std::string(v.variant);
-    throw UsageError(fmt::format("model '{}' has no variant '{}' (it has: {})", p.model, p.variant, known));
+    throw UsageError(fmt::format("model '{}' has no variant '{}' (it has: {})", p.model, variant, known));
   }
+  p.variant = cutlery::parse_variant(variant);
   AtomicFile out = open_result_file(json_path);  // fails before the run, not after it
   catalog::ProcessCost cost;
   const auto s = catalog::run_cutlery(p, cost);
-  fmt::print("cutlery/{}/{}: {} bots x {} tables, {} trials, {} OS thread(s)\n", p.model, p.variant, p.bots, p.tables,
+  fmt::print("cutlery/{}/{}: {} bots x {} tables, {} trials, {} OS thread(s)\n", p.model, variant, p.bots, p.tables,
              s.trials, s.os_threads);
   fmt::print("  failed trials     {} of {}  (kitchen not back at {} knives / {} forks)\n", s.failures, s.trials,
              cutlery::kKitchenKnives, cutlery::kKitchenForks);
@@ -53,10 +55,10 @@ void add_cutlery(Commands c) {
 
   auto p = std::make_shared<cutlery::Params>();
   auto json = std::make_shared<std::string>();
-  p->variant.clear();
+  auto variant = std::make_shared<std::string>();
   auto* run = c.run.add_subcommand("cutlery", "robots and cutlery: a lost-update race (book ch. 2)");
   run->add_option("--model", p->model, "concurrency model")->check(CLI::IsMember(models))->capture_default_str();
-  run->add_option("--variant", p->variant, "variant of the model (default: its first; see tvl list)");
+  run->add_option("--variant", *variant, "variant of the model (default: its first; see tvl list)");
   run->add_option("--bots", p->bots, "number of bots")->check(CLI::Range(2, 1000))->capture_default_str();
   run->add_option("--tables", p->tables, "tables each bot prepares and clears")
       ->check(CLI::Range(1, 10'000'000))
@@ -66,7 +68,7 @@ void add_cutlery(Commands c) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   run->add_option("--json", *json, "also write the counters to this JSON file");
-  run->callback([p, json, &code = c.exit_code] { code = run_cutlery(*p, *json); });
+  run->callback([p, variant, json, &code = c.exit_code] { code = run_cutlery(*p, *variant, *json); });
 
   c.explain.add_subcommand("cutlery", "a lost update, step by step")->callback([] {
     fmt::print("{}", cutlery::explain());

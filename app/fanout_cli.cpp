@@ -37,7 +37,7 @@ void print_load(const load::Params& p, const load::Result& r) {
     return 0.0;
   };
   fmt::print("load: {} subscribers, {} publishers, {} B payload, {} msg/s for {} s on {} ({})\n", p.subscribers,
-             p.publishers, p.payload, p.rate, p.duration_s, p.channel, p.protocol);
+             p.publishers, p.payload, p.rate, p.duration_s, p.channel, fanout::name_of(p.protocol));
   fmt::print("  published {} ({:.0f}/s), delivered {} of {} ({:.0f}/s), lost {}, gaps {}, duplicates/reordered {}\n",
              r.published, get("published_per_second"), r.delivered, r.expected, get("items_per_second"), r.lost, r.gaps,
              r.duplicates_or_reordered);
@@ -118,7 +118,8 @@ struct FanoutSweepOptions {
 fanout_point::Placement place_point(fanout_point::Target& t, load::Params& lp, const std::string& broker_cpus,
                                     bool no_pin) {
   if (!catalog::find_fanout(t.model, t.design_name()))
-    throw UsageError(fmt::format("fanout: {} has no {} design (tvl list shows what exists)", t.model, t.design));
+    throw UsageError(
+        fmt::format("fanout: {} has no {} design (tvl list shows what exists)", t.model, fanout::name_of(t.design)));
   fanout_point::Placement where;
   try {
     where = fanout_point::place(broker_cpus, lp.cpus.empty() ? "" : fmt::format("{}", fmt::join(lp.cpus, ",")), no_pin);
@@ -138,7 +139,7 @@ nlohmann::json sweep_context(const FanoutSweepOptions& o, const load::Params& lp
   const auto& t = o.target;
   nlohmann::json context = json_context(fmt::format(
       "tvl sweep fanout --model {}{} --subscribers {} {} --duration {} --payload {}{}{}", t.model,
-      t.is_tvl() ? " --design " + t.design : "", fmt::join(o.subscribers, ","),
+      t.is_tvl() ? " --design " + t.design_name() : "", fmt::join(o.subscribers, ","),
       o.deliveries > 0 ? fmt::format("--deliveries {}", o.deliveries) : fmt::format("--rate {}", lp.rate),
       lp.duration_s, lp.payload, lp.slow_subscribers ? fmt::format(" --slow-subscribers {}", lp.slow_subscribers) : "",
       o.no_pin ? " --no-pin" : ""));
@@ -254,8 +255,8 @@ void add_run_fanout(Commands c) {
   run->add_option("--model", o->target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
       ->check(CLI::IsMember(catalog::fanout_models()))
       ->capture_default_str();
-  run->add_option("--design", o->target.design, "naive or improved (tvl brokers; tvl list shows which exist)")
-      ->capture_default_str();
+  add_enum_option(run, "--design", o->target.design, fanout::parse_design,
+                  "naive or improved (tvl brokers; tvl list shows which exist)");
   run->add_option("--broker-cpus", o->broker_cpus, "CPUs the broker runs on (default: the first one, e.g. 0)");
   run->add_flag("--no-pin", o->no_pin, "pin neither the broker nor the load (default: pinned apart)");
   add_load_options(run, *lp);
@@ -270,9 +271,8 @@ void add_load(Commands c) {
   auto* l = c.app.add_subcommand("load", "an open-loop load against a broker listening on host:port");
   l->add_option("--host", lp->host, "broker address")->capture_default_str();
   l->add_option("--port", lp->port, "broker port")->required();
-  l->add_option("--protocol", lp->protocol, "tvl (the book's frames) or resp (redis-server)")
-      ->check(CLI::IsMember({"tvl", "resp"}))
-      ->capture_default_str();
+  add_enum_option(l, "--protocol", lp->protocol, fanout::parse_protocol,
+                  "tvl (the book's frames) or resp (redis-server)");
   l->add_option("--broker-pid", lp->broker_pid, "read the broker's RSS, CPU and context switches from /proc/PID");
   add_load_options(l, *lp);
   l->add_option("--json", *json, "also write the counters to this JSON file");
@@ -299,18 +299,14 @@ void add_sweep_fanout(Commands c) {
   sw->add_option("--model", so->target.model, "a tvl broker, or a peer: redis, python, python-uvloop")
       ->check(CLI::IsMember(catalog::fanout_models()))
       ->capture_default_str();
-  sw->add_option("--design", so->target.design, "naive or improved (tvl brokers)")
-      ->check(CLI::IsMember({"naive", "improved"}))
-      ->capture_default_str();
+  add_enum_option(sw, "--design", so->target.design, fanout::parse_design, "naive or improved (tvl brokers)");
   sw->add_option("--subscribers", so->subscribers, "subscriber counts, comma separated")
       ->delimiter(',')
       ->check(CLI::Range(1, 1'000'000))
       ->capture_default_str();
   sw->add_option("--queue-depth", so->target.queue_depth, "per-subscriber send queue (improved)")
       ->capture_default_str();
-  sw->add_option("--slow-policy", so->target.slow_policy, "drop or disconnect")
-      ->check(CLI::IsMember({"drop", "disconnect"}))
-      ->capture_default_str();
+  add_enum_option(sw, "--slow-policy", so->target.slow_policy, fanout::parse_slow_policy, "drop or disconnect");
   sw->add_option("--queue-bytes", so->target.queue_bytes, "bytes one subscriber's queue holds (tvl brokers)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34));
   sw->add_option("--loops", so->target.loops, "asyncloop-mt: event loops (default: one per broker CPU)")

@@ -35,9 +35,7 @@ void add_options(CLI::App* cmd, Params& p) {
   cmd->add_option("--variant", p.variant, "safe, or unsafe (bots hand a table on before they are done)")
       ->check(CLI::IsMember({"safe", "unsafe"}))
       ->capture_default_str();
-  cmd->add_option("--staff", p.staff, "book (4 bots) or weekend (7 bots)")
-      ->check(CLI::IsMember({"book", "weekend"}))
-      ->capture_default_str();
+  add_enum_option(cmd, "--staff", p.staff, restaurant::parse_staffing, "book (4 bots) or weekend (7 bots)");
   cmd->add_option("--turns", p.turns, "diners each table serves, one after another")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
@@ -53,9 +51,8 @@ void add_options(CLI::App* cmd, Params& p) {
   cmd->add_option("--service-scale", p.service_scale, "multiplies every bot's service time (0: bookkeeping only)")
       ->check(CLI::Range(0.0, 1000.0))
       ->capture_default_str();
-  cmd->add_option("--chatty", p.chatty, "a guest who holds the GreetBot at the bill: none, block, or offload")
-      ->check(CLI::IsMember({"none", "block", "offload"}))
-      ->capture_default_str();
+  add_enum_option(cmd, "--chatty", p.chatty, restaurant::parse_chatty,
+                  "a guest who holds the GreetBot at the bill: none, block, or offload");
   cmd->add_option("--chatty-ms", p.chatty_ms, "how long the chatty guest talks")
       ->check(CLI::Range(0.0, 10'000.0))
       ->capture_default_str();
@@ -79,7 +76,7 @@ void print(const Params& p, const restaurant::Result& r) {
     return 0.0;
   };
   fmt::print("restaurant/{}/{}: staff {}, {} tables x {} diners, chatty {}, {} OS thread(s)\n", p.model, p.variant,
-             p.staff, p.tables, p.turns, p.chatty, r.os_threads);
+             name_of(p.staff), p.tables, p.turns, name_of(p.chatty), r.os_threads);
   fmt::print("  items_per_second  {:.1f} meals/s ({} meals in {:.2f} s)\n", get("items_per_second"), r.meals,
              r.seconds);
   fmt::print("  latency (arrival -> paid)  p50 {:.0f} us  p90 {:.0f}  p99 {:.0f}  p99.9 {:.0f}  max {:.0f}\n",
@@ -118,7 +115,7 @@ std::vector<std::string> child_args(Params p, int tables, double arrival_rate, c
           "--variant",
           p.variant,
           "--staff",
-          p.staff,
+          name_of(p.staff),
           "--tables",
           std::to_string(tables),
           "--turns",
@@ -136,7 +133,7 @@ std::vector<std::string> child_args(Params p, int tables, double arrival_rate, c
           "--service-scale",
           fmt::format("{}", p.service_scale),
           "--chatty",
-          p.chatty,
+          name_of(p.chatty),
           "--chatty-ms",
           fmt::format("{}", p.chatty_ms),
           "--chatty-every",

@@ -8,10 +8,14 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <coroutine>
 #include <exception>
+#include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace tvl {
 
@@ -19,6 +23,26 @@ namespace tvl {
 // escaped it leaves io_context::run(), where the caller sees it, instead of being dropped.
 inline void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
+}
+
+// Runs `loop` on `threads` threads until it runs out of work. The first exception out of any
+// of them stops the loop and is rethrown here, once every thread has ended.
+inline void run_on_threads(boost::asio::io_context& loop, int threads) {
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  std::vector<std::thread> runners;
+  for (int i = 0; i < threads; ++i)
+    runners.emplace_back([&] {
+      try {
+        loop.run();
+      } catch (...) {
+        std::lock_guard lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        loop.stop();
+      }
+    });
+  for (auto& runner : runners) runner.join();
+  rethrow(failure);
 }
 
 // A suspended bare coroutine, as its waker holds it: calling it resumes the coroutine. One that

@@ -88,8 +88,11 @@ asio::awaitable<void> player_post(Turns& t, int me) {
 }
 
 Bare player_handle(Turns& t, int me, Executor ex) {
+  // Named, not a temporary inside the co_await (it holds an executor, whose destructor is not
+  // trivial): GCC 12 destroys such temporaries twice.
+  const ToLoop to_loop{ex};
   for (long i = 0; i < t.count; ++i) {
-    if (i > 0) co_await ToLoop{ex};
+    if (i > 0) co_await to_loop;
     t.take(me);
   }
 }
@@ -127,7 +130,11 @@ asio::awaitable<void> short_life(long& ran) {
 
 asio::awaitable<void> creator(long count, long& ran) {
   const auto ex = co_await asio::this_coro::executor;
-  for (long i = 0; i < count; ++i) co_await co_spawn(ex, short_life(ran), asio::use_awaitable);
+  for (long i = 0; i < count; ++i) {
+    // Named, not a temporary inside the co_await: GCC 12 destroys such temporaries twice.
+    auto life = short_life(ran);
+    co_await co_spawn(ex, std::move(life), asio::use_awaitable);
+  }
 }
 
 asio::awaitable<void> sleep_own_timer(int& waiting) {

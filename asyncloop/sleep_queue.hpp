@@ -102,6 +102,26 @@ inline void post_wake(const asio::any_io_executor& ex, Wake wake) {
   asio::post(ex, [wake = std::move(wake)]() mutable { wake(); });
 }
 
+// What a bare coroutine (LoopTask) awaits to suspend: it hands its own wake-up to `park` (a
+// queue, a table's slot, the timer queue), and runs `then` once it is resumed. A function that
+// returns one reads, at the co_await, like the blocking call of a thread.
+template <typename Park, typename Then>
+struct Suspended {
+  Park park;
+  Then then;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { park(Wake(Resume(h))); }
+  void await_resume() { then(); }
+};
+
+// The default `then` of suspend(): nothing to do once resumed.
+inline void resume_only() {}
+
+template <typename Park, typename Then = void (*)()>
+Suspended<Park, Then> suspend(Park park, Then then = resume_only) {
+  return {std::move(park), std::move(then)};
+}
+
 class SleepQueue {
  public:
   using Clock = std::chrono::steady_clock;
@@ -117,15 +137,11 @@ class SleepQueue {
 
   // The same for a bare coroutine (LoopTask): `co_await q.sleep_until(t)`. The loop resumes it.
   auto sleep_until(Clock::time_point when) {
-    struct Awaiter {
-      SleepQueue& q;
-      Clock::time_point when;
-      bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<> h) { q.push(when, Wake(Resume(h))); }
-      void await_resume() const noexcept {}
-    };
-    return Awaiter{*this, when};
+    return suspend([this, when](Wake wake) { push(when, std::move(wake)); });
   }
+
+  // Calls `wake` (on the loop) once `when` has passed.
+  void wake_at(Clock::time_point when, Wake wake) { push(when, std::move(wake)); }
 
   std::size_t size() const { return heap_.size(); }
 

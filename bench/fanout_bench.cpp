@@ -30,7 +30,7 @@ void register_fanout(const Profile& profile) {
     if (!v.benched) continue;
     fanout_point::Target t;
     t.model = v.model;
-    if (v.broker) t.design = v.design;
+    if (v.broker) t.design = fanout::parse_design(v.design);
     t.tvl_exe = fanout_point::tvl_beside_me();
     load::Params lp;
     lp.subscribers = profile.fanout_subscribers;

@@ -21,7 +21,7 @@ void cutlery_benchmark(benchmark::State& state, cutlery::Params p) {
   std::vector<cutlery::Trial> trials;
   const auto before = metrics::usage();
   for (auto _ : state) {
-    trials.push_back(catalog::find_cutlery(p.model, p.variant)->run(p));
+    trials.push_back(catalog::find_cutlery(p.model, name_of(p.variant))->run(p));
     try {
       cutlery::check_work(p, trials.back());
     } catch (const std::exception& e) {
@@ -98,7 +98,7 @@ void register_cutlery(const Profile& profile) {
     for (const int tables : profile.cutlery_tables) {
       cutlery::Params p;
       p.model = v.model;
-      p.variant = v.variant;
+      p.variant = cutlery::parse_variant(v.variant);
       p.tables = tables;
       p.trials = tables == largest && profile.cutlery_trials_largest > 0 ? profile.cutlery_trials_largest
                                                                          : profile.cutlery_trials;

@@ -53,10 +53,14 @@ std::vector<Row> rows_of(const catalog::RestaurantVariant& v) {
 
 void add_row(const Profile& profile, const catalog::RestaurantVariant& v, const Row& row) {
   restaurant::Params p;
-  p.model = v.model, p.variant = v.variant, p.staff = row.staff, p.chatty = row.chatty;
+  p.model = v.model;
+  p.variant = v.variant;
+  p.staff = restaurant::parse_staffing(row.staff);
+  p.chatty = restaurant::parse_chatty(row.chatty);
   p.tables = profile.restaurant_tables_service;
   p.turns = profile.restaurant_turns;
-  p.ramp_s = kRampSeconds, p.period_s = kPeriodSeconds;
+  p.ramp_s = kRampSeconds;
+  p.period_s = kPeriodSeconds;
   const auto name = catalog::restaurant_name(p);
   benchmark::RegisterBenchmark(name.c_str(), restaurant_benchmark, p)
       ->UseRealTime()

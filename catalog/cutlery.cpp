@@ -39,8 +39,8 @@ const CutleryVariant* find_cutlery(std::string_view model, std::string_view vari
 }
 
 cutlery::Summary run_cutlery(const cutlery::Params& p) {
-  const CutleryVariant* v = find_cutlery(p.model, p.variant);
-  if (!v) throw std::invalid_argument("cutlery: no model/variant '" + p.model + "/" + p.variant + "'");
+  const CutleryVariant* v = find_cutlery(p.model, name_of(p.variant));
+  if (!v) throw std::invalid_argument("cutlery: no model/variant '" + p.model + "/" + name_of(p.variant) + "'");
   if (p.bots < 2 || p.tables < 1 || p.trials < 1)
     throw std::invalid_argument("cutlery: need at least 2 bots, 1 table and 1 trial");
   std::vector<cutlery::Trial> trials;
@@ -86,14 +86,14 @@ Counters cutlery_counters(const cutlery::Params& p, const cutlery::Summary& s, c
 }
 
 std::string cutlery_name(const cutlery::Params& p) {
-  return benchmark_name("cutlery", p.model, p.variant, {{"tables", p.tables}});
+  return benchmark_name("cutlery", p.model, name_of(p.variant), {{"tables", p.tables}});
 }
 
 nlohmann::json to_json(const cutlery::Params& p, const cutlery::Summary& s, const ProcessCost& cost) {
-  return run_document(cutlery_name(p), "cutlery", p.model, p.variant,
+  return run_document(cutlery_name(p), "cutlery", p.model, name_of(p.variant),
                       {{"bots", p.bots}, {"tables", p.tables}, {"trials", p.trials}, {"os_threads", s.os_threads}},
                       cutlery_counters(p, s, cost),
-                      json_context("tvl run cutlery --model " + p.model + " --variant " + p.variant));
+                      json_context("tvl run cutlery --model " + p.model + " --variant " + name_of(p.variant)));
 }
 
 }  // namespace tvl::catalog

@@ -43,7 +43,6 @@ restaurant::Result run_restaurant(const restaurant::Params& p) {
   if (!v) throw std::invalid_argument("restaurant: no model/variant '" + p.model + "/" + p.variant + "'");
   if (p.tables < 1 || p.turns < 1 || p.chatty_every < 1)
     throw std::invalid_argument("restaurant: need at least 1 table, 1 turn, chatty_every >= 1");
-  restaurant::staff_named(p.staff);  // throws on an unknown staffing
   restaurant::Result r = v->run(p);
   restaurant::check_work(p, r);
   return r;
@@ -76,8 +75,8 @@ Counters restaurant_counters(const restaurant::Params& p, const restaurant::Resu
       {"os_threads", r.os_threads},
       {"stack_kib", static_cast<double>(r.stack_kib)},
       {"seconds", r.seconds},
-      {"chatty_ms", p.chatty == "none" ? 0.0 : p.chatty_ms},
-      {"chatty_every", p.chatty == "none" ? 0.0 : p.chatty_every},
+      {"chatty_ms", p.chatty == restaurant::Chatty::none ? 0.0 : p.chatty_ms},
+      {"chatty_every", p.chatty == restaurant::Chatty::none ? 0.0 : p.chatty_every},
   };
   // Idle time per role (mean over its bots) and of the busiest bot, as the book counts it.
   double busiest = 0;
@@ -110,19 +109,19 @@ Counters restaurant_counters(const restaurant::Params& p, const restaurant::Resu
 
 std::string restaurant_name(const restaurant::Params& p) {
   return benchmark_name("restaurant", p.model, p.variant,
-                        {{"staff", p.staff}, {"chatty", p.chatty}, {"tables", p.tables}});
+                        {{"staff", name_of(p.staff)}, {"chatty", name_of(p.chatty)}, {"tables", p.tables}});
 }
 
 nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r) {
   return run_document(restaurant_name(p), "restaurant", p.model, p.variant,
-                      {{"staff", p.staff},
+                      {{"staff", name_of(p.staff)},
                        {"tables", p.tables},
                        {"turns", p.turns},
                        {"ramp_s", p.ramp_s},
                        {"period_s", p.period_s},
                        {"waits_ms", p.waits_ms},
                        {"service_scale", p.service_scale},
-                       {"chatty", p.chatty},
+                       {"chatty", name_of(p.chatty)},
                        {"chatty_ms", p.chatty_ms},
                        {"chatty_every", p.chatty_every},
                        {"seed", p.seed}},

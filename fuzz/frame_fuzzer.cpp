@@ -1,6 +1,6 @@
 // libFuzzer target: the broker's side of the book's protocol (SPEC §6), parsed three ways that
 // must agree on every byte string, however it is split: FrameParser fed piece by piece,
-// peek_frame walking the bytes in place, and the brokers' own session walker (Parsed over a
+// peek_frame walking the bytes in place, and the brokers' own session walker (ChunkWalk over a
 // ReadBuffer, as threads/fanout.cpp reads a socket). Each is also checked against the
 // protocol written out here, independently; and every payload round-trips through the stamp.
 //
@@ -145,7 +145,7 @@ void check_frame_parser(std::string_view bytes, std::uint32_t max_frame, const W
 }
 
 // The brokers' reader (threads/fanout.cpp): read into the ReadBuffer, walk the chunk in place
-// with Parsed, consume what it used; stop on a bad frame or the end of the client's sends. It
+// with ChunkWalk, consume what it used; stop on a bad frame or the end of the client's sends. It
 // must see the reference's session: the same subscription and messages, and end the same way.
 void check_broker_session(std::string_view bytes, std::uint32_t max_frame, Splits splits, const Session& expected) {
   bool subscribed = false, end = false, bad = false;
@@ -158,7 +158,7 @@ void check_broker_session(std::string_view bytes, std::uint32_t max_frame, Split
     std::memcpy(space.data(), bytes.data() + fed, n);
     chunk.filled(n), fed += n;
     const std::span<const char> in = chunk.bytes();
-    Parsed p;
+    ChunkWalk p;
     if (!subscribed)
       if (const auto name = p.subscription(in, max_frame)) {
         TVL_FUZZ_CHECK(p.used == 4 + name->size() && name->data() == in.data() + 4);

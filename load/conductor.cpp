@@ -36,7 +36,7 @@ int load_threads(const Params& p) {
 
 Load::Load(const Params& p)
     : p_(p),
-      resp_(p.protocol == "resp"),
+      resp_(p.protocol == fanout::Protocol::resp),
       queue_(fanout::is_queue(p.channel)),
       wire_(resp_, p.channel, p.payload),
       threads_(load_threads(p)),
@@ -137,6 +137,18 @@ bool Load::wait_until(F done, Clock::time_point deadline) {
 
 // Connect, confirm every subscription, start the schedule, wait for the deliveries.
 void Load::conduct(Result& r) {
+  confirm_subscriptions(r);
+  std::optional<metrics::Usage> broker_before;
+  if (p_.broker_pid > 0) broker_before = metrics::usage_of(p_.broker_pid);
+  const auto t0 = start_schedule();
+  finish_publishing(r, t0);
+  // What is in flight still arrives, stalled publishers or not; no longer than drain_s (and
+  // not at all for a run cut short: it has failed already).
+  if (r.cut_short_s == 0) wait_for_deliveries(r);
+  if (broker_before) read_broker_usage(r, broker_before);
+}
+
+void Load::confirm_subscriptions(Result& r) {
   const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
   if (!wait_until([&] { return confirmed_.load() >= p_.subscribers; }, Clock::now() + seconds(p_.confirm_s)))
     throw std::runtime_error(fmt::format("only {} of {} subscriptions confirmed ({} of {} connected) within {} s",
@@ -145,12 +157,13 @@ void Load::conduct(Result& r) {
   r.subscribers_confirmed = confirmed_.load();
   wait_until([] { return false; },
              Clock::now() + std::max<Clock::duration>(kProbesSettle, 2 * probe_every(p_.subscribers)));
-  std::optional<metrics::Usage> broker_before;
-  if (p_.broker_pid > 0) broker_before = metrics::usage_of(p_.broker_pid);
-  // Every thread knows t0 before any thread may send: a publisher learns it before it is told
-  // to go (both posted to its thread, in that order); a subscriber reads it from t0_ns_ at each
-  // read, since a thread busy in a handler when t0 was posted could read a message before it
-  // ran what was posted to it.
+}
+
+// Every thread knows t0 before any thread may send: a publisher learns it before it is told
+// to go (both posted to its thread, in that order); a subscriber reads it from t0_ns_ at each
+// read, since a thread busy in a handler when t0 was posted could read a message before it
+// ran what was posted to it.
+Clock::time_point Load::start_schedule() {
   const auto t0 = Clock::now();
   t0_ns_.store(t0.time_since_epoch().count(), std::memory_order_release);
   on_each([t0](Worker& w) {
@@ -162,8 +175,13 @@ void Load::conduct(Result& r) {
     for (Pub* pub : w.pubs)
       if (pub->timer) pub->timer->cancel();
   });
-  // A broker that stops reading its publishers (the naive design behind a slow subscriber)
-  // must not hang the load: after the schedule and the drain time, stop where it stands.
+  return t0;
+}
+
+// Waits for the publishers to finish their schedule. A broker that stops reading its
+// publishers (the naive design behind a slow subscriber) must not hang the load: after the
+// schedule and the drain time, they stop where they stand.
+void Load::finish_publishing(Result& r, Clock::time_point t0) {
   auto too_late = [&] {
     if (p_.late_limit <= 0) return false;
     std::int64_t late = 0;
@@ -190,27 +208,28 @@ void Load::conduct(Result& r) {
   r.publishers_stalled = p_.publishers - publishers_done_.load();
   for (const auto& pub : pubs_) r.published += pub.published.load();
   r.expected = queue_ ? r.published : r.published * p_.subscribers;
-  // What is in flight still arrives, stalled publishers or not; no longer than drain_s (and
-  // not at all for a run cut short: it has failed already).
-  if (r.cut_short_s == 0)
-    wait_until(
-        [&] {
-          std::int64_t distinct = 0;
-          for (const auto& w : workers_) distinct += w->distinct_so_far.load(std::memory_order_relaxed);
-          return distinct >= r.expected;
-        },
-        Clock::now() + seconds(p_.drain_s));
-  if (broker_before) {
-    if (const auto after = metrics::usage_of(p_.broker_pid)) {
-      const auto d = *after - *broker_before;
-      r.broker_cpu_s = d.user_s + d.sys_s;
-      r.broker_vcsw = d.vcsw;
-      r.broker_ivcsw = d.ivcsw;
-    }
-    if (const auto m = metrics::memory(p_.broker_pid)) {
-      r.broker_rss_kib = m->rss_kib;
-      r.broker_hwm_kib = m->hwm_kib;
-    }
+}
+
+void Load::wait_for_deliveries(Result& r) {
+  wait_until(
+      [&] {
+        std::int64_t distinct = 0;
+        for (const auto& w : workers_) distinct += w->distinct_so_far.load(std::memory_order_relaxed);
+        return distinct >= r.expected;
+      },
+      Clock::now() + seconds(p_.drain_s));
+}
+
+void Load::read_broker_usage(Result& r, const std::optional<metrics::Usage>& before) const {
+  if (const auto after = metrics::usage_of(p_.broker_pid)) {
+    const auto d = *after - *before;
+    r.broker_cpu_s = d.user_s + d.sys_s;
+    r.broker_vcsw = d.vcsw;
+    r.broker_ivcsw = d.ivcsw;
+  }
+  if (const auto m = metrics::memory(p_.broker_pid)) {
+    r.broker_rss_kib = m->rss_kib;
+    r.broker_hwm_kib = m->hwm_kib;
   }
 }
 

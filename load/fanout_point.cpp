@@ -73,7 +73,7 @@ std::pair<process::Child, std::uint16_t> start_broker(const Target& o) {
     argv = {"/usr/bin/python3", std::string(TVL_SOURCE_DIR) + "/peers/asyncio_broker.py",
             "--port",           "0",
             "--queue-depth",    std::to_string(o.queue_depth),
-            "--slow-policy",    o.slow_policy};
+            "--slow-policy",    std::string(fanout::name_of(o.slow_policy))};
     if (o.model == "python-uvloop") argv.push_back("--uvloop");
   } else {
     argv = {o.tvl_exe.empty() ? process::self_exe() : o.tvl_exe,
@@ -81,13 +81,13 @@ std::pair<process::Child, std::uint16_t> start_broker(const Target& o) {
             "--model",
             o.model,
             "--design",
-            o.design,
+            std::string(fanout::name_of(o.design)),
             "--port",
             "0",
             "--queue-depth",
             std::to_string(o.queue_depth),
             "--slow-policy",
-            o.slow_policy};
+            std::string(fanout::name_of(o.slow_policy))};
     if (o.queue_bytes > 0) argv.insert(argv.end(), {"--queue-bytes", std::to_string(o.queue_bytes)});
     if (o.model == "asyncloop-mt" && o.loops > 0) argv.insert(argv.end(), {"--loops", std::to_string(o.loops)});
   }
@@ -181,7 +181,7 @@ Placement place(const std::string& broker_cpus, const std::string& load_cpus, bo
 }
 
 Point run_point(const Target& t, load::Params lp) {
-  if (t.model == "redis") lp.protocol = "resp";
+  if (t.model == "redis") lp.protocol = fanout::Protocol::resp;
   load::raise_fd_limit(lp.subscribers + lp.slow_subscribers + lp.publishers + 64);  // the broker inherits it
   auto [broker, port] = start_broker(t);
   lp.port = port;

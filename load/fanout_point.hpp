@@ -15,17 +15,18 @@ namespace tvl::fanout_point {
 
 struct Target {
   std::string model = "asyncloop";  // threads | asyncloop | asyncloop-mt | redis | python | python-uvloop
-  std::string design = "improved";  // naive | improved (tvl brokers)
+  fanout::Design design = fanout::Design::improved;  // tvl brokers
   std::size_t queue_depth = 10'000;
   std::size_t queue_bytes = 0;  // tvl brokers: bytes one subscriber's queue holds (0: the broker's default)
   int loops = 0;                // asyncloop-mt: event loops (0: one per CPU it may use)
-  std::string slow_policy = "drop";
+  fanout::SlowPolicy slow_policy = fanout::SlowPolicy::drop;
   std::vector<int> cpus;                // the broker runs only on these CPUs (empty: anywhere)
   std::vector<std::string> extra_args;  // appended to the broker's command line
   std::string tvl_exe;                  // the tvl binary that runs `tvl broker` (empty: this very program)
 
   bool is_tvl() const { return model == "threads" || model.starts_with("asyncloop"); }
-  std::string design_name() const { return is_tvl() ? design : "peer"; }  // "peer" for redis and python
+  // "peer" for redis and python
+  std::string design_name() const { return is_tvl() ? std::string(fanout::name_of(design)) : "peer"; }
 };
 
 struct Point {

@@ -32,6 +32,7 @@
 #include "load/loadgen.hpp"
 #include "load/wire.hpp"
 #include "measure/histogram.hpp"
+#include "measure/metrics.hpp"
 #include "measure/thread_time.hpp"
 
 namespace tvl::load::detail {
@@ -89,14 +90,14 @@ struct Worker {
   bool go = false, stop_publishing = false, stopping = false;
   std::int64_t delivered = 0, gaps = 0, duplicates_or_reordered = 0, last_delivery_ns = 0;
   Histogram from_intended_ns, from_sent_ns, user_from_intended_ns;
-  std::int64_t unstamped = 0;                                 // deliveries whose read carried no kernel stamp
-  std::vector<std::vector<bool>> seen;                        // queue channels: per publisher, which seq arrived here
-  std::vector<std::uint64_t> queue_next;                      // queue channels: per publisher, the highest seq + 1
-  std::int64_t late = 0;                                      // deliveries later than Params::late_ns
+  std::int64_t unstamped = 0;             // deliveries whose read carried no kernel stamp
+  std::vector<std::vector<bool>> seen;    // queue channels: per publisher, which seq arrived here
+  std::vector<std::uint64_t> queue_next;  // queue channels: per publisher, the highest seq + 1
+  std::int64_t late = 0;                  // deliveries later than Params::late_ns
   // `delivered` less `duplicates_or_reordered`, stored once per read: a broker that delivers twice
   // must not end the drain before every message arrived once
   alignas(64) std::atomic<std::int64_t> distinct_so_far{0};
-  std::atomic<std::int64_t> late_so_far{0};                   // `late`, stored once per read
+  std::atomic<std::int64_t> late_so_far{0};  // `late`, stored once per read
   metrics::ThreadTime at_go, at_sent, at_end;
   std::exception_ptr error;
   std::thread thread;
@@ -137,6 +138,11 @@ class Load {
   template <typename F>
   bool wait_until(F done, Clock::time_point deadline);
   void conduct(Result& r);
+  void confirm_subscriptions(Result& r);
+  Clock::time_point start_schedule();
+  void finish_publishing(Result& r, Clock::time_point t0);
+  void wait_for_deliveries(Result& r);
+  void read_broker_usage(Result& r, const std::optional<metrics::Usage>& before) const;
   void finish();
 
   // subscriber.cpp

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "measure/histogram.hpp"
+#include "scenarios/fanout.hpp"
 
 namespace tvl::load {
 
@@ -23,7 +24,7 @@ inline constexpr double kLoadBoundBusy = 0.9;
 struct Params {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  std::string protocol = "tvl";  // tvl (the book's frames) | resp (redis-server PUBLISH/SUBSCRIBE)
+  fanout::Protocol protocol = fanout::Protocol::frames;  // the book's frames, or RESP (redis-server)
   int subscribers = 10;
   int publishers = 1;
   int slow_subscribers = 0;  // extra subscribers that never read (not counted in `expected`)

@@ -82,7 +82,9 @@ Receipt receipt(Clock::time_point t0, std::int64_t stamp_ns) {
 asio::awaitable<tcp::socket*> Load::connect(Worker& w, bool stamped) {
   tcp::socket& s = w.sockets.emplace_back(w.io);
   boost::system::error_code ec;
-  co_await s.async_connect({asio::ip::make_address(p_.host), p_.port}, asio::redirect_error(use_awaitable, ec));
+  const tcp::endpoint broker(asio::ip::make_address(p_.host),
+                             p_.port);  // named: GCC 12 and co_await (subscribe_request())
+  co_await s.async_connect(broker, asio::redirect_error(use_awaitable, ec));
   if (ec) throw std::runtime_error(fmt::format("cannot connect to {}:{}: {}", p_.host, p_.port, ec.message()));
   s.set_option(tcp::no_delay(true));
   if (stamped) enable_receive_stamps(s);  // where it fails, every read falls back and is counted
@@ -144,7 +146,8 @@ std::size_t Load::take(Sub& sub, std::string_view data, const Receipt& at) {
   return used;
 }
 
-// GCC 12 cannot keep a braced list alive across a co_await: build requests outside one.
+// GCC 12 destroys a temporary with a destructor twice when it sits in a co_await expression
+// (a braced list, a string built inline): every such value is built in a named local first.
 std::string Load::subscribe_request() const {
   return resp_ ? wire::resp_command({"SUBSCRIBE", p_.channel}) : fanout::frame(p_.channel);
 }

@@ -17,22 +17,19 @@
 
 namespace tvl::load::wire {
 
-inline constexpr std::size_t kFrameHeader = 4;  // a frame's big-endian length
-
-inline std::uint32_t get_be32(const char* p) {
-  return std::uint32_t{static_cast<unsigned char>(p[0])} << 24 | std::uint32_t{static_cast<unsigned char>(p[1])} << 16 |
-         std::uint32_t{static_cast<unsigned char>(p[2])} << 8 | std::uint32_t{static_cast<unsigned char>(p[3])};
-}
+using fanout::get_be32;
+using fanout::kHeaderBytes;
+using fanout::put_le;
 
 // Hands every complete frame at the front of `in` to `on_frame`; returns the bytes used.
 template <typename F>
 std::size_t parse_frames(std::string_view in, F&& on_frame) {
   std::size_t at = 0;
-  while (in.size() - at >= kFrameHeader) {
+  while (in.size() - at >= kHeaderBytes) {
     const std::size_t len = get_be32(in.data() + at);
-    if (in.size() - at - kFrameHeader < len) break;
-    on_frame(in.substr(at + kFrameHeader, len));
-    at += kFrameHeader + len;
+    if (in.size() - at - kHeaderBytes < len) break;
+    on_frame(in.substr(at + kHeaderBytes, len));
+    at += kHeaderBytes + len;
   }
   return at;
 }
@@ -88,12 +85,6 @@ inline std::size_t parse_resp(std::string_view in, Reply& r) {
 }
 
 // --- Writing.
-
-template <typename T>
-char* put_le(T v, char* p) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<char>(static_cast<std::uint64_t>(v) >> (8 * i));
-  return p + sizeof(T);
-}
 
 // A RESP command: an array of bulk strings.
 inline std::string resp_command(std::initializer_list<std::string_view> args) {

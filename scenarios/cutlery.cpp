@@ -7,20 +7,44 @@
 #include <fmt/format.h>
 
 #include "measure/stats.hpp"
+#include "scenarios/names.hpp"
 
 namespace tvl::cutlery {
+
+namespace {
+
+constexpr std::array<std::string_view, 7> kVariantNames = {"racy",         "mutex",    "atomic", "safe",
+                                                           "await-inside", "nostrand", "strand"};
+
+}  // namespace
+
+Variant parse_variant(std::string_view name) { return parse_name<Variant>(kVariantNames, name, "cutlery variant"); }
+
+const char* name_of(Variant v) { return kVariantNames[static_cast<std::size_t>(v)].data(); }
+
+Update update_for(Variant v) {
+  if (v == Variant::mutex) return Update::locked;
+  if (v == Variant::atomic || v == Variant::safe) return Update::atomic;
+  return Update::racy;
+}
+
+void require_variant(const Params& p, std::initializer_list<Variant> known) {
+  for (const Variant v : known)
+    if (v == p.variant) return;
+  throw std::invalid_argument("cutlery/" + p.model + ": no variant '" + name_of(p.variant) + "'");
+}
 
 std::int64_t expected_ops(const Params& p) { return std::int64_t{2} * p.tables * p.bots; }
 
 void check_work(const Params& p, const Trial& t) {
   if (t.bots_started != p.bots)
     throw std::runtime_error(
-        fmt::format("cutlery/{}/{}: {} of {} bots started", p.model, p.variant, t.bots_started, p.bots));
+        fmt::format("cutlery/{}/{}: {} of {} bots started", p.model, name_of(p.variant), t.bots_started, p.bots));
   if (t.table_ops != expected_ops(p))
-    throw std::runtime_error(fmt::format("cutlery/{}/{}: {} table operations done, {} asked", p.model, p.variant,
-                                         t.table_ops, expected_ops(p)));
+    throw std::runtime_error(fmt::format("cutlery/{}/{}: {} table operations done, {} asked", p.model,
+                                         name_of(p.variant), t.table_ops, expected_ops(p)));
   if (!(t.seconds > 0.0))
-    throw std::runtime_error(fmt::format("cutlery/{}/{}: trial reported no elapsed time", p.model, p.variant));
+    throw std::runtime_error(fmt::format("cutlery/{}/{}: trial reported no elapsed time", p.model, name_of(p.variant)));
 }
 
 bool kitchen_intact(const Trial& t) { return t.kitchen_knives == kKitchenKnives && t.kitchen_forks == kKitchenForks; }

@@ -10,9 +10,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tvl::cutlery {
@@ -82,9 +85,20 @@ inline void give(Cutlery& from, Cutlery& to, int knives, int forks, Update how) 
 // What a bot is asked to do; the bots pull these from a queue, as in the book.
 enum class Task : std::uint8_t { prepare_table, clear_table, shutdown };
 
+// The variants of the models (the catalog, `tvl list`, says which model has which): how the
+// threads change the counts (racy, mutex, atomic; tbb: racy, safe), whether a coroutine
+// suspends inside change() (asyncloop: racy, await-inside), and whether the bots of a loop run
+// by several threads share a strand (asyncloop-mt: nostrand, strand).
+enum class Variant : std::uint8_t { racy, mutex, atomic, safe, await_inside, nostrand, strand };
+Variant parse_variant(std::string_view name);  // throws std::invalid_argument, naming the valid ones
+const char* name_of(Variant v);
+
+// How the bots of a variant change the counts: only mutex and atomic (safe) close the window.
+Update update_for(Variant v);
+
 struct Params {
-  std::string model = "threads";  // threads | tbb | asyncloop | asyncloop-mt
-  std::string variant = "racy";   // see the catalog (`tvl list`)
+  std::string model = "threads";    // threads | tbb | asyncloop | asyncloop-mt
+  Variant variant = Variant::racy;  // see the catalog (`tvl list`)
   int bots = 10;
   int tables = 100;  // tables per bot: N prepare + N clear tasks each
   int trials = 1;
@@ -109,6 +123,38 @@ Trial run_threads(const Params& p);       // threads/cutlery.cpp: a std::thread 
 Trial run_tbb(const Params& p);           // threads/cutlery.cpp: bots on a oneTBB pool
 Trial run_asyncloop(const Params& p);     // asyncloop/cutlery.cpp: one io_context, one thread
 Trial run_asyncloop_mt(const Params& p);  // asyncloop/cutlery.cpp: one io_context, K threads
+
+// Throws std::invalid_argument unless p.variant is one of the model's.
+void require_variant(const Params& p, std::initializer_list<Variant> known);
+
+// How many tasks a bot gets: a prepare and a clear per table, then the shutdown.
+inline int bot_tasks(const Params& p) { return 2 * p.tables + 1; }
+
+// As in the book, every bot's queue is filled before any bot starts: push(task) for each of
+// the bot's tasks, in order.
+template <typename Push>
+void fill_tasks(const Params& p, Push&& push) {
+  for (int i = 0; i < p.tables; ++i) {
+    push(Task::prepare_table);
+    push(Task::clear_table);
+  }
+  push(Task::shutdown);
+}
+
+// A trial as every model ends it: what the kitchen holds, how many bots started and how many
+// tasks the bots did (bot->done() each), since `began`, with the model's OS threads.
+template <typename Bots>
+Trial finish(const Cutlery& kitchen, const Bots& bots, int started, std::chrono::steady_clock::time_point began,
+             int os_threads) {
+  Trial t;
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  t.kitchen_knives = kitchen.knives();
+  t.kitchen_forks = kitchen.forks();
+  t.bots_started = started;
+  for (const auto& bot : bots) t.table_ops += bot->done();
+  t.os_threads = os_threads;
+  return t;
+}
 
 // Expected table operations for a trial of these parameters.
 std::int64_t expected_ops(const Params& p);

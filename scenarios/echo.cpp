@@ -1,6 +1,8 @@
 // The echo server's parts that every model shares (scenarios/echo.hpp).
 #include "scenarios/echo.hpp"
 
+#include "scenarios/names.hpp"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -14,8 +16,7 @@
 namespace tvl::echo {
 namespace {
 
-constexpr std::array kOffloads{std::pair{Offload::none, std::string_view("none")},
-                               std::pair{Offload::executor, std::string_view("executor")}};
+constexpr std::array<std::string_view, 2> kOffloads{"none", "executor"};  // indexed by Offload
 
 // How many turns of spin_turns() take a microsecond on this machine, measured once: the median
 // of a few short runs, so that one preempted run does not set it.
@@ -47,17 +48,9 @@ void spin_turns(std::uint64_t turns) {
   (void)sink;
 }
 
-Offload parse_offload(std::string_view name) {
-  for (const auto& [o, n] : kOffloads)
-    if (n == name) return o;
-  throw std::invalid_argument(fmt::format("no offload '{}': none or executor", name));
-}
+Offload parse_offload(std::string_view name) { return parse_name<Offload>(kOffloads, name, "offload"); }
 
-std::string_view name_of(Offload o) {
-  for (const auto& [each, n] : kOffloads)
-    if (each == o) return n;
-  return "?";
-}
+std::string_view name_of(Offload o) { return kOffloads[static_cast<std::size_t>(o)]; }
 
 void check(const Config& c) {
   const std::size_t least_kib = (PTHREAD_STACK_MIN + 1023) / 1024;

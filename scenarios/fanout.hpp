@@ -27,6 +27,33 @@
 namespace tvl::fanout {
 
 inline constexpr std::uint32_t kDefaultMaxFrame = 1u << 20;  // 1 MiB
+inline constexpr std::size_t kHeaderBytes = 4;               // a frame's big-endian length
+
+// The project's one codec for the wire's integers: a frame's length is big-endian (the book's
+// struct.pack('>I')); the load's stamp fields are little-endian. Everything that reads or
+// writes frames (the brokers, the load generator, the fuzz targets) uses these.
+inline void put_be32(std::uint32_t v, char* p) {
+  for (std::size_t i = 0; i < kHeaderBytes; ++i) p[i] = static_cast<char>(v >> (8 * (kHeaderBytes - 1 - i)));
+}
+
+inline std::uint32_t get_be32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return std::uint32_t{u[0]} << 24 | std::uint32_t{u[1]} << 16 | std::uint32_t{u[2]} << 8 | std::uint32_t{u[3]};
+}
+
+// Writes v's sizeof(T) bytes, least significant first, at p; returns the byte after them.
+template <typename T>
+char* put_le(T v, char* p) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) p[i] = static_cast<char>(static_cast<std::uint64_t>(v) >> (8 * i));
+  return p + sizeof(T);
+}
+
+template <typename T>
+T get_le(const char* p) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return static_cast<T>(v);
+}
 // The line `tvl broker` prints last, before its counters as JSON; the harness reads it by this.
 inline constexpr std::string_view kStatsLinePrefix = "tvl-broker-stats ";
 
@@ -52,6 +79,11 @@ class FrameParser {
   std::size_t buffered() const { return buffer_.size() - offset_; }
 
  private:
+  static constexpr std::size_t kCompactAfter = 64 * 1024;  // consumed bytes kept before they are erased
+  void fail(std::uint32_t length) {
+    failed_ = true;
+    bad_length_ = length;
+  }
   std::uint32_t max_frame_;
   std::string buffer_;
   std::size_t offset_ = 0;  // start of the unconsumed bytes in buffer_
@@ -65,7 +97,7 @@ class FrameParser {
 struct FrameView {
   enum Status { complete, partial, too_long } status = partial;
   std::string_view payload;  // complete: the frame's bytes after the prefix
-  std::size_t size = 0;      // complete: 4 + payload.size()
+  std::size_t size = 0;      // complete: kHeaderBytes + payload.size()
   std::uint32_t length = 0;  // too_long: the length the prefix claimed
 };
 FrameView peek_frame(std::span<const char> bytes, std::uint32_t max_frame);
@@ -95,18 +127,32 @@ inline constexpr std::size_t kStampBytes = 4 + 8 + 8 + 8;
 std::string encode_stamp(const Stamp& s, std::size_t payload_bytes);
 std::optional<Stamp> decode_stamp(std::string_view payload);
 
+// The closed sets of a fan-out run: enums, parsed once at the edge (the command line) by
+// parse_X, which throws std::invalid_argument naming the valid names, and named by name_of;
+// each has one table of names (scenarios/fanout.cpp).
+enum class Design { naive, improved };       // the book's prototype, or bounded queues and a writer each
+enum class SlowPolicy { drop, disconnect };  // improved, a subscriber's queue full: drop the message, or it
+enum class Protocol { frames, resp };        // the load's wire: the book's frames ("tvl"), or redis's RESP
+
+Design parse_design(std::string_view name);
+SlowPolicy parse_slow_policy(std::string_view name);
+Protocol parse_protocol(std::string_view name);
+std::string_view name_of(Design d);
+std::string_view name_of(SlowPolicy p);
+std::string_view name_of(Protocol p);
+
 // How a broker is run: `tvl broker --model M --design D ...`.
 struct BrokerConfig {
   std::string model = "asyncloop";  // threads | asyncloop | asyncloop-mt
-  std::string design = "improved";  // naive | improved
-  std::string host = "127.0.0.1";   // loopback unless told otherwise
-  std::uint16_t port = 0;           // 0: any free port (reported through Control::listening)
+  Design design = Design::improved;
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  std::uint16_t port = 0;          // 0: any free port (reported through Control::listening)
   std::uint32_t max_frame = kDefaultMaxFrame;
-  std::size_t queue_depth = 10'000;   // improved: messages one subscriber's send queue may hold
-  std::size_t queue_bytes = 1 << 20;  // improved: bytes one subscriber's send queue may hold
-  std::string slow_policy = "drop";   // improved, queue full: drop the message, or disconnect
-  int loops = 0;                      // asyncloop-mt: event loops (0: one per CPU this process may use)
-  double flush_timeout_s = 2.0;       // on shutdown: how long queued messages may take to go out
+  std::size_t queue_depth = 10'000;           // improved: messages one subscriber's send queue may hold
+  std::size_t queue_bytes = 1 << 20;          // improved: bytes one subscriber's send queue may hold
+  SlowPolicy slow_policy = SlowPolicy::drop;  // improved, queue full: drop the message, or disconnect
+  int loops = 0;                              // asyncloop-mt: event loops (0: one per CPU this process may use)
+  double flush_timeout_s = 2.0;               // on shutdown: how long queued messages may take to go out
 };
 
 // What a broker counts; printed at shutdown and checked by the harness against the load.
@@ -120,7 +166,10 @@ struct BrokerStats {
   std::int64_t slow_disconnects = 0;  // subscribers closed because their queue was full
   std::int64_t protocol_errors = 0;   // connections closed for a frame over max_frame
   std::int64_t unflushed = 0;         // messages still queued when the flush timeout ran out
-  std::int64_t bytes_in = 0, bytes_out = 0;
+  std::int64_t bytes_in = 0;
+  std::int64_t bytes_out = 0;
+
+  BrokerStats& operator+=(const BrokerStats& o);  // a broker's parts' counters, summed
 };
 
 // The broker's line to the process that runs it: where it listens, and when to stop.
@@ -134,7 +183,7 @@ struct Control {
 using BrokerFn = BrokerStats (*)(const BrokerConfig&, const Control&);
 BrokerStats run_threads_broker(const BrokerConfig& c, const Control& ctl);    // threads/fanout.cpp
 BrokerStats run_asyncloop_broker(const BrokerConfig& c, const Control& ctl);  // asyncloop/fanout.cpp
-// An event loop per core: c.loops io_contexts, each run by its own thread (asyncloop/fanout.cpp).
+// An event loop per core: c.loops io_contexts, each run by its own thread (asyncloop/fanout_mt.cpp).
 BrokerStats run_asyncloop_mt_broker(const BrokerConfig& c, const Control& ctl);
 
 }  // namespace tvl::fanout

@@ -6,10 +6,6 @@
 namespace tvl::fanout {
 
 void check_config(const BrokerConfig& c, const Control& ctl, const std::string& who) {
-  if (c.design != "naive" && c.design != "improved")
-    throw std::invalid_argument(who + ": no design '" + c.design + "' (naive or improved)");
-  if (c.slow_policy != "drop" && c.slow_policy != "disconnect")
-    throw std::invalid_argument(who + ": no slow policy '" + c.slow_policy + "' (drop or disconnect)");
   if (c.queue_depth == 0) throw std::invalid_argument(who + ": queue_depth must be at least 1");
   if (c.queue_bytes == 0) throw std::invalid_argument(who + ": queue_bytes must be at least 1");
   if (ctl.stop_fd < 0) throw std::invalid_argument(who + ": no stop_fd");

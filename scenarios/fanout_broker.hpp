@@ -1,8 +1,9 @@
 // What every fan-out broker does the same whatever its concurrency model: reading a client's
 // session off its socket (SPEC §6), keeping the channel registry, gathering a run of messages
 // to one channel, and the bounded subscriber buffer's rule. threads/fanout.cpp and
-// asyncloop/fanout.cpp both use these, so that diffing the two shows only the model change:
-// locks and writer threads there, one loop's coroutines here.
+// asyncloop/fanout.cpp both use these (and scenarios/fanout_session.hpp, built on them), so
+// that diffing the two shows only the model change: a thread per connection and a lock in the
+// first, a coroutine per connection on one loop's thread and no lock in the second.
 //
 // Everything is in place and allocation-free on the way of a message: the session walks the
 // reader's own chunk, and a channel is found by the string_view that points into it.
@@ -27,7 +28,7 @@ namespace tvl::fanout {
 inline constexpr std::size_t kReadChunk = 64 * 1024;    // one read takes up to this much
 inline constexpr std::size_t kKeepBuffer = 256 * 1024;  // an emptied output buffer bigger than this is freed
 
-// Throws std::invalid_argument, naming `who`, for a design, policy or bound no broker has.
+// Throws std::invalid_argument, naming `who`, for a bound no broker has.
 void check_config(const BrokerConfig& c, const Control& ctl, const std::string& who);
 
 // A reader's buffer: bytes arrive at the back, whole frames are handled where they lie and
@@ -53,7 +54,8 @@ class ReadBuffer {
   void clear() { have_ = 0; }
 
  private:
-  std::size_t capacity_ = kReadChunk, have_ = 0;
+  std::size_t capacity_ = kReadChunk;
+  std::size_t have_ = 0;
   std::unique_ptr<char[]> bytes_ = std::make_unique_for_overwrite<char[]>(capacity_);  // untouched pages cost no RSS
 };
 
@@ -61,9 +63,10 @@ class ReadBuffer {
 // then (channel, data) pairs until the bytes run out, a frame is over max_frame (`bad`: close
 // this connection), or the empty channel frame ends the client's sends (`end`). `used` counts
 // the bytes handled; what follows is the start of a frame still coming.
-struct Parsed {
+struct ChunkWalk {
   std::size_t used = 0;
-  bool bad = false, end = false;
+  bool bad = false;
+  bool end = false;
 
   // The channel the client subscribes to, once its first frame is all there.
   std::optional<std::string_view> subscription(std::span<const char> bytes, std::uint32_t max_frame) {
@@ -82,7 +85,8 @@ struct Parsed {
       bad = m.status == FrameView::too_long;
       return std::nullopt;
     }
-    used += m.whole.size(), end = m.end;
+    used += m.whole.size();
+    end = m.end;
     if (m.end) return std::nullopt;
     return m;
   }
@@ -152,7 +156,10 @@ struct Run {
     ends.push_back(frames.size());
   }
   bool empty() const { return ends.empty(); }
-  void clear() { frames.clear(), ends.clear(); }
+  void clear() {
+    frames.clear();
+    ends.clear();
+  }
 };
 
 // How many of a run's frames (ends[k]: where the (k+1)th ends) a subscriber's bounded buffer

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <thread>
 
-#include "measure/metrics.hpp"
+#include "measure/rss_sampler.hpp"
+#include "scenarios/names.hpp"
 
 namespace tvl::restaurant {
 
@@ -71,11 +71,25 @@ const std::vector<Action>& script() {
   return meal;
 }
 
-Staff staff_named(const std::string& name) {
-  if (name == "book") return {{1, 1, 1, 1}};
-  if (name == "weekend") return {{2, 3, 1, 1}};  // a second GreetBot and two more WaitBots
-  throw std::invalid_argument("no staffing '" + name + "' (book or weekend)");
+namespace {
+
+constexpr std::array<std::string_view, 2> kStaffingNames = {"book", "weekend"};
+constexpr std::array<std::string_view, 3> kChattyNames = {"none", "block", "offload"};
+
+}  // namespace
+
+Staffing parse_staffing(std::string_view name) { return parse_name<Staffing>(kStaffingNames, name, "staffing"); }
+
+const char* name_of(Staffing s) { return kStaffingNames[static_cast<std::size_t>(s)].data(); }
+
+Staff staff_for(Staffing s) {
+  if (s == Staffing::weekend) return {{2, 3, 1, 1}};  // a second GreetBot and two more WaitBots
+  return {{1, 1, 1, 1}};
 }
+
+Chatty parse_chatty(std::string_view name) { return parse_name<Chatty>(kChattyNames, name, "chatty mode"); }
+
+const char* name_of(Chatty c) { return kChattyNames[static_cast<std::size_t>(c)].data(); }
 
 int bots_called(const Staff& staff, Step step) {
   return step == Step::take_order ? staff.bots[static_cast<std::size_t>(Role::wait)] : 1;
@@ -123,7 +137,7 @@ std::chrono::nanoseconds walk_time(const Params& p) {
 }
 
 bool is_chatty(const Params& p, int table, int turn) {
-  return p.chatty != "none" && (table * p.turns + turn) % p.chatty_every == 0;
+  return p.chatty != Chatty::none && (table * p.turns + turn) % p.chatty_every == 0;
 }
 
 void Tables::enter(int table, Step step) {
@@ -208,45 +222,53 @@ void check_work(const Params& p, const Result& r) {
                                          steps, expected * kStepsPerDiner));
 }
 
-Result run_measured(const Params& p, const char* model, const std::function<Result()>& serve) {
-  if (p.variant != "safe" && p.variant != "unsafe")
-    throw std::invalid_argument(std::string("restaurant/") + model + ": no variant '" + p.variant + "'");
-  RssSampler rss;
-  const auto usage0 = metrics::usage();
-  Result r = serve();
-  r.rss_before_kib = rss.before_kib();
-  r.rss_peak_kib = rss.peak_kib();
-  const auto used = metrics::usage() - usage0;
-  r.vcsw = used.vcsw, r.ivcsw = used.ivcsw;
-  r.tables = p.tables, r.turns = p.turns;
+Result serve_measured(const Params& p, const std::function<Result()>& serve) {
+  Result r;
+  const metrics::Footprint used = metrics::run_measured([&r, &serve] { r = serve(); });
+  r.rss_before_kib = used.rss_before_kib;
+  r.rss_peak_kib = used.rss_peak_kib;
+  r.vcsw = used.vcsw;
+  r.ivcsw = used.ivcsw;
+  r.tables = p.tables;
+  r.turns = p.turns;
   return r;
 }
 
-struct RssSampler::Impl {
-  std::atomic<bool> stop{false};
-  std::atomic<std::int64_t> peak{0};
-  std::thread thread;
-};
+namespace {
 
-RssSampler::RssSampler() : impl_(std::make_unique<Impl>()) {
-  if (const auto m = metrics::memory()) before_ = m->rss_kib;
-  impl_->peak = before_;
-  impl_->thread = std::thread([impl = impl_.get()] {
-    while (!impl->stop.load()) {
-      if (const auto m = metrics::memory()) impl->peak = std::max(impl->peak.load(), m->rss_kib);
-      std::this_thread::sleep_for(5ms);
-    }
-  });
+bool safe_variant(const Params& p) {
+  if (p.variant != "safe" && p.variant != "unsafe")
+    throw std::invalid_argument("restaurant/" + p.model + ": no variant '" + p.variant + "'");
+  return p.variant == "safe";
 }
 
-RssSampler::~RssSampler() {
-  impl_->stop = true;
-  impl_->thread.join();
+}  // namespace
+
+Service::Service(const Params& p)
+    : p_(p), safe_(safe_variant(p)), staff_(staff_for(p.staff)), tables_(p.tables), recorder_(p) {}
+
+std::vector<BotStat> Service::roster(bool one_per_role) const {
+  std::vector<BotStat> bots;
+  for (int r = 0; r < kRoles; ++r) {
+    const int instances = one_per_role ? 1 : staff_.bots[static_cast<std::size_t>(r)];
+    for (int i = 0; i < instances; ++i) bots.push_back({static_cast<Role>(r), i});
+  }
+  return bots;
 }
 
-std::int64_t RssSampler::peak_kib() const {
-  if (const auto m = metrics::memory()) impl_->peak = std::max(impl_->peak.load(), m->rss_kib);
-  return impl_->peak.load();
+std::optional<Clock::time_point> Service::begin_step(const Job& job) {
+  if (job.step == Step::take_order && !tables_.claim_order(job.table, safe_, walk_time(p_))) return std::nullopt;
+  const auto began = Clock::now();
+  tables_.enter(job.table, job.step);
+  return began;
+}
+
+Result Service::finish(std::vector<BotStat> bots) {
+  Result r;
+  recorder_.finish(r);
+  r.bots = std::move(bots);
+  r.collisions = tables_.collisions();
+  return r;
 }
 
 }  // namespace tvl::restaurant

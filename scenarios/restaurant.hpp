@@ -6,9 +6,10 @@
 // service steps (CPU work, done by a bot) and waits (reading the menu, cooking, eating: timers
 // that stand for I/O). This header is the domain: the script, the parameters, the shared table
 // records with their collision checks, and what a run reports. The models drive the same script
-// behind the one signature `RunFn`: threads/restaurant.cpp (a thread per bot),
-// threads/restaurant_per_table.cpp (a thread per table as well), threads/restaurant_tbb.cpp (a
-// oneTBB pool) and asyncloop/restaurant.cpp (the LoopBot).
+// behind the one signature `RunFn`: threads/restaurant.cpp (a thread per table and per bot) and
+// its twin asyncloop/restaurant.cpp (the LoopBot), threads/restaurant_bots.cpp (a thread per bot
+// only) and threads/restaurant_tbb.cpp (a oneTBB pool). A bot's step is written once, here
+// (Service), and every model calls it.
 #pragma once
 
 #include <array>
@@ -16,9 +17,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "measure/histogram.hpp"
@@ -59,10 +61,21 @@ enum class Collision : std::uint8_t { duplicate_order, seated_while_clearing, pl
 inline constexpr int kCollisionKinds = 4;
 const char* collision_name(Collision c);
 
+// Who works: the book's four bots, or the weekend's seven.
+enum class Staffing : std::uint8_t { book, weekend };
+Staffing parse_staffing(std::string_view name);  // throws std::invalid_argument, naming the valid ones
+const char* name_of(Staffing s);
+
 struct Staff {
   std::array<int, kRoles> bots;  // instances per role
 };
-Staff staff_named(const std::string& name);  // "book" (4 bots) or "weekend" (7); throws otherwise
+Staff staff_for(Staffing s);
+
+// The chatty guest, who holds the GreetBot at the bill: nobody, a guest who blocks the bot's
+// thread, or one whose talk the LoopBot offloads to a pool.
+enum class Chatty : std::uint8_t { none, block, offload };
+Chatty parse_chatty(std::string_view name);  // throws std::invalid_argument, naming the valid ones
+const char* name_of(Chatty c);
 
 // How many bots a request goes to. A diner ready to order waves, and every WaitBot sees it (the
 // first to claim the order takes it); any other request goes to one bot of the step's role.
@@ -71,14 +84,14 @@ int bots_called(const Staff& staff, Step step);
 struct Params {
   std::string model = "asyncloop";  // threads | threads-per-table | tbb | asyncloop
   std::string variant = "safe";     // safe | unsafe
-  std::string staff = "book";
+  Staffing staff = Staffing::book;
   int tables = 20;
   int turns = 3;                                   // diners each table serves, one after another
   double ramp_s = 0.5;                             // first arrivals spread over [0, ramp)
   double period_s = 0.6;                           // a table's next diner arrives this long after the last
   std::array<double, 3> waits_ms = {30, 80, 150};  // menu, cooking, eating
   double service_scale = 1.0;                      // multiplies every step's service time (0: bookkeeping only)
-  std::string chatty = "none";                     // none | block | offload: a guest who talks at the bill
+  Chatty chatty = Chatty::none;                    // a guest who talks at the bill
   double chatty_ms = 20;                           // how long the chatty guest holds the bot
   int chatty_every = 10;                           // every n-th diner is chatty
   int os_threads = 0;                              // tbb pool / offload pool size; 0 = one per core
@@ -187,33 +200,76 @@ class Recorder {
   Histogram latency_, overhead_, lateness_;
 };
 
+// The bot is done with the table (or, unsafe, says so too early): its next action may start.
+using HandBack = std::function<void(int table)>;
+
+// One service of the restaurant as every model runs it: the staff, the tables with their
+// collision checks, the counts, and a bot's step, written once. A model supplies only how its
+// bots get their jobs, how a table waits for its bot, and how the chatty guest holds a bot.
+class Service {
+ public:
+  explicit Service(const Params& p);  // throws std::invalid_argument on an unknown variant
+
+  const Params& params() const { return p_; }
+  Recorder& recorder() { return recorder_; }
+  Tables& tables() { return tables_; }
+
+  // One record per bot of the staff, or one per role for a pool whose bots are not threads.
+  std::vector<BotStat> roster(bool one_per_role = false) const;
+
+  // Sends a diner's request to the bots it calls: send(role, job), once per bot called.
+  template <typename Send>
+  void call_bots(const Job& job, Send&& send) {
+    if (job.step == Step::take_order) tables_.open_order(job.table);
+    for (int i = 0; i < bots_called(staff_, job.step); ++i) send(role_of(job.step), job);
+  }
+
+  // A bot begins its step at a table. Returns when it began, or nothing when another WaitBot
+  // took this order first and there is no step to do.
+  std::optional<Clock::time_point> begin_step(const Job& job);
+
+  // Whether a chatty guest holds the bot here, before the step goes on.
+  bool guest_talks(const Job& job) const { return job.step == Step::bill && is_chatty(p_, job.table, job.turn); }
+
+  // The step's work, then the table handed back: hand_back(table). The unsafe variant hands it
+  // back halfway through the work, so the next bot can come while this one is still there.
+  template <typename HandBack>
+  void end_step(const Job& job, Clock::time_point began, BotStat& stat, HandBack&& hand_back) {
+    const auto half =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(job.step) * p_.service_scale / 2);
+    work_for(half);
+    if (!safe_) hand_back(job.table);  // too early: the step is not finished
+    work_for(half);
+    tables_.leave(job.table, job.step);
+    if (safe_) hand_back(job.table);
+    stat.busy_ns += (Clock::now() - began).count();
+    ++stat.steps;
+  }
+
+  // What the service did, with these bots' records.
+  Result finish(std::vector<BotStat> bots);
+
+ private:
+  const Params& p_;
+  bool safe_;
+  Staff staff_;
+  Tables tables_;
+  Recorder recorder_;
+};
+
 using RunFn = Result (*)(const Params&);
 
-Result run_threads(const Params& p);            // threads/restaurant.cpp: a thread per bot
-Result run_threads_per_table(const Params& p);  // threads/restaurant_per_table.cpp: and per table
+Result run_threads(const Params& p);            // threads/restaurant_bots.cpp: a thread per bot
+Result run_threads_per_table(const Params& p);  // threads/restaurant.cpp: and per table
 Result run_tbb(const Params& p);                // threads/restaurant_tbb.cpp: steps on a oneTBB pool
 Result run_asyncloop(const Params& p);          // asyncloop/restaurant.cpp: the LoopBot
 
-// What every model does around its service, so that all are measured alike: refuses an unknown
-// variant (std::invalid_argument), then runs `serve` with RSS sampled and context switches
-// counted across it, and adds those and the run's size to the Result that `serve` returns.
-Result run_measured(const Params& p, const char* model, const std::function<Result()>& serve);
+// What every model does around its service, so that all are measured alike: runs `serve` with
+// RSS sampled and context switches counted across it (measure/rss_sampler.hpp), and adds those
+// and the run's size to the Result that `serve` returns.
+Result serve_measured(const Params& p, const std::function<Result()>& serve);
 
 // Throws std::runtime_error unless every table's every diner paid.
 void check_work(const Params& p, const Result& r);
-
-// Samples this process's RSS every few milliseconds while alive; keeps the peak.
-class RssSampler {
- public:
-  RssSampler();
-  ~RssSampler();
-  std::int64_t before_kib() const { return before_; }
-  std::int64_t peak_kib() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  std::int64_t before_ = 0;
-};
 
 }  // namespace tvl::restaurant

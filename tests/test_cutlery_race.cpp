@@ -12,7 +12,10 @@ namespace {
 
 tvl::cutlery::Params params(const char* model, const char* variant, int tables, int trials) {
   tvl::cutlery::Params p;
-  p.model = model, p.variant = variant, p.tables = tables, p.trials = trials;
+  p.model = model;
+  p.variant = tvl::cutlery::parse_variant(variant);
+  p.tables = tables;
+  p.trials = trials;
   return p;
 }
 

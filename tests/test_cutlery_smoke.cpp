@@ -10,7 +10,11 @@ namespace {
 
 tvl::cutlery::Summary smoke(std::string_view model, std::string_view variant) {
   tvl::cutlery::Params p;
-  p.model = model, p.variant = variant, p.bots = 4, p.tables = 20, p.trials = 3;
+  p.model = model;
+  p.variant = tvl::cutlery::parse_variant(variant);
+  p.bots = 4;
+  p.tables = 20;
+  p.trials = 3;
   const auto s = tvl::catalog::run_cutlery(p);  // throws if any trial fell short of the work
   EXPECT_EQ(s.trials, 3);
   EXPECT_EQ(s.table_ops, 3 * 2 * 4 * 20);
@@ -39,8 +43,10 @@ TEST(asyncloop, await_inside_loses_in_every_trial) { EXPECT_EQ(smoke("asyncloop"
 
 TEST(catalog, unknown_variant_and_bad_sizes_are_refused) {
   tvl::cutlery::Params p;
-  p.model = "asyncloop", p.variant = "mutex";
+  p.model = "asyncloop";
+  p.variant = tvl::cutlery::Variant::mutex;
   EXPECT_THROW(tvl::catalog::run_cutlery(p), std::invalid_argument);
-  p.variant = "racy", p.bots = 1;
+  p.variant = tvl::cutlery::Variant::racy;
+  p.bots = 1;
   EXPECT_THROW(tvl::catalog::run_cutlery(p), std::invalid_argument);
 }

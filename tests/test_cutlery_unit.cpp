@@ -8,23 +8,29 @@ using namespace tvl::cutlery;
 
 TEST(domain, kitchen_intact_only_at_100_and_100) {
   Trial t;
-  t.kitchen_knives = 100, t.kitchen_forks = 100;
+  t.kitchen_knives = 100;
+  t.kitchen_forks = 100;
   EXPECT_TRUE(kitchen_intact(t));
   t.kitchen_knives = 96;
   EXPECT_FALSE(kitchen_intact(t));
-  t.kitchen_knives = 100, t.kitchen_forks = 104;
+  t.kitchen_knives = 100;
+  t.kitchen_forks = 104;
   EXPECT_FALSE(kitchen_intact(t));
 }
 
 TEST(domain, check_work_refuses_short_runs) {
   Params p;
-  p.bots = 10, p.tables = 50;
+  p.bots = 10;
+  p.tables = 50;
   Trial t;
-  t.bots_started = 10, t.table_ops = 1000, t.seconds = 0.01;
+  t.bots_started = 10;
+  t.table_ops = 1000;
+  t.seconds = 0.01;
   EXPECT_NO_THROW(check_work(p, t));
   t.bots_started = 9;
   EXPECT_THROW(check_work(p, t), std::runtime_error);
-  t.bots_started = 10, t.table_ops = 999;
+  t.bots_started = 10;
+  t.table_ops = 999;
   EXPECT_THROW(check_work(p, t), std::runtime_error);
 }
 
@@ -85,7 +91,10 @@ TEST(catalog, every_model_of_the_spec_is_listed) {
 
 TEST(catalog, json_uses_the_benchmark_counter_names) {
   Params p;
-  p.model = "threads", p.variant = "atomic", p.tables = 5, p.trials = 2;
+  p.model = "threads";
+  p.variant = Variant::atomic;
+  p.tables = 5;
+  p.trials = 2;
   tvl::catalog::ProcessCost cost;
   const auto s = tvl::catalog::run_cutlery(p, cost);
   const auto j = tvl::catalog::to_json(p, s, cost);
@@ -100,4 +109,12 @@ TEST(catalog, json_uses_the_benchmark_counter_names) {
   EXPECT_GT(j["counters"]["rss_kib"].get<double>(), 0);
   EXPECT_EQ(j["counters"]["failures"], 0);
   EXPECT_TRUE(j["context"].contains("git_revision"));
+}
+
+TEST(domain, variant_names_parse_once_and_name_back) {
+  for (const Variant v : {Variant::racy, Variant::mutex, Variant::atomic, Variant::safe, Variant::await_inside,
+                          Variant::nostrand, Variant::strand})
+    EXPECT_EQ(parse_variant(name_of(v)), v);
+  EXPECT_STREQ(name_of(Variant::await_inside), "await-inside");
+  EXPECT_THROW(parse_variant("nope"), std::invalid_argument);
 }

@@ -234,7 +234,7 @@ TEST(offload, names_parse_both_ways_and_a_wrong_one_lists_the_right_ones) {
     parse_offload("pool");
     FAIL() << "no error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("none or executor"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(valid: none, executor)"), std::string::npos) << e.what();
   }
 }
 

@@ -113,7 +113,7 @@ class Running {
 BrokerConfig config(const Broker& broker, const std::string& design) {
   BrokerConfig c;
   c.model = broker.model;
-  c.design = design;
+  c.design = parse_design(design);
   c.loops = broker.loops;
   c.flush_timeout_s = 0.5;
   return c;
@@ -361,6 +361,27 @@ EVERY_BROKER(truncated_frame_then_close_is_a_plain_disconnect) {
   expect_all_closed(s);
 }
 
+// An empty channel frame ends the client's sends (SPEC §6, docs/fanout.md): every broker, in
+// every design, delivers what came before it, closes that connection as a normal goodbye (no
+// protocol error) and reads nothing after it. Every other client goes on.
+EVERY_BROKER(empty_channel_frame_closes_that_client_as_a_goodbye) {
+  for (const auto& design : broker.designs) {
+    SCOPED_TRACE(design);
+    Running b(broker, config(broker, design));
+    Clients subs = subscribers(b.port(), "/topic/bye", 1);
+    Client leaving(b.port(), "/null");
+    leaving.send_raw(frame("/topic/bye") + frame("last words") + frame("") + frame("/topic/bye") + frame("never"));
+    EXPECT_EQ(next_data(*subs[0]), "last words");
+    EXPECT_TRUE(leaving.closed_by_peer());
+    traffic_flows(b.port(), "/topic/after");
+    const auto s = b.stop();
+    EXPECT_EQ(s.protocol_errors, 0);
+    EXPECT_EQ(s.messages_in, 1 + 1 + 2);  // the sync, "last words", then traffic_flows' sync and message
+    EXPECT_EQ(s.deliveries, 1 + 1 + 2);
+    expect_all_closed(s);
+  }
+}
+
 EVERY_BROKER(random_bytes_hurt_nobody_else) {
   for (const auto& design : broker.designs) {
     SCOPED_TRACE(design);
@@ -414,7 +435,7 @@ EVERY_BROKER(thousand_connect_disconnect_cycles_then_traffic) {
 // socket buffers fill, then its queue: the policy applies to it alone.
 static void slow_subscriber(const Broker& broker, const std::string& policy) {
   BrokerConfig c = config(broker, "improved");
-  c.queue_depth = 8, c.slow_policy = policy, c.flush_timeout_s = 0.2;
+  c.queue_depth = 8, c.slow_policy = parse_slow_policy(policy), c.flush_timeout_s = 0.2;
   Running b(broker, c);
   Clients subs = subscribers(b.port(), "/topic/big", 3);  // subs[0] never reads again
   Client p(b.port(), "/null");
@@ -555,11 +576,16 @@ EVERY_BROKER(every_descriptor_is_closed_after_shutdown) {
 }
 
 EVERY_BROKER(bad_configuration_and_busy_port_throw_before_listening) {
-  BrokerConfig c = config(broker, "sloppy");
-  EXPECT_THROW((Running{broker, c}), std::invalid_argument);
-  c = config(broker, "improved"), c.slow_policy = "ignore";
-  EXPECT_THROW((Running{broker, c}), std::invalid_argument);
-  c = config(broker, "improved"), c.queue_depth = 0;
+  // A design or policy no broker has is refused where its name is parsed, naming the valid ones.
+  EXPECT_THROW(config(broker, "sloppy"), std::invalid_argument);
+  EXPECT_THROW(parse_slow_policy("ignore"), std::invalid_argument);
+  try {
+    parse_design("sloppy");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("naive, improved"), std::string::npos) << e.what();
+  }
+  BrokerConfig c = config(broker, "improved");
+  c.queue_depth = 0;
   EXPECT_THROW((Running{broker, c}), std::invalid_argument);
   c = config(broker, "improved"), c.queue_bytes = 0;
   EXPECT_THROW((Running{broker, c}), std::invalid_argument);

@@ -11,7 +11,7 @@ namespace {
 void point_is_checked(const tvl::catalog::FanoutVariant& v) {
   tvl::fanout_point::Target t;
   t.model = v.model;
-  if (v.broker) t.design = v.design;
+  if (v.broker) t.design = tvl::fanout::parse_design(v.design);
   t.tvl_exe = TVL_BINARY;
   tvl::load::Params lp;
   lp.subscribers = 5, lp.rate = 200, lp.duration_s = 0.3;
@@ -36,7 +36,8 @@ const bool registered = [] {
 
 TEST(catalog, a_design_the_catalog_lacks_is_refused_before_anything_starts) {
   tvl::fanout_point::Target t;
-  t.model = "asyncloop-mt", t.design = "naive";
+  t.model = "asyncloop-mt";
+  t.design = tvl::fanout::Design::naive;
   t.tvl_exe = TVL_BINARY;
   EXPECT_THROW(tvl::catalog::run_fanout(t, {}), std::invalid_argument);
 }

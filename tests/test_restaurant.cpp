@@ -17,8 +17,14 @@ namespace {
 // A short service: a few diners per table, waits of milliseconds.
 Params tiny(const char* model, const char* variant, const char* staff = "book") {
   Params p;
-  p.model = model, p.variant = variant, p.staff = staff;
-  p.tables = 4, p.turns = 2, p.ramp_s = 0.02, p.period_s = 0.05, p.waits_ms = {2, 5, 5};
+  p.model = model;
+  p.variant = variant;
+  p.staff = parse_staffing(staff);
+  p.tables = 4;
+  p.turns = 2;
+  p.ramp_s = 0.02;
+  p.period_s = 0.05;
+  p.waits_ms = {2, 5, 5};
   p.service_scale = 0.1;
   return p;
 }
@@ -41,7 +47,8 @@ TEST(domain, script_is_the_meal_in_order) {
 
 TEST(domain, ideal_meal_adds_waits_and_service_up_to_the_bill) {
   Params p;
-  p.waits_ms = {10, 20, 30}, p.service_scale = 0;
+  p.waits_ms = {10, 20, 30};
+  p.service_scale = 0;
   EXPECT_EQ(ideal_meal(p), std::chrono::milliseconds(60));
   p.service_scale = 1;
   EXPECT_EQ(ideal_meal(p) - std::chrono::milliseconds(60), std::chrono::microseconds(1300));  // all but clear
@@ -49,7 +56,8 @@ TEST(domain, ideal_meal_adds_waits_and_service_up_to_the_bill) {
 
 TEST(domain, arrivals_are_seeded_open_loop_and_inside_the_ramp) {
   Params p;
-  p.ramp_s = 0.5, p.period_s = 2;
+  p.ramp_s = 0.5;
+  p.period_s = 2;
   for (int t = 0; t < 100; ++t) {
     const auto a = arrival(p, t, 0);
     EXPECT_GE(a.count(), 0);
@@ -63,9 +71,13 @@ TEST(domain, arrivals_are_seeded_open_loop_and_inside_the_ramp) {
 }
 
 TEST(domain, staffing_presets_and_bad_names) {
-  EXPECT_EQ(staff_named("book").bots, (std::array<int, 4>{1, 1, 1, 1}));
-  EXPECT_EQ(staff_named("weekend").bots, (std::array<int, 4>{2, 3, 1, 1}));
-  EXPECT_THROW(staff_named("holiday"), std::invalid_argument);
+  EXPECT_EQ(staff_for(parse_staffing("book")).bots, (std::array<int, 4>{1, 1, 1, 1}));
+  EXPECT_EQ(staff_for(parse_staffing("weekend")).bots, (std::array<int, 4>{2, 3, 1, 1}));
+  EXPECT_STREQ(name_of(Staffing::weekend), "weekend");
+  EXPECT_THROW(parse_staffing("holiday"), std::invalid_argument);
+  EXPECT_EQ(parse_chatty("offload"), Chatty::offload);
+  EXPECT_STREQ(name_of(Chatty::block), "block");
+  EXPECT_THROW(parse_chatty("loud"), std::invalid_argument);
 }
 
 TEST(domain, two_bots_at_one_table_is_a_collision) {
@@ -117,12 +129,26 @@ void serves_every_diner(const char* model, const char* variant) {
   }
 }
 
-// One test per variant of the catalog (tests/catalog_tests.hpp): threads.safe_serves_every_diner...
+// Every model stops at the run's deadline, and the run is refused: here each table's second
+// diner would arrive only a minute after the first, long after the deadline.
+void stops_at_its_deadline(const char* model, const char* variant) {
+  Params p = tiny(model, variant);
+  p.period_s = 60;
+  p.deadline_s = 0.3;
+  EXPECT_THROW(tvl::catalog::run_restaurant(p), std::runtime_error);
+}
+
+// Tests per variant of the catalog (tests/catalog_tests.hpp): threads.safe_serves_every_diner...
 const bool registered = [] {
-  for (const auto& v : tvl::catalog::restaurant_variants())
+  for (const auto& v : tvl::catalog::restaurant_variants()) {
     tvl::testing_catalog::register_test(
         v.model, v.variant, "serves_every_diner",
         [&v] { serves_every_diner(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__, __LINE__);
+    tvl::testing_catalog::register_test(
+        v.model, v.variant, "stops_at_its_deadline",
+        [&v] { stops_at_its_deadline(std::string(v.model).c_str(), std::string(v.variant).c_str()); }, __FILE__,
+        __LINE__);
+  }
   return true;
 }();
 
@@ -131,7 +157,9 @@ const bool registered = [] {
 TEST(asyncloop, chatty_guest_block_and_offload_serve_everyone) {
   for (const char* mode : {"block", "offload"}) {
     Params p = tiny("asyncloop", "safe");
-    p.chatty = mode, p.chatty_ms = 5, p.chatty_every = 3;
+    p.chatty = parse_chatty(mode);
+    p.chatty_ms = 5;
+    p.chatty_every = 3;
     const Result r = tvl::catalog::run_restaurant(p);
     EXPECT_EQ(r.meals, 8) << mode;
     EXPECT_EQ(r.os_threads,
@@ -142,6 +170,5 @@ TEST(asyncloop, chatty_guest_block_and_offload_serve_everyone) {
 TEST(catalog, unknown_names_are_refused) {
   Params p = tiny("asyncloop", "racy");
   EXPECT_THROW(tvl::catalog::run_restaurant(p), std::invalid_argument);
-  p = tiny("threads", "safe", "holiday");
-  EXPECT_THROW(tvl::catalog::run_restaurant(p), std::invalid_argument);
+  EXPECT_THROW(tiny("threads", "safe", "holiday"), std::invalid_argument);
 }

@@ -13,8 +13,14 @@ namespace {
 
 Params busy(const char* model, const char* variant) {
   Params p;
-  p.model = model, p.variant = variant, p.staff = "weekend";
-  p.tables = 20, p.turns = 3, p.ramp_s = 0.05, p.period_s = 0.04, p.waits_ms = {3, 6, 6};
+  p.model = model;
+  p.variant = variant;
+  p.staff = Staffing::weekend;
+  p.tables = 20;
+  p.turns = 3;
+  p.ramp_s = 0.05;
+  p.period_s = 0.04;
+  p.waits_ms = {3, 6, 6};
   return p;
 }
 

@@ -27,6 +27,9 @@ class BlockingQueue {
     return value;
   }
 
+  // The same in oneTBB's shape (concurrent_bounded_queue::pop), for code written for both.
+  void pop(T& value) { value = pop(); }
+
  private:
   std::mutex mutex_;
   std::condition_variable ready_;

@@ -1,41 +1,38 @@
-// The book's message broker (ch. 4) with OS threads and blocking sockets.
+// The book's message broker (ch. 4) with OS threads and Asio's blocking sockets.
 //
-// Every connection has a reader thread that blocks in recv(), takes up to 64 KiB at a time and
-// handles every complete frame in it. The calling thread accepts connections and joins the
-// threads of those that ended. Two designs:
-//   naive     the book's prototype: a publisher's reader sends the message to each subscriber
+// Every connection has a reader thread that blocks in read_some(), takes up to 64 KiB at a
+// time and hands the session (scenarios/fanout_session.hpp) what it read. The calling thread
+// blocks in accept(); a thread of its own waits for the stop and joins the threads of the
+// connections that ended. Two designs:
+//   naive     the book's prototype: a publisher's reader writes the message to each subscriber
 //             in turn and waits, so everything moves at the pace of the slowest subscriber;
-//   improved  an output buffer and a writer thread per subscriber: a publisher's reader only
-//             appends the message's frame (the bytes it received, copied from the chunk) to the
-//             buffer, at most queue_depth messages and queue_bytes bytes, and never waits; the
-//             writer sends everything buffered with one write. What does not fit is dropped or
-//             disconnects the subscriber (c.slow_policy), and the counters say so.
+//   improved  an output buffer and a writer thread per subscriber (Asio's chat_server shape):
+//             a publisher's reader appends a run of messages to the buffer under its lock, at
+//             most queue_depth messages and queue_bytes bytes, and never waits; the writer
+//             writes everything buffered with one blocking write. What does not fit is dropped
+//             or disconnects the subscriber (c.slow_policy), and the counters say so.
 // Every thread gets the default stack size (glibc: RLIMIT_STACK, usually 8 MiB of address
 // space; metrics::default_stack_kib() reports it). A connection costs one thread (naive) or two.
 //
-// Compare with asyncloop/fanout.cpp: the same session parse, registry and buffer rule
-// (scenarios/fanout_broker.hpp); there the reader and writer are coroutines on one thread,
-// here threads that block, and the registry is shared under a lock.
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+// Compare with asyncloop/fanout.cpp: the same session, registry and buffer; there the reader
+// and the writer are coroutines on one thread and nothing is locked, here they are threads
+// that block, and the registry and each buffer are shared under a lock.
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
-#include <cerrno>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <span>
-#include <stdexcept>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -44,371 +41,346 @@
 #include <vector>
 
 #include "measure/metrics.hpp"
-#include "scenarios/fanout.hpp"
-#include "scenarios/fanout_broker.hpp"
+#include "scenarios/fanout_session.hpp"  // and the domain: scenarios/fanout.hpp, fanout_broker.hpp
 
 namespace tvl::fanout {
 namespace {
 
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto kFlushPoll = std::chrono::milliseconds(2);       // shutdown: how often the threads are checked
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(10);  // out of descriptors: wait for one to be freed
+constexpr auto kJoinEvery = std::chrono::milliseconds(100);     // how often the threads that ended are joined
+
 // The counters are BrokerStats' own fields, bumped atomically by every thread and read once
 // all of them have been joined.
-void count(std::int64_t& counter, std::int64_t n = 1) {
+void bump(std::int64_t& counter, std::int64_t n = 1) {
   std::atomic_ref(counter).fetch_add(n, std::memory_order_relaxed);
 }
 
-// One connection (any client may subscribe). The socket closes when the last holder lets go:
-// a naive publisher may still be sending to it after its own threads have ended.
-struct Subscriber {
-  Subscriber(int socket, std::uint64_t number) : fd(socket), id(number) {}
-  ~Subscriber() { ::close(fd); }
-  const int fd;
-  const std::uint64_t id;
-  std::mutex mutex;                                // naive: one send at a time; improved: guards the fields below
-  std::condition_variable ready;                   // improved: wakes the writer
-  std::vector<char> out;                           // improved: whole frames waiting to be written
-  std::size_t queued = 0;                          // ... how many
-  std::size_t in_flight = 0, in_flight_bytes = 0;  // being written; with the above, within the bounds
-  bool closing = false;                            // the reader ended: the writer flushes the queue and stops
-  bool dead = false;                               // the socket failed or was cut off: nothing more is written
-  std::atomic<int> threads{0};                     // its threads still running; the last one ends the connection
+// Blocks until fd is readable or the time is up; says which.
+bool readable(int fd, std::chrono::milliseconds limit) {
+  pollfd wait_for{fd, POLLIN, 0};
+  return ::poll(&wait_for, 1, static_cast<int>(limit.count())) > 0;
+}
+
+// One client (any client may subscribe). The socket closes when the last holder lets go: a
+// naive publisher may still be writing to it after its own threads have ended.
+struct Connection {
+  explicit Connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  std::optional<std::string> channel;  // its subscription, while it is in the registry
+  std::atomic<bool> open{true};        // false once the socket failed or was cut off
+  bool closing = false;                // the reader ended: the writer writes the buffer, then closes
+  Outbox box;                          // improved: what the writer thread is to write
+  std::mutex mutex;                    // naive: one publisher at a time; improved: guards the above
+  std::condition_variable ready;       // improved: wakes the writer thread
+  std::atomic<int> threads{0};         // its threads still running; the last one ends the connection
 };
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+using Pending = ChunkWork<ConnectionPtr>;
 
 // Readers look channels up under a shared lock, so the /queue cursor is atomic.
-using Channels = Registry<std::shared_ptr<Subscriber>, std::atomic<std::size_t>>;
-
-// Sends all of `bytes`, `frames` whole frames; returns how many went out whole. Stops at the
-// first failure: the peer is gone or the socket was shut down.
-std::size_t send_all(int fd, std::span<const char> bytes, std::size_t frames, std::int64_t& bytes_out) {
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);  // no SIGPIPE
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    count(bytes_out, n);
-    sent += static_cast<std::size_t>(n);
-  }
-  if (sent == bytes.size()) return frames;
-  std::size_t whole = 0;  // it failed: count what went (the walk costs a read per frame)
-  for (std::size_t at = 0; at + 4 <= sent;) {
-    const FrameView f = peek_frame(bytes.subspan(at, sent - at), UINT32_MAX);
-    if (f.status != FrameView::complete) break;
-    at += f.size, ++whole;
-  }
-  return whole;
-}
-
-// A listening socket on host:port (port 0: any free one), non-blocking so that the acceptor
-// can take every pending connection and return to poll(). Returns it and the port it got.
-int listen_on(const std::string& host, std::uint16_t port, std::uint16_t& bound) {
-  addrinfo hints{}, *found = nullptr;
-  hints.ai_family = AF_UNSPEC, hints.ai_socktype = SOCK_STREAM, hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  if (const int e = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); e != 0)
-    throw std::runtime_error("broker: cannot resolve '" + host + "': " + gai_strerror(e));
-  const std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
-  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int e = errno;
-    if (fd >= 0) ::close(fd);
-    throw std::system_error(e, std::generic_category(),
-                            "broker: cannot listen on " + host + ":" + std::to_string(port));
-  }
-  bound = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  return fd;
-}
+using Channels = Registry<ConnectionPtr, std::atomic<std::size_t>>;
 
 class Broker {
  public:
-  Broker(const BrokerConfig& c, const Control& ctl)
-      : c_(c), ctl_(ctl), improved_(c.design == "improved"), drop_(c.slow_policy == "drop") {
-    check_config(c, ctl, "fanout/threads");
-  }
+  Broker(const BrokerConfig& c, const Control& ctl) : c_(c), ctl_(ctl), acceptor_(io_) { listen(acceptor_, c); }
 
-  // Accepts until stop_fd is readable, waking at least every 100 ms to join ended connections.
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  // Accepts on this thread until stop_fd is readable; a thread of its own waits for that.
   BrokerStats run() {
-    std::uint16_t port = 0;
-    const int listener = listen_on(c_.host, c_.port, port);
-    if (ctl_.listening) ctl_.listening(port);
-    for (;;) {
-      pollfd fds[2] = {{listener, POLLIN, 0}, {ctl_.stop_fd, POLLIN, 0}};
-      const int ready = ::poll(fds, 2, 100);
-      reap();
-      if (ready > 0 && fds[1].revents != 0) break;
-      if (ready > 0 && (fds[0].revents & POLLIN)) accept_all(listener);
-    }
-    ::close(listener);
-    stop();
+    std::thread stopper([this] { stop_when_told(); });
+    listener();
+    stopper.join();
+    acceptor_.close();
+    for (auto& [s, t] : threads_) join(t);
+    threads_.clear();
     return stats_;
   }
 
  private:
-  struct Connection {
-    std::shared_ptr<Subscriber> sub;
-    std::thread reader, writer;
+  struct Threads {
+    ConnectionPtr connection;
+    std::thread reader;
+    std::thread writer;
   };
 
-  void accept_all(int listener) {
-    for (;;) {
-      const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);  // a blocking socket
-      if (fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
-      if (fd < 0 && (errno == EMFILE || errno == ENFILE))  // the client waits for a free descriptor
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (fd < 0) return;
-      count(stats_.accepted);
-      const int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      start(std::make_shared<Subscriber>(fd, next_id_++));
+  void listener() {
+    while (!stopping_) {
+      tcp::socket socket(io_);
+      error_code ec;
+      acceptor_.accept(socket, ec);  // a blocking socket: its threads wait in read and write
+      if (stopping_) break;
+      if (ec) {  // out of descriptors, most likely: give some time to be freed rather than spin
+        std::this_thread::sleep_for(kAcceptBackoff);
+        continue;
+      }
+      bump(stats_.accepted);
+      socket.set_option(tcp::no_delay(true), ec);  // small frames go now, not after a delayed ACK
+      start(std::make_shared<Connection>(std::move(socket)));
     }
   }
 
-  void start(const std::shared_ptr<Subscriber>& s) {
-    Connection& conn = connections_[s->id];
-    conn.sub = s;
-    s->threads = improved_ ? 2 : 1;
-    {
-      std::lock_guard lock(done_mutex_);
-      ++live_;
-    }
+  void start(const ConnectionPtr& s) {
+    s->threads = naive_ ? 1 : 2;
+    std::unique_lock lock(threads_mutex_);
+    Threads& t = threads_[s.get()];
+    t.connection = s;
+    ++live_;
     try {
-      if (improved_) conn.writer = std::thread([this, p = s.get()] { writer(*p); });
-      conn.reader = std::thread([this, s] { reader(s); });
+      if (!naive_) t.writer = std::thread([this, s] { writer(s); });
+      t.reader = std::thread([this, s] { reader(s); });
     } catch (const std::system_error& e) {  // out of threads: refuse this client, serve the others
+      const bool writer_runs = t.writer.joinable();
+      lock.unlock();
       if (!std::exchange(warned_, true))
         std::fprintf(stderr, "broker (threads): %s; refusing clients. %s\n", e.what(),
                      metrics::thread_limits().c_str());
-      if (improved_ && !conn.writer.joinable()) thread_done(*s);
-      hang_up(*s);  // as if the reader had run and ended: a started writer sees `closing`
+      if (!naive_ && !writer_runs) thread_done(*s);
+      hang_up(s);  // as if the reader had run and ended: a writer thread sees `closing`
     }
   }
 
-  // The last of a connection's threads ends it: the client sees the close now; the acceptor
-  // joins the threads at its next wake-up, so ended threads never pile up unjoined.
-  void thread_done(Subscriber& s) {
-    if (s.threads.fetch_sub(1) != 1) return;
-    ::shutdown(s.fd, SHUT_RDWR);
-    count(stats_.closed);
-    {
-      std::lock_guard lock(done_mutex_);
-      finished_.push_back(s.id);
-      --live_;
-    }
-    done_cv_.notify_all();
-  }
-
-  void reap() {
-    std::vector<std::uint64_t> ids;
-    {
-      std::lock_guard lock(done_mutex_);
-      ids.swap(finished_);
-    }
-    for (const std::uint64_t id : ids) {
-      const auto it = connections_.find(id);
-      join(it->second);
-      connections_.erase(it);  // the socket closes here, unless a naive publisher still holds it
-    }
-  }
-
-  static void join(Connection& conn) {
-    if (conn.reader.joinable()) conn.reader.join();
-    if (conn.writer.joinable()) conn.writer.join();
-  }
-
-  // The client's first frame subscribes it; then (channel, data) pairs until an empty channel,
-  // the end of the stream, a frame over max_frame, or the broker's shutdown.
-  // Frames are handled in place, in the chunk; a pair that is not all there yet moves to the
-  // front and waits for the next recv().
-  void reader(const std::shared_ptr<Subscriber>& s) {
-    ReadBuffer chunk;
-    std::optional<std::string> channel;  // the subscription
-    Run run;                             // the chunk's messages, a run of one channel's frames at a time
+  // The session: the client's first frame subscribes it, then (channel, data) pairs until an
+  // empty channel frame, the end of the stream, a frame over max_frame, or the shutdown.
+  void reader(const ConnectionPtr& s) {
+    ClientSession session(c_, naive_);
+    const auto subscribe = [this, &s](const std::string& channel) { this->subscribe(s, channel); };
+    Pending pending;
+    const auto deliver = [this, &pending](const Batch& b) { naive_ ? write_in_turn(b) : offer_all(b, pending); };
     for (bool more = true; more && !stopping_;) {
-      const std::span<char> space = chunk.space();
-      const ssize_t n = ::recv(s->fd, space.data(), space.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      count(stats_.bytes_in, n);
-      chunk.filled(static_cast<std::size_t>(n));
-      const auto bytes = chunk.bytes();
-      Parsed p;
-      if (!channel)
-        if (const auto name = p.subscription(bytes, c_.max_frame)) subscribe(s, *(channel = std::string(*name)));
-      if (channel)
-        while (const auto m = p.next(bytes, c_.max_frame)) {
-          count(stats_.messages_in);
-          if (m->channel != run.channel || !improved_) deliver(run), run.channel = m->channel;
-          run.add(m->data);
-        }
-      deliver(run);
-      run.channel = {};  // it points into the chunk
-      if (p.bad) {       // that connection only: every other client goes on
-        count(stats_.protocol_errors);
-        break;
-      }
-      more = !p.end;
-      chunk.consume(p.used);
+      const std::span<char> space = session.space();
+      error_code ec;
+      const std::size_t n = s->socket.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::interrupted) continue;
+      if (ec) break;  // end of stream, reset, or closed by us
+      more = session.take(n, subscribe, deliver);
+      flush(pending);
+      session.next_chunk();
     }
-    if (channel) unsubscribe(s, *channel);
-    hang_up(*s);
+    session.counts().add_to(stats_, bump);
+    hang_up(s);
   }
 
-  void hang_up(Subscriber& s) {
-    if (improved_) {  // naive has no writer, and a sender blocked on this socket holds the mutex
-      std::lock_guard lock(s.mutex);
-      s.closing = true;
+  // The reader ended: the connection ends once the writer thread has written its buffer.
+  void hang_up(const ConnectionPtr& s) {
+    if (s->channel) unsubscribe(s);
+    if (!naive_) {  // naive has no writer, and a publisher blocked on this socket holds the lock
+      std::lock_guard lock(s->mutex);
+      s->closing = true;
     }
-    s.ready.notify_one();
-    thread_done(s);
+    s->ready.notify_one();
+    thread_done(*s);
   }
 
-  // Improved: sends everything buffered with one write, then waits for more.
-  void writer(Subscriber& s) {
-    std::vector<char> batch;
-    std::size_t unsent = 0;
+  // Improved: writes everything buffered with one blocking write, then waits for more.
+  void writer(const ConnectionPtr& s) {
+    Outbox batch;  // the buffer being written: it trades places with s->box
     for (;;) {
-      std::size_t frames = 0;
       {
-        std::unique_lock lock(s.mutex);
-        s.in_flight = s.in_flight_bytes = 0;  // the last batch is out
-        s.ready.wait(lock, [&s] { return !s.out.empty() || s.closing || s.dead; });
-        if (s.dead || s.out.empty()) break;
-        batch.swap(s.out);  // the two buffers trade places: no allocation once warmed up
-        frames = std::exchange(s.queued, 0);
-        s.in_flight = frames, s.in_flight_bytes = batch.size();
+        std::unique_lock lock(s->mutex);
+        s->box.hand_back();  // the last batch is out
+        s->ready.wait(lock, [&s] { return !s->box.empty() || s->closing || !s->open; });
+        if (!s->open || s->box.empty()) break;
+        s->box.hand_over(batch);
       }
-      const std::size_t sent = send_all(s.fd, batch, frames, stats_.bytes_out);
-      count(stats_.deliveries, static_cast<std::int64_t>(sent));
-      if (sent < frames) {
-        unsent = frames - sent;
-        cut_off(s);
-        break;
-      }
-      if (batch.capacity() > kKeepBuffer)
-        std::vector<char>().swap(batch);  // a burst's buffer is not kept for good
-      else
-        batch.clear();
+      if (!write_batch(s, batch)) break;
     }
     if (stopping_) {  // what the flush timeout left behind
-      std::lock_guard lock(s.mutex);
-      count(stats_.unflushed, static_cast<std::int64_t>(unsent + s.queued));
+      std::lock_guard lock(s->mutex);
+      bump(stats_.unflushed, static_cast<std::int64_t>(batch.queued + s->box.queued));
     }
-    thread_done(s);
+    thread_done(*s);
   }
 
-  void subscribe(const std::shared_ptr<Subscriber>& s, const std::string& channel) {
+  // Writes the batch, blocking until it is all out; false if the socket failed.
+  bool write_batch(const ConnectionPtr& s, Outbox& batch) {
+    error_code ec;
+    const std::span<const char> bytes = batch.unwritten();
+    const std::size_t n = asio::write(s->socket, asio::buffer(bytes.data(), bytes.size()), ec);
+    bump(stats_.bytes_out, static_cast<std::int64_t>(n));
+    bump(stats_.deliveries, static_cast<std::int64_t>(batch.written(n)));
+    if (ec) close(s);
+    return !ec;
+  }
+
+  void subscribe(const ConnectionPtr& s, const std::string& channel) {
     std::lock_guard lock(registry_mutex_);
     registry_.add(channel, s);
-    count(stats_.subscribers);
+    s->channel = channel;
+    bump(stats_.subscribers);
   }
 
-  void unsubscribe(const std::shared_ptr<Subscriber>& s, const std::string& channel) {
+  void unsubscribe(const ConnectionPtr& s) {
     std::lock_guard lock(registry_mutex_);
-    registry_.remove(channel, s);
+    registry_.remove(*s->channel, s);
+    s->channel.reset();
   }
 
-  // A run of messages to one channel (improved; naive: one message) reaches each subscriber
-  // with one lock and at most one wake-up. The event loop gets that coalescing for free (its
-  // buffers are written once the reader has handled the whole chunk); a writer thread woken
-  // per message would cost a context switch per delivery.
-  void deliver(Run& run) {
-    if (run.empty()) return;
-    std::vector<std::shared_ptr<Subscriber>> targets;  // naive: written to once the registry is unlocked
+  // Improved, once the chunk is handled: each writer thread with new frames wakes, at most once
+  // a chunk. A writer thread woken per message would cost a context switch per delivery.
+  void flush(Pending& p) {
+    for (const auto& s : p.filled) s->ready.notify_one();
+    p.filled.clear();
+    for (const auto& s : p.slow) slow_disconnect(s);
+    p.slow.clear();
+  }
+
+  // Improved: a run of messages to one channel reaches each subscriber with one lock.
+  void offer_all(const Batch& b, Pending& p) {
+    std::shared_lock lock(registry_mutex_);
+    if (Channels::Channel* ch = registry_.find(b.channel))
+      for_each_target(*ch, b, [this, &p](const ConnectionPtr& s, auto frames, auto ends) {
+        offer(s, {{}, frames, ends}, p);
+      });
+  }
+
+  // Naive: the publisher's reader writes each message to each subscriber and waits for each
+  // write. A blocking write may take several system calls, so two publishers writing to one
+  // subscriber at once would interleave their frames: each takes the subscriber's lock first.
+  void write_in_turn(const Batch& b) {
+    std::vector<ConnectionPtr> targets;  // a copy: the registry is not locked while this thread writes
     {
       std::shared_lock lock(registry_mutex_);
-      if (Channels::Channel* ch = registry_.find(run.channel)) {
-        if (!improved_)
-          targets = is_queue(run.channel) ? std::vector{ch->take_turn()} : ch->subscribers;
-        else if (!is_queue(run.channel))
-          for (const auto& s : ch->subscribers) offer(*s, run.frames, run.ends);
-        else  // one subscriber per message, in turn
-          for (std::size_t k = 0, start = 0; k < run.ends.size(); start = run.ends[k++]) {
-            const std::size_t size = run.ends[k] - start;
-            offer(*ch->take_turn(), std::span(run.frames).subspan(start, size), std::span(&size, 1));
-          }
-      }
+      if (Channels::Channel* ch = registry_.find(b.channel))
+        targets = is_queue(b.channel) ? std::vector{ch->take_turn()} : ch->subscribers;
     }
-    for (const auto& s : targets) send_now(*s, run.frames);  // naive: one message
-    run.clear();
+    for (const auto& s : targets) {
+      std::unique_lock lock(s->mutex);
+      if (!s->open) continue;
+      error_code ec;
+      const std::size_t n = asio::write(s->socket, asio::buffer(b.frames.data(), b.frames.size()), ec);
+      lock.unlock();
+      if (ec) {
+        close(s);  // its reader wakes and ends the connection
+        continue;
+      }
+      bump(stats_.bytes_out, static_cast<std::int64_t>(n));
+      bump(stats_.deliveries);
+    }
   }
 
-  // Naive: the publisher's own thread writes, and waits for as long as the subscriber makes it.
-  void send_now(Subscriber& s, std::span<const char> frame) {
-    std::unique_lock lock(s.mutex);
-    if (s.dead) return;
-    if (send_all(s.fd, frame, 1, stats_.bytes_out) == 1) return count(stats_.deliveries);
-    s.dead = true;
-    lock.unlock();
-    ::shutdown(s.fd, SHUT_RDWR);  // its reader wakes and ends the connection
-  }
-
-  // Improved: buffer what fits of a run (frames[.. ends[k]) is its first k + 1 frames), apply
-  // the slow policy to the rest; never wait. What is in flight counts against the bounds.
-  void offer(Subscriber& s, std::span<const char> frames, std::span<const std::size_t> ends) {
+  // Improved: buffers what fits, applies the slow policy to the rest; never waits.
+  void offer(const ConnectionPtr& s, const Batch& b, Pending& p) {
     std::size_t take = 0;
     bool wake = false;
     {
-      std::lock_guard lock(s.mutex);
-      if (s.dead || s.closing) return;
-      take = fits(c_, ends, s.queued + s.in_flight, s.out.size() + s.in_flight_bytes);
-      wake = s.out.empty();  // only a writer with nothing buffered may be asleep
-      if (take < ends.size() && !drop_) {
-        s.dead = true, s.out.clear(), s.queued = 0;
-      } else if (take > 0) {
-        s.out.insert(s.out.end(), frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(ends[take - 1]));
-        s.queued += take;
-      }
+      std::lock_guard lock(s->mutex);
+      if (!s->open || s->closing) return;
+      wake = s->box.empty();  // only a writer thread with nothing buffered may be asleep
+      take = s->box.offer(c_, b);
+      if (take < b.ends.size() && !drop_) cut_off(*s);
     }
-    if (wake && take == ends.size()) s.ready.notify_one();
-    if (take < ends.size() && drop_) count(stats_.dropped, static_cast<std::int64_t>(ends.size() - take));
-    if (take < ends.size() && !drop_) count(stats_.slow_disconnects), cut_off(s);
+    if (wake && take > 0) p.filled.push_back(s);
+    if (take == b.ends.size()) return;
+    if (drop_) return bump(stats_.dropped, static_cast<std::int64_t>(b.ends.size() - take));
+    p.slow.push_back(s);
   }
 
-  // Shuts the socket first: that wakes any thread blocked on it, even one holding s.mutex.
-  static void cut_off(Subscriber& s) {
-    ::shutdown(s.fd, SHUT_RDWR);
+  // Disconnect policy, under s.mutex: this reader alone disconnects it, and what its buffer
+  // holds is not left unflushed but never to be written.
+  static void cut_off(Connection& s) {
+    s.open = false;
+    s.box.forget();
+  }
+
+  void slow_disconnect(const ConnectionPtr& s) {
+    bump(stats_.slow_disconnects);  // cut_off() made sure it is on one list only
+    close(s);
+  }
+
+  // Shutting the socket down wakes any thread blocked on it, even one holding s.mutex; the
+  // descriptor closes once nothing holds the connection.
+  static void close(const ConnectionPtr& s) {
+    error_code ignored;
+    s->socket.shutdown(tcp::socket::shutdown_both, ignored);
+    s->open = false;
+    std::lock_guard lock(s->mutex);  // a writer thread checks `open` under the lock, then sleeps
+    s->ready.notify_one();
+  }
+
+  // The last of a connection's threads ends it: the client sees the close now, and the thread
+  // is joined within kJoinEvery, so that ended threads never pile up unjoined.
+  void thread_done(Connection& s) {
+    if (s.threads.fetch_sub(1) != 1) return;
+    error_code ignored;
+    s.socket.shutdown(tcp::socket::shutdown_both, ignored);
+    bump(stats_.closed);
+    std::lock_guard lock(threads_mutex_);
+    ended_.push_back(&s);
+    --live_;
+  }
+
+  void join_ended() {
+    std::vector<Threads> ended;
     {
-      std::lock_guard lock(s.mutex);
-      s.dead = true;
+      std::lock_guard lock(threads_mutex_);
+      for (Connection* s : std::exchange(ended_, {})) ended.push_back(std::move(threads_.extract(s).mapped()));
     }
-    s.ready.notify_one();
+    for (Threads& t : ended) join(t);  // the socket closes here, unless a naive publisher still holds it
   }
 
-  // Readers stop (shutting the read side ends a blocked recv), writers flush what is queued
-  // for at most flush_timeout_s, then every socket is cut off and every thread joined.
-  void stop() {
+  static void join(Threads& t) {
+    if (t.reader.joinable()) t.reader.join();
+    if (t.writer.joinable()) t.writer.join();
+  }
+
+  // Shutdown: stop accepting and reading; give the buffers flush_timeout_s to be written,
+  // then cut every connection off (its writer thread counts what is left).
+  void stop_when_told() {
+    while (!readable(ctl_.stop_fd, kJoinEvery)) join_ended();
     stopping_ = true;
-    for (auto& [id, conn] : connections_) ::shutdown(conn.sub->fd, SHUT_RD);
-    {
-      std::unique_lock lock(done_mutex_);
-      done_cv_.wait_for(lock, std::chrono::duration<double>(c_.flush_timeout_s), [this] { return live_ == 0; });
-    }
-    for (auto& [id, conn] : connections_) cut_off(*conn.sub);
-    for (auto& [id, conn] : connections_) join(conn);
-    connections_.clear();
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // the listener's accept() returns
+    error_code ignored;
+    for_each_connection(
+        [&ignored](const ConnectionPtr& s) { s->socket.shutdown(tcp::socket::shutdown_receive, ignored); });
+    const auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c_.flush_timeout_s));
+    while (!quiet() && Clock::now() < deadline) std::this_thread::sleep_for(kFlushPoll);
+    for_each_connection([](const ConnectionPtr& s) { close(s); });
+  }
+
+  template <typename F>
+  void for_each_connection(F&& f) {
+    std::lock_guard lock(threads_mutex_);
+    for (auto& [s, t] : threads_) f(t.connection);
+  }
+
+  bool quiet() {
+    std::lock_guard lock(threads_mutex_);
+    return live_ == 0;
   }
 
   const BrokerConfig& c_;
   const Control& ctl_;
-  const bool improved_, drop_;
+  const bool naive_ = c_.design == Design::naive;
+  const bool drop_ = c_.slow_policy == SlowPolicy::drop;
+  asio::io_context io_;  // runs nothing: a blocking socket needs it only as its home
+  tcp::acceptor acceptor_;
   BrokerStats stats_;
   std::atomic<bool> stopping_{false};
   std::shared_mutex registry_mutex_;
-  Channels registry_;                                          // guarded by registry_mutex_
-  std::unordered_map<std::uint64_t, Connection> connections_;  // the acceptor's alone
-  std::uint64_t next_id_ = 0;
-  bool warned_ = false;
-  std::mutex done_mutex_;  // guards the two below
-  std::condition_variable done_cv_;
-  std::vector<std::uint64_t> finished_;  // connections whose threads have all ended, to join
-  std::size_t live_ = 0;                 // connections with a thread still running
+  Channels registry_;                                 // guarded by registry_mutex_
+  std::mutex threads_mutex_;                          // guards the three below
+  std::unordered_map<Connection*, Threads> threads_;  // every connection's threads
+  std::vector<Connection*> ended_;                    // connections whose threads have all ended, to join
+  std::size_t live_ = 0;                              // connections with a thread still running
+  bool warned_ = false;                               // the listener's alone
 };
 
 }  // namespace
 
-BrokerStats run_threads_broker(const BrokerConfig& c, const Control& ctl) { return Broker(c, ctl).run(); }
+BrokerStats run_threads_broker(const BrokerConfig& c, const Control& ctl) {
+  check_config(c, ctl, "fanout/threads");
+  Broker broker(c, ctl);  // binds now: an address in use throws here, before any thread starts
+  if (ctl.listening) ctl.listening(broker.port());
+  return broker.run();
+}
 
 }  // namespace tvl::fanout

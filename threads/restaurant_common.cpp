@@ -1,5 +1,9 @@
-// The threaded restaurants' shared parts: a bot's step, the ThreadBots, and tables as records.
+// The threaded restaurants' shared parts: a bot's step on a thread, the ThreadBots, and tables
+// as records.
 #include "threads/restaurant_common.hpp"
+
+#include <string>
+#include <utility>
 
 #include "measure/metrics.hpp"
 
@@ -10,66 +14,124 @@ constexpr int kGoHome = -1;  // a job for this table sends the bot home
 
 }  // namespace
 
-ThreadRestaurant::ThreadRestaurant(const Params& p, bool one_stat_per_role)
-    : p_(p), staff_(staff_named(p.staff)), tables_(p.tables), recorder_(p), queues_(kRoles) {
-  for (int r = 0; r < kRoles; ++r)
-    for (int i = 0; i < (one_stat_per_role ? 1 : staff_.bots[static_cast<std::size_t>(r)]); ++i)
-      stats_.push_back({static_cast<Role>(r), i});
+void thread_step(Service& service, const Job& job, BotStat& stat, const HandBack& hand_back) {
+  const auto began = service.begin_step(job);
+  if (!began) return;  // another WaitBot took the order
+  if (service.guest_talks(job))
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(service.params().chatty_ms));
+  service.end_step(job, *began, stat, hand_back);
 }
 
-// The chatty guest holds this bot's thread; the other bots go on. The unsafe bot hands the
-// table back halfway through its step, so the next bot can come while it is still there.
-void ThreadRestaurant::step(const Job& job, BotStat& stat) {
-  if (job.step == Step::take_order && !tables_.claim_order(job.table, p_.variant == "safe", walk_time(p_))) return;
-  const auto t0 = Clock::now();
-  tables_.enter(job.table, job.step);
-  if (job.step == Step::bill && is_chatty(p_, job.table, job.turn))
-    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(p_.chatty_ms));
-  const auto half = std::chrono::duration_cast<std::chrono::nanoseconds>(service_time(job.step) * p_.service_scale / 2);
-  work_for(half);
-  if (p_.variant != "safe") hand_back(job);  // too early: the step is not finished
-  work_for(half);
-  tables_.leave(job.table, job.step);
-  if (p_.variant == "safe") hand_back(job);
-  std::lock_guard lock(stats_mutex_);  // uncontended but for the pool's shared per-role stats
-  stat.busy_ns += (Clock::now() - t0).count();
-  ++stat.steps;
+Result finish_threads(Service& service, std::vector<BotStat> bots, int os_threads) {
+  Result r = service.finish(std::move(bots));
+  r.os_threads = os_threads;
+  r.stack_kib = metrics::default_stack_kib();
+  return r;
 }
 
-void ThreadRestaurant::start_bots() {
-  for (auto& stat : stats_) bots_.emplace_back([this, &stat] { bot(stat); });
+ThreadBots::ThreadBots(Service& service, HandBack hand_back)
+    : service_(service), hand_back_(std::move(hand_back)), stats_(service.roster()), queues_(kRoles) {}
+
+void ThreadBots::start() {
+  for (auto& stat : stats_) threads_.emplace_back([this, &stat] { bot(stat); });
 }
 
 // A bot: take a job from its role's queue, do the step, hand the table back.
-void ThreadRestaurant::bot(BotStat& stat) {
+void ThreadBots::bot(BotStat& stat) {
   auto& jobs = queues_[static_cast<std::size_t>(stat.role)];
   for (;;) {
     const Job job = jobs.pop();
     if (job.table == kGoHome) return;
-    step(job, stat);
+    thread_step(service_, job, stat, hand_back_);
   }
 }
 
-void ThreadRestaurant::send_to_bots(const Job& job) {
-  if (job.step == Step::take_order) tables_.open_order(job.table);
-  for (int i = 0; i < bots_called(staff_, job.step); ++i)
-    queues_[static_cast<std::size_t>(role_of(job.step))].push(job);
+void ThreadBots::send(const Job& job) {
+  service_.call_bots(job,
+                     [this](Role role, const Job& called) { queues_[static_cast<std::size_t>(role)].push(called); });
 }
 
 // One "go home" per bot: it comes after every job already queued for the bot's role.
-void ThreadRestaurant::send_bots_home() {
+void ThreadBots::send_home() {
+  if (std::exchange(sent_home_, true)) return;
   for (const auto& stat : stats_) queues_[static_cast<std::size_t>(stat.role)].push({kGoHome, 0, Step::seat});
-  for (auto& b : bots_) b.join();
+  for (auto& thread : threads_) thread.join();
 }
 
-Result ThreadRestaurant::finish(int os_threads) {
-  Result r;
-  recorder_.finish(r);
-  r.bots = stats_;
-  r.collisions = tables_.collisions();
-  r.os_threads = os_threads;
-  r.stack_kib = metrics::default_stack_kib();
-  return r;
+Result ThreadBots::finish(int other_threads) {
+  send_home();
+  return finish_threads(service_, stats_, threads() + other_threads);
+}
+
+void TableWaits::hand_back(int table) {
+  Table& t = tables_[static_cast<std::size_t>(table)];
+  {
+    std::lock_guard lock(t.mutex);
+    t.handed_back = true;
+  }
+  t.wake.notify_one();
+}
+
+void TableWaits::wait_for_hand_back(int table) {
+  Table& t = tables_[static_cast<std::size_t>(table)];
+  std::unique_lock lock(t.mutex);
+  t.wake.wait(lock, [this, &t] { return t.handed_back || closed_; });
+  if (closed_) throw Closed{};
+  t.handed_back = false;
+}
+
+void TableWaits::sleep_until(int table, Clock::time_point deadline) {
+  Table& t = tables_[static_cast<std::size_t>(table)];
+  std::unique_lock lock(t.mutex);
+  if (t.wake.wait_until(lock, deadline, [this] { return closed_.load(); })) throw Closed{};
+}
+
+void TableWaits::close_after(int tables, std::chrono::duration<double> deadline) {
+  {
+    std::unique_lock lock(done_mutex_);
+    all_done_.wait_for(lock, deadline, [this, tables] { return tables_done_ == tables; });
+  }
+  closed_ = true;
+  for (Table& t : tables_) {
+    std::lock_guard lock(t.mutex);  // a table between its look at closed_ and its wait holds this
+    t.wake.notify_one();
+  }
+}
+
+void TableWaits::table_done() {
+  std::lock_guard lock(done_mutex_);
+  ++tables_done_;
+  all_done_.notify_one();
+}
+
+TableThreads::TableThreads(int tables, int running, const std::function<void(int)>& table) : table_(table) {
+  try {
+    for (int t = 0; t < tables; ++t)
+      threads_.emplace_back([this, t] {
+        try {
+          table_(t);
+        } catch (const Closed&) {
+          return;  // the run closed at its deadline: the table is left as it is
+        }
+      });
+  } catch (const std::system_error& e) {  // the limit this model runs into
+    const auto created = threads_.size() + static_cast<std::size_t>(running);
+    refused_.emplace(
+        "thread creation failed after " + std::to_string(created) + " threads (" + e.what() + "); " +
+            metrics::thread_limits(),
+        limits::kThreadLimit,
+        nlohmann::json{{"threads", created}, {"cause", e.what()}, {"limits", metrics::thread_limit_values()}});
+  }
+}
+
+void TableThreads::join_all() {
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+}
+
+void TableThreads::join() {
+  join_all();
+  if (refused_) throw *std::exchange(refused_, std::nullopt);
 }
 
 TableRecords::TableRecords(const Params& p, Recorder& recorder, Dispatch dispatch)

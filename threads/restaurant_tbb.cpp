@@ -6,12 +6,13 @@
 // thread-per-bot model; only who does the steps changes. The pool's workers run in parallel, so
 // the unsafe variant collides here as it does with a thread per bot.
 //
-// Compare with threads/restaurant.cpp (the same tables, a thread per bot) and
+// Compare with threads/restaurant_bots.cpp (the same tables, a thread per bot) and
 // asyncloop/restaurant.cpp (the LoopBot, where one thread does every step in turn).
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -21,10 +22,13 @@
 namespace tvl::restaurant {
 namespace {
 
-class PoolSteps final : public ThreadRestaurant {
+class PoolSteps {
  public:
   explicit PoolSteps(const Params& p)
-      : ThreadRestaurant(p, true), records_(p, recorder_, [this](const Job& job) { dispatch(job); }) {}
+      : p_(p),
+        service_(p),
+        stats_(service_.roster(true)),
+        records_(p, service_.recorder(), [this](const Job& job) { dispatch(job); }) {}
 
   Result run() {
     // No thread of ours joins the arena (steps arrive by enqueue), so reserve no slot for one,
@@ -35,25 +39,36 @@ class PoolSteps final : public ThreadRestaurant {
     records_.serve();
     while (in_pool_.load() > 0) std::this_thread::yield();  // task_arena does not wait for enqueued tasks
     arena_.reset();
-    return finish(workers + 1);  // the workers and the clock
+    return finish_threads(service_, stats_, workers + 1);  // the workers and the clock
   }
 
  private:
   // A step as a pool task; a diner ready to order is seen by as many tasks as there are WaitBots.
   void dispatch(const Job& job) {
-    const auto role = static_cast<std::size_t>(role_of(job.step));
-    if (job.step == Step::take_order) tables_.open_order(job.table);
-    for (int i = 0; i < bots_called(staff_, job.step); ++i) {
+    service_.call_bots(job, [this](Role role, const Job& called) {
       in_pool_.fetch_add(1);
-      arena_->enqueue([this, job, role] {
-        step(job, stats_[role]);
+      arena_->enqueue([this, called, role] {
+        step(called, role);
         in_pool_.fetch_sub(1);
       });
-    }
+    });
   }
 
-  void hand_back(const Job& job) override { records_.advance(job.table); }
+  // The pool's bots are not threads, so a step is counted for its role, which tasks on other
+  // workers count into at the same time.
+  void step(const Job& job, Role role) {
+    BotStat done{role, 0};
+    thread_step(service_, job, done, [this](int table) { records_.advance(table); });
+    std::lock_guard lock(stats_mutex_);
+    BotStat& stat = stats_[static_cast<std::size_t>(role)];
+    stat.busy_ns += done.busy_ns;
+    stat.steps += done.steps;
+  }
 
+  const Params& p_;
+  Service service_;
+  std::mutex stats_mutex_;
+  std::vector<BotStat> stats_;  // one per role
   TableRecords records_;
   std::atomic<int> in_pool_{0};  // tasks queued or running
   std::optional<tbb::task_arena> arena_;
@@ -62,7 +77,7 @@ class PoolSteps final : public ThreadRestaurant {
 }  // namespace
 
 Result run_tbb(const Params& p) {
-  return run_measured(p, "tbb", [&p] { return PoolSteps(p).run(); });
+  return serve_measured(p, [&p] { return PoolSteps(p).run(); });
 }
 
 }  // namespace tvl::restaurant

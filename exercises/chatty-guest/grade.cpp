@@ -26,7 +26,7 @@ tvl::restaurant::Params params(bool chatty) {
   p.model = "asyncloop";
   p.tables = 100;
   p.turns = 3;
-  p.chatty = chatty ? "block" : "none";  // "block" names the guests; let_guest_talk() decides how they talk
+  p.chatty = chatty ? Chatty::block : Chatty::none;  // "block" names the guests; let_guest_talk() decides how they talk
   p.chatty_ms = 20;
   p.chatty_every = 10;
   return p;
