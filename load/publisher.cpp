@@ -27,9 +27,11 @@ std::int64_t Load::intended_ns(std::int64_t seq) const {
 
 asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   Worker& w = *pub.w;
-  tcp::socket& s = *co_await connect(w, false);
+  tcp::socket& s = *co_await connect(w, lines_);
   pub.socket = &s;
-  if (resp_) {
+  if (lines_) {  // its answers come back on this socket: its subscriber reads them
+    watch(subs_[static_cast<std::size_t>(j)], s);
+  } else if (resp_) {
     co_spawn(w.io, discard_replies(s), asio::detached);
   } else {
     const std::string hello = fanout::frame(fmt::format("/tvl/load/publisher/{}", j));
@@ -46,8 +48,11 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   wire_.lay_out(batch, 1);
   boost::system::error_code ec;
   const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
-  while (!w.go && !w.stopping) {  // until the conductor says go; publisher 0 probes meanwhile
-    if (j == 0 && connected_.load() == connections) {
+  const Sub* own = lines_ ? &subs_[static_cast<std::size_t>(j)] : nullptr;
+  // Until the conductor says go, publisher 0 probes every subscription, once all are connected;
+  // on an echo server each connection probes itself until its answer came.
+  while (!w.go && !w.stopping) {
+    if (own != nullptr ? !own->confirmed : j == 0 && connected_.load() == connections) {
       wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
       co_await asio::async_write(s, asio::buffer(batch.data(), wire_.size()), use_awaitable);
     }

@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "load/loadgen.hpp"
+#include "load/wire.hpp"
 #include "measure/process.hpp"
 #include "scenarios/echo.hpp"
 
@@ -161,16 +163,42 @@ void work_and_wait_change_nothing_in_the_answer(ServerFn fn, Config c) {
   EXPECT_EQ(server.stop().requests, 20);
 }
 
-#define ECHO_TESTS(model, fn, config)                                                   \
-  TEST(model, answers_each_line_upper_cased) { answers_each_line(fn, config); }         \
-  TEST(model, a_line_over_the_limit_closes_only_its_connection) {                       \
-    a_long_line_closes_only_its_connection(fn, config);                                 \
-  }                                                                                     \
-  TEST(model, stops_with_connections_open) { stops_with_connections_open(fn, config); } \
-  TEST(model, work_and_wait_change_nothing_in_the_answer) { work_and_wait_change_nothing_in_the_answer(fn, config); }
+// tvl's own load generator against the server (load/, the echo protocol): every answer comes
+// back, in order, upper-cased, and the server counted every request (the probes too).
+void the_load_generator_checks_every_answer(ServerFn fn, Config c) {
+  c.work = std::chrono::microseconds(20);
+  Running server(fn, c);
+  tvl::load::Params p;
+  p.port = server.port();
+  p.protocol = tvl::fanout::Protocol::lines;
+  p.publishers = p.subscribers = 8;
+  p.rate = 4000;
+  p.duration_s = 0.5;
+  p.payload = 100;
+  const auto r = tvl::load::run(p);
+  const Stats s = server.stop();
+  EXPECT_EQ(r.published, 2000);
+  EXPECT_EQ(r.expected, r.published);
+  EXPECT_EQ(r.delivered, r.published);
+  EXPECT_EQ(r.lost, 0);
+  EXPECT_EQ(r.gaps, 0);
+  EXPECT_EQ(r.duplicates_or_reordered, 0);
+  EXPECT_EQ(r.impossible, "");
+  EXPECT_GE(s.requests, r.published + 8);  // and at least one probe per connection
+  EXPECT_EQ(s.accepted, 8);
+}
+
+#define ECHO_TESTS(model, fn, config)                                                                                 \
+  TEST(model, answers_each_line_upper_cased) { answers_each_line(fn, config); }                                       \
+  TEST(model, a_line_over_the_limit_closes_only_its_connection) {                                                     \
+    a_long_line_closes_only_its_connection(fn, config);                                                               \
+  }                                                                                                                   \
+  TEST(model, stops_with_connections_open) { stops_with_connections_open(fn, config); }                               \
+  TEST(model, work_and_wait_change_nothing_in_the_answer) { work_and_wait_change_nothing_in_the_answer(fn, config); } \
+  TEST(model, the_load_generator_checks_every_answer) { the_load_generator_checks_every_answer(fn, config); }
 
 ECHO_TESTS(threads, run_threads_echo, with())
-ECHO_TESTS(pool, run_pool_echo, with(Offload::none, 4))
+ECHO_TESTS(pool, run_pool_echo, with(Offload::none, 16))  // more workers than any test has connections
 ECHO_TESTS(asyncloop, run_asyncloop_echo, with())
 ECHO_TESTS(asyncloop_executor, run_asyncloop_echo, with(Offload::executor, 2))
 ECHO_TESTS(asyncloop_mt, run_asyncloop_mt_echo, with(Offload::none, 2))
@@ -274,4 +302,27 @@ TEST(serve, a_wrong_variant_or_a_tiny_stack_is_a_usage_error) {
     EXPECT_EQ(outcome.exit_code, 2) << outcome.output_tail;
     EXPECT_NE(outcome.output_tail.find("tvl: error: serve echo: "), std::string::npos) << outcome.output_tail;
   }
+}
+
+// The echo wire's stamp survives the server's upper-casing and says when the server did not do it.
+TEST(wire, an_echo_stamp_survives_upper_casing_and_lower_case_padding_is_refused) {
+  const tvl::load::wire::Publish one(tvl::fanout::Protocol::lines, "", 80);
+  std::string batch;
+  one.lay_out(batch, 1);
+  one.stamp(batch, 0, {7, 123456789, 42, 43});
+  ASSERT_EQ(batch.size(), 80u);
+  ASSERT_EQ(batch.back(), '\n');
+  const std::string_view line(batch.data(), batch.size() - 1);
+  EXPECT_FALSE(tvl::load::wire::decode_line_stamp(line).has_value());  // the padding is still lower case
+  std::string upper;
+  answer(line, upper);
+  const auto stamp = tvl::load::wire::decode_line_stamp(std::string_view(upper).substr(0, upper.size() - 1));
+  ASSERT_TRUE(stamp.has_value());
+  EXPECT_EQ(stamp->publisher, 7u);
+  EXPECT_EQ(stamp->seq, 123456789u);
+  EXPECT_EQ(stamp->intended_ns, 42);
+  EXPECT_EQ(stamp->sent_ns, 43);
+  std::size_t lines = 0;
+  EXPECT_EQ(tvl::load::wire::parse_lines("a\nbc\nde", [&](std::string_view) { ++lines; }), 5u);
+  EXPECT_EQ(lines, 2u);
 }
