@@ -11,6 +11,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
+#include <fstream>
 #include <future>
 #include <string>
 #include <vector>
@@ -325,4 +326,26 @@ TEST(wire, an_echo_stamp_survives_upper_casing_and_lower_case_padding_is_refused
   std::size_t lines = 0;
   EXPECT_EQ(tvl::load::wire::parse_lines("a\nbc\nde", [&](std::string_view) { ++lines; }), 5u);
   EXPECT_EQ(lines, 2u);
+}
+
+// `tvl run echo`: a checked point with the server as a child; its JSON names the point and says
+// the check held.
+TEST(run, one_checked_point_per_model_with_its_json) {
+  for (const char* model : {"threads", "asyncloop"}) {
+    SCOPED_TRACE(model);
+    const std::string json = ::testing::TempDir() + "echo_point.json";
+    const auto outcome =
+        tvl::process::run_child({TVL_BINARY, "run", "echo", "--model", model, "--connections", "4", "--rate", "2000",
+                                 "--duration", "0.5", "--work-us", "10", "--json", json},
+                                60);
+    EXPECT_EQ(outcome.exit_code, 0) << outcome.output_tail;
+    EXPECT_NE(outcome.output_tail.find("checked: every request answered once"), std::string::npos)
+        << outcome.output_tail;
+    std::ifstream in(json);
+    const auto doc = nlohmann::json::parse(in);
+    EXPECT_EQ(doc["check"], "");
+    EXPECT_EQ(doc["counters"]["delivered"], 1000);
+    EXPECT_GE(doc["counters"]["server_requests"].get<double>(), 1000);
+    EXPECT_NE(doc["name"].get<std::string>().find("echo/" + std::string(model) + "/"), std::string::npos);
+  }
 }
