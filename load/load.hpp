@@ -160,6 +160,7 @@ class Load {
   // publisher.cpp
   std::int64_t intended_ns(std::int64_t seq) const;
   asio::awaitable<void> publisher(Pub& pub, int j);
+  asio::awaitable<void> probe_until_go(Pub& pub, int j, std::string& batch, asio::steady_timer& timer);
   asio::awaitable<void> discard_replies(tcp::socket& s);
 
   // verify.cpp
