@@ -1,19 +1,13 @@
 // `tvl broker`: the book's message broker (ch. 4) under one model, run in this process until
 // SIGINT or SIGTERM. The sweeps, the capacity search and tvl-bench start it as a child process
 // (load/fanout_point.cpp) and read the two lines it prints: where it listens, and its counters.
-#include <arpa/inet.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
 
-#include <csignal>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "app/cli.hpp"
+#include "app/serve_signals.hpp"
 #include "catalog/catalog.hpp"
 #include "load/loadgen.hpp"
 #include "scenarios/fanout.hpp"
@@ -35,42 +29,13 @@ nlohmann::json stats_json(const fanout::BrokerStats& s) {
           {"bytes_out", s.bytes_out}};
 }
 
-// True for an address only this machine can reach: 127.0.0.0/8, ::1, or the name localhost.
-bool is_loopback(const std::string& host) {
-  in_addr v4{};
-  in6_addr v6{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return host == "localhost";
-}
-
 // Runs a broker in this process until SIGINT or SIGTERM. Prints `listening on HOST:PORT` once
 // bound and `tvl-broker-stats {json}` at the end: the harness reads both.
 int run_broker(const fanout::BrokerConfig& c) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists: all inherit it
-  load::raise_fd_limit(0);                             // as many connections as the hard limit allows
-  int stop_pipe[2];
-  if (pipe(stop_pipe) != 0) throw std::runtime_error("pipe failed");
-  std::thread([stop_signals, w = stop_pipe[1]] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    [[maybe_unused]] const auto n = write(w, "x", 1);
-  }).detach();
   fanout::Control ctl;
-  ctl.stop_fd = stop_pipe[0];
-  ctl.listening = [&c](std::uint16_t port) {
-    if (!is_loopback(c.host))  // the protocol has no authentication: anyone who can reach it may publish
-      fmt::print(stderr,
-                 "tvl broker: WARNING: listening on {}, not loopback: any host that can reach this address may "
-                 "subscribe and publish (the protocol has no authentication)\n",
-                 c.host);
-    fmt::print("listening on {}:{}\n", c.host, port);
-    std::fflush(stdout);
-  };
+  ctl.stop_fd = stop_fd_on_signals();
+  load::raise_fd_limit(0);  // as many connections as the hard limit allows
+  ctl.listening = [&c](std::uint16_t port) { say_listening("broker", c.host, port); };
   const auto stats = catalog::find_fanout(c.model, fanout::name_of(c.design))->broker(c, ctl);
   fmt::print("{}{}\n", fanout::kStatsLinePrefix, stats_json(stats).dump());
   std::fflush(stdout);

@@ -8,8 +8,10 @@
 // Each scenario adds its own subcommands (app/<scenario>_cli.cpp). Bad arguments print one
 // message and exit with status 2; a run that did not do the work it claims exits with 1.
 #include <fmt/format.h>
+
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include "app/cli.hpp"
 #include "catalog/catalog.hpp"
@@ -19,13 +21,23 @@ namespace {
 
 constexpr int kUsageError = 2;
 
+constexpr std::size_t kListColumn = 13;  // the least width of the model and variant columns
+
 void list() {
   for (const auto& s : tvl::catalog::scenarios()) {
     fmt::print("{}  {}\n", s.name, s.what);
+    std::size_t model_width = kListColumn;  // the scenario's widest, so that its columns line up
+    std::size_t variant_width = kListColumn;
+    for (const auto& v : tvl::catalog::listing()) {
+      if (v.scenario != s.name) continue;
+      model_width = std::max(model_width, v.model.size());
+      variant_width = std::max(variant_width, v.variant.size());
+    }
     for (const auto& v : tvl::catalog::listing())
       if (v.scenario == s.name)
-        fmt::print("  --model {:<13} --{} {:<13} {}{}\n", v.model, s.name == "fanout" ? "design " : "variant",
-                   v.variant, v.kind.empty() ? "" : fmt::format("{}: ", v.kind), v.what);
+        fmt::print("  --model {:<{}} --{} {:<{}} {}{}\n", v.model, model_width,
+                   s.name == "fanout" ? "design " : "variant", v.variant, variant_width,
+                   v.kind.empty() ? "" : fmt::format("{}: ", v.kind), v.what);
   }
 }
 
@@ -48,6 +60,7 @@ int main(int argc, char** argv) {
   tvl::cli::add_fanout(commands);
   tvl::cli::add_capacity(commands);
   tvl::cli::add_compare(commands);
+  tvl::cli::add_serve(commands);
 
   try {
     app.parse(argc, argv);

@@ -13,6 +13,7 @@
 #include "load/fanout_point.hpp"
 #include "measure/metrics.hpp"
 #include "scenarios/cutlery.hpp"
+#include "scenarios/echo.hpp"
 #include "scenarios/fanout.hpp"
 #include "scenarios/naming.hpp"
 #include "scenarios/primitives.hpp"
@@ -119,6 +120,21 @@ Counters fanout_counters(const load::Params& lp, const fanout_point::Point& poin
 // A fan-out point as JSON: name, params, counters (the load's, then broker_*), context.
 nlohmann::json to_json(const fanout_point::Target& t, const load::Params& lp, const fanout_point::Point& point,
                        const fanout_point::Placement& where);
+
+// The echo server (book ch. 3, Example 3-30): a line in, the line upper-cased back.
+struct EchoVariant {
+  std::string_view model;  // threads | pool | asyncloop | asyncloop-mt
+  std::string_view variant;
+  echo::ServerFn serve;
+  echo::Offload offload;  // where the event loop runs a request's work and wait
+  std::string_view what;
+};
+
+std::span<const EchoVariant> echo_variants();
+// The model's variant of that name (its first one when `variant` is empty); nullptr if none.
+const EchoVariant* find_echo(std::string_view model, std::string_view variant = {});
+// Every echo model once, in catalog order (for --model choices).
+std::vector<std::string> echo_models();
 
 // The scenarios, and every model/variant of each, for `tvl list`.
 struct ScenarioInfo {

@@ -15,6 +15,7 @@ constexpr std::array kScenarios = {
     ScenarioInfo{"primitives", "the costs under every scenario: switch, creation, memory per waiting task"},
     ScenarioInfo{"restaurant", "the restaurant of ThreadBots (book ch. 1): bots, tables, latency, idle time"},
     ScenarioInfo{"fanout", "the message broker (book ch. 4): one publisher's message to many subscribers"},
+    ScenarioInfo{"echo", "the echo server (book ch. 3): requests and responses, with CPU work and a wait each"},
 };
 
 }  // namespace
@@ -33,6 +34,7 @@ const std::vector<Listing>& listing() {
     add_primitives(primitive_waiters(), "memory");
     for (const auto& v : restaurant_variants()) rows.push_back({"restaurant", v.model, v.variant, v.what});
     for (const auto& v : fanout_variants()) rows.push_back({"fanout", v.model, v.design, v.what});
+    for (const auto& v : echo_variants()) rows.push_back({"echo", v.model, v.variant, v.what});
     return rows;
   }();
   return all;

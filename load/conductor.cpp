@@ -37,11 +37,16 @@ int load_threads(const Params& p) {
 Load::Load(const Params& p)
     : p_(p),
       resp_(p.protocol == fanout::Protocol::resp),
-      queue_(fanout::is_queue(p.channel)),
-      wire_(resp_, p.channel, p.payload),
+      lines_(p.protocol == fanout::Protocol::lines),
+      queue_(!lines_ && fanout::is_queue(p.channel)),
+      wire_(p.protocol, p.channel, p.payload),
       threads_(load_threads(p)),
       subs_(static_cast<std::size_t>(p.subscribers)),
       pubs_(static_cast<std::size_t>(p.publishers)) {
+  if (lines_ && (p.subscribers != p.publishers || p.slow_subscribers != 0))
+    throw std::invalid_argument(
+        "load: an echo server's connections each send and read: as many subscribers as "
+        "publishers, and no slow ones");
   per_publisher_rate_ = p.rate / p.publishers;
   tick_ns_ = static_cast<std::int64_t>(p.tick_s * 1e9);
   warmup_ns_ = static_cast<std::int64_t>(p.warmup_s * 1e9);
@@ -50,7 +55,7 @@ Load::Load(const Params& p)
   // With many subscribers a read takes less, so that their buffers stay within kReadBuffers.
   read_chunk_ = std::clamp<std::size_t>(kReadBuffers / subs_.size(), kMinReadChunk, kMaxReadChunk);
   const auto publishers = static_cast<std::size_t>(p.publishers);
-  for (auto& s : subs_) s.next_seq.assign(publishers, 0);
+  for (auto& s : subs_) s.next_seq.assign(lines_ ? 1 : publishers, 0);  // echo: its own publisher only
   for (int t = 0; t < threads_; ++t) {
     auto& w = *workers_.emplace_back(std::make_unique<Worker>());
     if (queue_) {
@@ -69,10 +74,12 @@ Result Load::run() {
     w->ready.emplace(w->io, ready);
     spawn(*w, read_ready(*w));
   }
-  for (auto& s : subs_) spawn(*(s.w = &worker()), subscriber(s));
+  if (!lines_)
+    for (auto& s : subs_) spawn(*(s.w = &worker()), subscriber(s));
   for (int j = 0; j < p_.publishers; ++j) {
     Pub& pub = pubs_[static_cast<std::size_t>(j)];
     pub.w = &worker();
+    if (lines_) subs_[static_cast<std::size_t>(j)].w = pub.w;  // the same connection
     pub.w->pubs.push_back(&pub);
     spawn(*pub.w, publisher(pub, j));
   }
@@ -149,11 +156,12 @@ void Load::conduct(Result& r) {
 }
 
 void Load::confirm_subscriptions(Result& r) {
-  const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
+  const int connections = lines_ ? p_.publishers : p_.subscribers + p_.publishers + p_.slow_subscribers;
   if (!wait_until([&] { return confirmed_.load() >= p_.subscribers; }, Clock::now() + seconds(p_.confirm_s)))
-    throw std::runtime_error(fmt::format("only {} of {} subscriptions confirmed ({} of {} connected) within {} s",
-                                         confirmed_.load(), p_.subscribers, connected_.load(), connections,
-                                         p_.confirm_s));
+    throw std::runtime_error(
+        fmt::format("only {} of {} {} ({} of {} connected) within {} s", confirmed_.load(), p_.subscribers,
+                    lines_ ? "connections answered their first request" : "subscriptions confirmed", connected_.load(),
+                    connections, p_.confirm_s));
   r.subscribers_confirmed = confirmed_.load();
   wait_until([] { return false; },
              Clock::now() + std::max<Clock::duration>(kProbesSettle, 2 * probe_every(p_.subscribers)));
@@ -207,7 +215,7 @@ void Load::finish_publishing(Result& r, Clock::time_point t0) {
   }
   r.publishers_stalled = p_.publishers - publishers_done_.load();
   for (const auto& pub : pubs_) r.published += pub.published.load();
-  r.expected = queue_ ? r.published : r.published * p_.subscribers;
+  r.expected = queue_ || lines_ ? r.published : r.published * p_.subscribers;
 }
 
 void Load::wait_for_deliveries(Result& r) {

