@@ -245,7 +245,9 @@ void connection_churn(const Broker& b) {
   // tells nothing there; its leak check at the broker's exit does instead.
   const std::int64_t growth = broker.rss_kib() - warm_rss;
   const std::int64_t bound = (kCycles - kWarmup) * 4;  // KiB: a page per connection
-  if (!kAsan) EXPECT_LT(growth, bound) << "RSS grew " << growth << " KiB over " << kCycles - kWarmup << " connections";
+  if (!kAsan) {
+    EXPECT_LT(growth, bound) << "RSS grew " << growth << " KiB over " << kCycles - kWarmup << " connections";
+  }
 
   const auto stats = broker.stop();
   EXPECT_EQ(stats["accepted"], 2 + kCycles);
