@@ -130,9 +130,9 @@ std::optional<Stamp> decode_stamp(std::string_view payload);
 // The closed sets of a fan-out run: enums, parsed once at the edge (the command line) by
 // parse_X, which throws std::invalid_argument naming the valid names, and named by name_of;
 // each has one table of names (scenarios/fanout.cpp).
-enum class Design { naive, improved };       // the book's prototype, or bounded queues and a writer each
-enum class SlowPolicy { drop, disconnect };  // improved, a subscriber's queue full: drop the message, or it
-enum class Protocol { frames, resp, lines };        // the load's wire: the book's frames ("tvl"), or redis's RESP
+enum class Design { naive, improved };        // the book's prototype, or bounded queues and a writer each
+enum class SlowPolicy { drop, disconnect };   // improved, a subscriber's queue full: drop the message, or it
+enum class Protocol { frames, resp, lines };  // the load's wire: the book's frames ("tvl"), or redis's RESP
 
 Design parse_design(std::string_view name);
 SlowPolicy parse_slow_policy(std::string_view name);
