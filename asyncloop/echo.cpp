@@ -71,17 +71,12 @@ asio::awaitable<void> serve(tcp::socket& s, const Config& c, Counters& n, asio::
 
 asio::awaitable<void> accept_all(tcp::acceptor& acceptor, const Config& c, Counters& n, Connections& open,
                                  asio::thread_pool* executor) {
-  asio::steady_timer backoff(acceptor.get_executor());
-  while (acceptor.is_open()) {
-    auto [ec, s] = co_await acceptor.async_accept(use_tuple);
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) {
-      backoff.expires_after(kAcceptBackoff);
-      co_await backoff.async_wait(use_tuple);
-      continue;
-    }
+  const asio::any_io_executor here = acceptor.get_executor();  // named: GCC 12 and temporaries in co_await
+  for (;;) {
+    auto s = co_await accept_next(acceptor, here);
+    if (!s) co_return;
     n.opened();
-    asio::co_spawn(acceptor.get_executor(), connection(std::move(s), c, n, open, executor), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), connection(std::move(*s), c, n, open, executor), asio::detached);
   }
 }
 

@@ -32,6 +32,10 @@ class Connections;
 asio::awaitable<void> connection(tcp::socket s, const Config& c, Counters& n, Connections& open,
                                  asio::thread_pool* executor);
 
+// The next connection, its socket on the loop of `to`; nullopt once the acceptor is closed
+// (shutdown). A failed accept (out of descriptors, say) is tried again after kAcceptBackoff.
+asio::awaitable<std::optional<tcp::socket>> accept_next(tcp::acceptor& acceptor, asio::any_io_executor to);
+
 // The sockets one loop is serving, so that shutdown can wake their coroutines. Only that loop
 // touches it: no lock.
 class Connections {

@@ -34,19 +34,12 @@ struct Loop {
 };
 
 asio::awaitable<void> accept_all(tcp::acceptor& acceptor, const Config& c, Counters& n, std::deque<Loop>& loops) {
-  asio::steady_timer backoff(acceptor.get_executor());
-  for (std::size_t next = 0; acceptor.is_open(); next = (next + 1) % loops.size()) {
-    Loop& to = loops[next];
-    auto [ec, s] = co_await acceptor.async_accept(asio::any_io_executor(to.io.get_executor()),
-                                                  use_tuple);  // the socket belongs to `to`
-    if (ec == asio::error::operation_aborted) co_return;
-    if (ec) {
-      backoff.expires_after(kAcceptBackoff);
-      co_await backoff.async_wait(use_tuple);
-      continue;
-    }
+  for (std::size_t next = 0;; next = (next + 1) % loops.size()) {
+    const asio::any_io_executor to = loops[next].io.get_executor();  // named: GCC 12 and temporaries in co_await
+    auto s = co_await accept_next(acceptor, to);                     // the socket belongs to loop `next`
+    if (!s) co_return;
     n.opened();
-    asio::co_spawn(to.io, connection(std::move(s), c, n, to.open, nullptr), asio::detached);
+    asio::co_spawn(to, connection(std::move(*s), c, n, loops[next].open, nullptr), asio::detached);
   }
 }
 

@@ -50,15 +50,11 @@ void serve(tcp::socket& s, const Config& c, Counters& n) {
 }
 
 void accept_all(tcp::acceptor& acceptor, int stop_fd, const Config& c, Counters& n, Connections& open) {
-  while (wait_for_connection(acceptor, stop_fd)) {
-    boost::system::error_code ec;
-    tcp::socket s = acceptor.accept(ec);
-    if (ec) {
-      std::this_thread::sleep_for(kAcceptBackoff);
-      continue;
-    }
+  for (;;) {
+    auto s = accept_next(acceptor, stop_fd);
+    if (!s) return;
     n.opened();
-    auto served = [s = std::move(s), &c, &n, &open]() mutable { connection(std::move(s), c, n, open); };
+    auto served = [s = std::move(*s), &c, &n, &open]() mutable { connection(std::move(s), c, n, open); };
     if (!open.start_thread(c.stack_kib, std::move(served))) n.refused_one();  // no thread for it: closed unserved
   }
 }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 
 #include "scenarios/echo.hpp"
@@ -26,8 +27,9 @@ class Connections;
 // shutdown wakes the blocked read; then closes it and counts it ended (threads/echo.cpp).
 void connection(tcp::socket s, const Config& c, Counters& n, Connections& open);
 
-// Blocks until a connection is waiting or stop_fd is readable; false for the latter.
-bool wait_for_connection(tcp::acceptor& acceptor, int stop_fd);
+// The next connection, once one is waiting; nullopt once stop_fd is readable. A failed accept
+// (out of descriptors, say) is tried again after kAcceptBackoff.
+std::optional<tcp::socket> accept_next(tcp::acceptor& acceptor, int stop_fd);
 
 // The sockets being served, so that shutdown can wake the threads blocked reading them, and the
 // threads started, so that shutdown can wait for the last of them.

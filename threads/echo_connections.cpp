@@ -3,7 +3,9 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <thread>
 
+#include "scenarios/echo_net.hpp"
 #include "threads/echo.hpp"
 
 namespace tvl::echo {
@@ -44,11 +46,17 @@ void Connections::wait_for_threads() {
   no_threads_.wait(hold, [&] { return threads_ == 0; });
 }
 
-bool wait_for_connection(tcp::acceptor& acceptor, int stop_fd) {
-  pollfd fds[2] = {{acceptor.native_handle(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
-  while (::poll(fds, 2, -1) < 0)
-    if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "echo: poll");
-  return (fds[1].revents & POLLIN) == 0;
+std::optional<tcp::socket> accept_next(tcp::acceptor& acceptor, int stop_fd) {
+  for (;;) {
+    pollfd fds[2] = {{acceptor.native_handle(), POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    while (::poll(fds, 2, -1) < 0)
+      if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "echo: poll");
+    if ((fds[1].revents & POLLIN) != 0) return std::nullopt;
+    boost::system::error_code ec;
+    tcp::socket s = acceptor.accept(ec);
+    if (!ec) return s;
+    std::this_thread::sleep_for(kAcceptBackoff);
+  }
 }
 
 }  // namespace tvl::echo

@@ -44,13 +44,7 @@ Stats run_pool_echo(const Config& c, const Control& ctl) {
     open.wait_for_threads();
     throw std::runtime_error(fmt::format("echo: could start only {} of {} pool threads", started, workers));
   }
-  while (wait_for_connection(acceptor, ctl.stop_fd)) {
-    boost::system::error_code ec;
-    tcp::socket s = acceptor.accept(ec);
-    if (ec) {
-      std::this_thread::sleep_for(kAcceptBackoff);
-      continue;
-    }
+  while (auto s = accept_next(acceptor, ctl.stop_fd)) {
     n.opened();
     waiting.push(std::move(s));
   }
