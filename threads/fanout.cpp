@@ -102,7 +102,7 @@ class Broker {
   void writer(const ConnectionPtr& s) {
     Outbox batch;  // the buffer being written: it trades places with s->box
     while (wait_for_batch(*s, batch)) write_batch(s, batch);
-    if (stopping_) bump(stats_.unflushed, unflushed(*s, batch));  // what the flush timeout left behind
+    if (flush_ran_out_) bump(stats_.unflushed, unflushed(*s, batch));  // what the flush timeout left behind
     connections_.done(s);
   }
 
@@ -211,6 +211,9 @@ class Broker {
         [&ignored](const ConnectionPtr& s) { s->socket.shutdown(tcp::socket::shutdown_receive, ignored); });
     const auto deadline = flush_deadline(c_);
     while (!connections_.quiet() && Clock::now() < deadline) std::this_thread::sleep_for(kFlushPoll);
+    // A writer that ends now counts what it still holds as unflushed; one whose subscriber had
+    // gone before did not lose it to the timeout.
+    flush_ran_out_ = true;
     connections_.for_each([this](const ConnectionPtr& s) { close(s); });  // their writer threads count what is left
   }
 
@@ -222,6 +225,7 @@ class Broker {
   tcp::acceptor acceptor_;
   BrokerStats stats_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> flush_ran_out_{false};  // set once the flush timeout has passed
   std::shared_mutex registry_mutex_;
   Channels registry_;  // guarded by registry_mutex_
   ConnectionThreads connections_{stats_};
