@@ -100,6 +100,10 @@ class ConnectionThreads {
   // the client as if its reader had run and ended.
   template <typename Reader, typename Writer>
   bool start(const ConnectionPtr& s, bool with_writer, Reader reader, Writer writer) {
+    // Those that ended are joined first, so that under a churn of connections the threads (their
+    // stacks, and ThreadSanitizer's record of each) do not pile up between two of the stopper's
+    // rounds.
+    join_ended();
     s->threads = with_writer ? 2 : 1;
     std::unique_lock lock(mutex_);
     Threads& t = threads_[s.get()];
