@@ -6,9 +6,12 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -67,24 +70,36 @@ Load::Load(const Params& p)
 
 Result Load::run() {
   std::size_t next = 0;  // every connection goes to the next thread in turn
-  auto worker = [&]() -> Worker& { return *workers_[next++ % workers_.size()]; };
+  auto turn = [&] { return next++ % workers_.size(); };
   for (auto& w : workers_) {
     const int ready = ::epoll_create1(EPOLL_CLOEXEC);
     if (ready < 0) throw std::runtime_error(fmt::format("load: epoll_create1: {}", std::strerror(errno)));
     w->ready.emplace(w->io, ready);
     spawn(*w, read_ready(*w));
   }
+  // The connections confirmed one by one (subscribers; on an echo server every connection)
+  // start within the connect window, in turn, by their thread's opener.
+  std::vector<std::vector<std::function<void()>>> starts(workers_.size());
   if (!lines_)
-    for (auto& s : subs_) spawn(*(s.w = &worker()), subscriber(s));
+    for (auto& s : subs_) {
+      const std::size_t t = turn();
+      Worker& w = *(s.w = workers_[t].get());
+      starts[t].push_back([this, &w, &s] { spawn(w, subscriber(s)); });
+    }
   for (int j = 0; j < p_.publishers; ++j) {
+    const std::size_t t = turn();
     Pub& pub = pubs_[static_cast<std::size_t>(j)];
-    pub.w = &worker();
+    pub.w = workers_[t].get();
     if (lines_) subs_[static_cast<std::size_t>(j)].w = pub.w;  // the same connection
     pub.w->pubs.push_back(&pub);
-    spawn(*pub.w, publisher(pub, j));
+    if (lines_)
+      starts[t].push_back([this, &pub, j] { spawn(*pub.w, publisher(pub, j)); });
+    else
+      spawn(*pub.w, publisher(pub, j));
   }
+  for (std::size_t t = 0; t < workers_.size(); ++t) spawn(*workers_[t], opener(*workers_[t], std::move(starts[t])));
   for (int k = 0; k < p_.slow_subscribers; ++k) {
-    Worker& w = worker();
+    Worker& w = *workers_[turn()];
     spawn(w, slow_subscriber(w));
   }
   for (auto& w : workers_)
@@ -123,6 +138,22 @@ void Load::fail(Worker& w, std::exception_ptr e) {
   if (w.stopping) return;  // the end of the run closed what it was using
   if (!w.error) w.error = e;
   failed_.store(true);
+}
+
+// Starts a thread's confirmable connections in turn, each once fewer than kConnectWindow are
+// started and not yet confirmed, over all threads.
+asio::awaitable<void> Load::opener(Worker& w, std::vector<std::function<void()>> starts) {
+  asio::steady_timer poll(w.io);
+  boost::system::error_code ec;
+  for (auto& start : starts) {
+    while (!w.stopping && opened_.load() - confirmed_.load() >= kConnectWindow) {
+      poll.expires_after(kConnectPoll);
+      co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (w.stopping) co_return;
+    opened_.fetch_add(1);
+    start();
+  }
 }
 
 // Runs `f` on every load thread, in its own io_context.

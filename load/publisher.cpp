@@ -77,21 +77,29 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   publishers_finished_.fetch_add(1);
 }
 
-// Until the conductor says go, publisher 0 probes every subscription, once all are connected;
-// on an echo server each connection probes itself until its answer came.
+// Until the conductor says go, publisher 0 probes the subscriptions whenever the subscribers
+// cannot connect further: all have started, or the connect window (kConnectWindow) is full of
+// unconfirmed ones. A probe costs the broker a delivery to every subscriber it has: probing
+// while connections are still being made would take the broker's time from accepting them. On
+// an echo server each connection probes itself until its answer came.
 asio::awaitable<void> Load::probe_until_go(Pub& pub, int j, std::string& batch, asio::steady_timer& timer) {
   Worker& w = *pub.w;
-  const int connections = p_.subscribers + p_.publishers + p_.slow_subscribers;
   const Sub* own = lines_ ? &subs_[static_cast<std::size_t>(j)] : nullptr;
   boost::system::error_code ec;
   while (!w.go && !w.stopping) {
-    if (own != nullptr ? !own->confirmed : j == 0 && connected_.load() == connections) {
+    if (own != nullptr ? !own->confirmed : j == 0 && connecting_blocked()) {
       wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
       co_await asio::async_write(*pub.socket, asio::buffer(batch.data(), wire_.size()), use_awaitable);
     }
     timer.expires_after(probe_every(p_.subscribers));
     co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
   }
+}
+
+bool Load::connecting_blocked() const {
+  const std::int64_t opened = opened_.load(), confirmed = confirmed_.load();
+  if (confirmed >= p_.subscribers) return false;
+  return opened >= p_.subscribers || opened - confirmed >= kConnectWindow;
 }
 
 asio::awaitable<void> Load::discard_replies(tcp::socket& s) {
