@@ -221,8 +221,8 @@ def choose_bullet(grid, b, key, cells):
     bounds = sum(v["kind"] in ("at-least", "projected") for v in verdicts)
     return (f"{shape}: choose **{label(key)}** ({long_name(key)}"
             + (f", on {cpus} CPUs" if cpus > 1 else "") + f") — {reason} " + where
-            + (f" Of these, {bounds} rest on a lower bound or a projection (marked in the map)."
-               if bounds else ""))
+            + (f" Of these, {bounds} rest{'s' if bounds == 1 else ''} on a lower bound or a "
+               "projection (hatched in the map)." if bounds else ""))
 
 
 def which_to_choose(grid):

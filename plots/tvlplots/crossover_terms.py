@@ -152,9 +152,9 @@ def outcome_label(key):
 
 
 def margin_text(v):
-    """'1.80×', '≥ 1.80×', '1.80× projected', 'only one passed' or ''."""
+    """'1.80×', '≥ 1.80×', '1.80× projected', 'no other model passed' or ''."""
     if v["kind"] == "alone":
-        return "only one passed"
+        return "no other model passed"
     if v["margin"] is None:
         return ""
     text = ratio_number(v["margin"]) + "×"

@@ -3,8 +3,9 @@
 The report: load every result (load.py), give each scenario its section (one module per
 scenario, SECTIONS below; a scenario without one gets a generic table), save each section's
 figures as OUT/figures/<name>.png and .svg, and assemble the blocks into OUT/report.md and a
-self-contained OUT/report.html. A section is a list of blocks — ("h1"|"p", text), ("h2", text,
-anchor), ("table", rows), ("figure", name, caption), ("findings", list) — so both formats print
+self-contained OUT/report.html. A section is a list of blocks — ("h1"|"p", text), ("h2"|"h3",
+text, anchor), ("list", texts), ("table", rows), ("figure", name, caption), ("findings", list)
+— so both formats print
 the same content. The first section is the headline findings (headline.py), each linked to the
 section it comes from by that section's stable anchor (its scenario's name, `#cutlery`).
 """
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .capacity import render_capacity
+from .crossover import render_crossover
 from .cutlery import render_cutlery
 from .fanout import render_fanout
 from .fmt import CONTEXT_ROWS, ctx, num, si
@@ -47,12 +49,13 @@ def render_generic(plt, rows, context, command):
 
 SECTIONS = {"cutlery": render_cutlery, "primitives": render_primitives,
             "restaurant": render_restaurant, "fanout": render_fanout,
-            "fanout_capacity": render_capacity}
+            "fanout_capacity": render_capacity, "echo_capacity": render_crossover}
 TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
           "primitives": "Primitives (the costs under every scenario)",
           "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)",
           "fanout": "Fan-out (book ch. 4, Streams: a message queue)",
-          "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries"}
+          "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries",
+          "echo_capacity": "Crossover (book ch. 3–4): echo, thread or loop, cell by cell"}
 
 
 def anchor(scenario):
@@ -80,8 +83,11 @@ def to_markdown(blocks):
     for kind, *body in blocks:
         if kind == "h1":
             out.append("# " + body[0])
-        elif kind == "h2":
-            out.append((f'<a id="{body[1]}"></a>\n\n' if len(body) > 1 else "") + "## " + body[0])
+        elif kind in ("h2", "h3"):
+            out.append((f'<a id="{body[1]}"></a>\n\n' if len(body) > 1 else "")
+                       + "#" * int(kind[1]) + " " + body[0])
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in body[0]))
         elif kind == "findings":
             out.append("\n".join(f"- {finding_text(f['segments'], lambda n: n.text)} "
                                  f"([→ {f['section']}](#{f['anchor']}))  \n"
@@ -112,9 +118,12 @@ def to_html(blocks, title, figdir):
     for kind, *body in blocks:
         if kind == "h1":
             out.append(f"<h1>{html.escape(body[0])}</h1>")
-        elif kind == "h2":
+        elif kind in ("h2", "h3"):
             anchor = f' id="{html.escape(body[1])}"' if len(body) > 1 else ""
-            out.append(f"<h2{anchor}>{html.escape(body[0])}</h2>")
+            out.append(f"<{kind}{anchor}>{html.escape(body[0])}</{kind}>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in body[0])
+                       + "</ul>")
         elif kind == "findings":
             out.append('<ul class="findings">' + "".join(
                 f"<li>{finding_text(f['segments'], html_num, inline_html)} "
