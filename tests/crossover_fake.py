@@ -12,6 +12,10 @@ than workers; thread per connection fails to start 10,000 threads with a blockin
 is plausible, not measured: never use it for anything but tests.
 
     /usr/bin/python3 tests/crossover_fake.py OUT_DIR   # writes the files into OUT_DIR
+    /usr/bin/python3 tests/crossover_fake.py --one-file tests/data/crossover_fixture.json
+
+The second writes every contender into one file on a smaller grid (C 1, 100, 10,000 × W 0,
+10 µs, 1 ms × B 0, 1 ms), numbers to four digits, a row a line: the browser test's fixture.
 """
 import json
 import sys
@@ -132,8 +136,31 @@ def write_fake(folder, **grid):
     return paths
 
 
+def rounded(x):
+    """x with every float cut to four significant digits."""
+    if isinstance(x, float):
+        return float(f"{x:.4g}")
+    if isinstance(x, dict):
+        return {k: rounded(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [rounded(v) for v in x]
+    return x
+
+
+def write_one_file(path):
+    """Every contender of the smaller grid in one file, a row a line."""
+    docs = fake_docs(cs=(1, 100, 10000), ws=(0, 10, 1000))
+    rows = [rounded(b) for d in docs.values() for b in d["benchmarks"]]
+    Path(path).write_text('{"context": ' + json.dumps(CONTEXT) + ',\n "benchmarks": [\n'
+                          + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows)
+                          + "\n]}\n", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) == 3 and sys.argv[1] == "--one-file":
+        write_one_file(sys.argv[2])
+    elif len(sys.argv) == 2:
+        for path in write_fake(sys.argv[1]):
+            print(path)
+    else:
         sys.exit(__doc__)
-    for path in write_fake(sys.argv[1]):
-        print(path)
