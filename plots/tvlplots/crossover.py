@@ -90,7 +90,8 @@ def map_blocks(grid, rows, context, command, plt, figures):
                     f"{cpu_words(rows)}; only servers on the same CPUs are ranked. Hatched: "
                     "the winner's capacity is only a lower bound (≥, the load generator was the "
                     "limit) or the margin compares CPU-projected ceilings (projected); grey: a tie "
-                    f"within the search's precision ({grid.precision:.0%})."),
+                    f"within the search's precision ({grid.precision:.0%}); alone: no other "
+                    "model passed a rate there."),
                    ("figure", lines,
                     f"Capacity (requests/s with {slo_words(rows)}) against connections, "
                     f"{b_text(b)}, one line per model, one panel per W; ringed in red: a "

@@ -13,7 +13,7 @@ import statistics
 from .capacity_terms import positive, ratio_number
 from .crossover_terms import (LOOP, THREADS, b_text, c_text, capacity, cpus_of, label,
                               long_name, model_of, outcome, w_text)
-from .fmt import si
+from .fmt import dur, si
 
 DEGRADED = 0.8   # throughput at the most connections below this share of the peak: degraded
 COLLAPSE = 0.8   # goodput under overload below this share of the saturation rate: collapsed
@@ -65,10 +65,14 @@ def degradation(grid, key, w, b):
         why = (f" (C = {c_text(missing[0])} did not run: "
                f"{r['labels'].get('limit_detail') or r.get('failure') or 'no rate passed'})")
     degraded = share < DEGRADED
+    p99 = [(c, positive(r["counters"].get("p99_us"))) for c, r in pts]
+    p99 = [(c, v) for c, v in p99 if v]
+    latency = (f" (p99 at capacity {dur(p99[0][1])} at C = {c_text(p99[0][0])} → "
+               f"{dur(p99[-1][1])} at C = {c_text(p99[-1][0])})" if len(p99) > 1 else "")
     return (f"{long_name(key)}: {si(last)} at C = {c_text(last_c)}, {ratio_number(share)}× its "
             f"peak of {si(peak)} (at C = {c_text(peak_c)}) — "
             + (f"a degradation beyond {1 - DEGRADED:.0%}" if degraded
-               else f"within {1 - DEGRADED:.0%} of the peak") + why), degraded
+               else f"within {1 - DEGRADED:.0%} of the peak") + why + latency), degraded
 
 
 def seda_statement(grid):

@@ -148,6 +148,10 @@ def lines_figure(plt, grid, b, context, command):
     for n in range(len(ws), rows * cols):
         axes[n // cols][n % cols].set_visible(False)
     decade_limits(axes[0][0], values)
+    lo, hi = axes[0][0].get_ylim()
+    axes[0][0].set_ylim(lo, max(hi, max(values, default=1) * 1.6))  # room for the rings
+    flags = {k: handles.pop(k) for k in [k for k in handles if k.startswith("load-bound")]}
+    handles.update(flags)  # the models first, then what a ring means
     axes[0][0].set_ylabel("capacity (requests/s)")
     fig.suptitle(f"Capacity against connections, {b_text(b)}: the most requests/s with "
                  f"{slo_of(grid)}", fontsize=10)
