@@ -9,6 +9,7 @@ Usage:
     /usr/bin/python3 tests/test_crossover.py --plots plots [unittest options]
 """
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -216,6 +217,19 @@ class ReportTest(unittest.TestCase):
         self.assertLess(self.md.index("### Which to choose"), self.md.index("### The crossover map"))
         bullets = self.md.split("### Which to choose on this machine")[1].split("###")[0]
         self.assertTrue(3 <= bullets.count("\n- ") <= 5, bullets)
+
+    def test_contents_link_every_section(self):
+        """The table of contents under the title names every section, the crossover one
+        included, and each link lands on its heading."""
+        line = next(l for l in self.md.splitlines() if l.startswith("**Contents:**"))
+        links = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", line)
+        self.assertIn(("Crossover (book ch. 3–4): echo, thread or loop, cell by cell",
+                       "echo_capacity"), links)
+        self.assertEqual([t for _, t in links],
+                         re.findall(r'<a id="([^"]+)"></a>\n\n## ', self.md))
+        nav = re.search(r'<nav class="contents">(.*?)</nav>', self.html).group(1)
+        self.assertEqual(re.findall(r'href="#([^"]+)"', nav), [t for _, t in links])
+        self.assertLess(self.md.index(line), self.md.index("## What it found"))
 
     def test_figures_render_and_show(self):
         for name in self.FIGURES:

@@ -4,8 +4,8 @@ The report: load every result (load.py), give each scenario its section (one mod
 scenario, SECTIONS below; a scenario without one gets a generic table), save each section's
 figures as OUT/figures/<name>.png and .svg, and assemble the blocks into OUT/report.md and a
 self-contained OUT/report.html. A section is a list of blocks — ("h1"|"p", text), ("h2"|"h3",
-text, anchor), ("list", texts), ("table", rows), ("figure", name, caption), ("findings", list)
-— so both formats print
+text, anchor), ("list", texts), ("table", rows), ("figure", name, caption), ("findings", list),
+("contents", [(title, anchor)]): a link to every section, under the title — so both formats print
 the same content. The first section is the headline findings (headline.py), each linked to the
 section it comes from by that section's stable anchor (its scenario's name, `#cutlery`).
 """
@@ -88,6 +88,9 @@ def to_markdown(blocks):
                        + "#" * int(kind[1]) + " " + body[0])
         elif kind == "list":
             out.append("\n".join(f"- {item}" for item in body[0]))
+        elif kind == "contents":
+            out.append("**Contents:** " + " · ".join(f"[{title}](#{target})"
+                                                     for title, target in body[0]))
         elif kind == "findings":
             out.append("\n".join(f"- {finding_text(f['segments'], lambda n: n.text)} "
                                  f"([→ {f['section']}](#{f['anchor']}))  \n"
@@ -124,6 +127,10 @@ def to_html(blocks, title, figdir):
         elif kind == "list":
             out.append("<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in body[0])
                        + "</ul>")
+        elif kind == "contents":
+            out.append('<nav class="contents"><strong>Contents:</strong> ' + " · ".join(
+                f'<a href="#{html.escape(target)}">{html.escape(title)}</a>'
+                for title, target in body[0]) + "</nav>")
         elif kind == "findings":
             out.append('<ul class="findings">' + "".join(
                 f"<li>{finding_text(f['segments'], html_num, inline_html)} "
@@ -151,6 +158,11 @@ def to_html(blocks, title, figdir):
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
             + "\n".join(out) + "\n</body></html>\n")
+
+
+def contents(blocks):
+    """[(title, anchor)] of every section (h2 with an anchor), for the table of contents."""
+    return [(body[0], body[1]) for kind, *body in blocks if kind == "h2" and len(body) > 1]
 
 
 def load_pyplot():
@@ -206,6 +218,7 @@ def build_report(args):
             save_figure(fig, figdir / f"{name}.svg", metadata={"Date": None})
             plt.close(fig)
         blocks += [("h2", TITLES.get(scenario, scenario), anchor(scenario))] + section
+    blocks.insert(2, ("contents", contents(blocks)))
     out = Path(args.out)
     write_text(out / "report.md", to_markdown(blocks))
     write_text(out / "report.html", to_html(blocks, args.title, figdir))
