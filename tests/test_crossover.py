@@ -174,6 +174,33 @@ class StatementTest(unittest.TestCase):
         self.assertIn("0.667× its peak", lines[0])
 
 
+class EdgeTest(unittest.TestCase):
+    """Grids the real runs may give: one cell, nothing passing; the section still renders."""
+
+    def render(self, rows):
+        from tvlplots.crossover import render_crossover
+        from tvlplots.report import load_pyplot
+        plt = load_pyplot()
+        blocks, figures = render_crossover(plt, rows, {}, "test")
+        for fig in figures.values():
+            plt.close(fig)
+        return blocks, figures
+
+    def test_nothing_passed(self):
+        rows = [row(m, v, c, 0, 0, 0) for m, v in MODELS.items() for c in (1, 10)]
+        blocks, figures = self.render(rows)
+        self.assertEqual(sorted(figures), ["crossover_map_b0"])
+        text = " ".join(str(b[1]) for b in blocks)
+        self.assertIn("No cell of the grid has a model with a passing rate.", text)
+        self.assertIn("Not redrawn here", text)
+
+    def test_one_cell(self):
+        blocks, figures = self.render([row("threads", "per-connection", 10, 0, 0, 900.0),
+                                       row("asyncloop", "inline", 10, 0, 0, 1000.0)])
+        self.assertIn("crossover_lines_b0", figures)
+        self.assertIn("seda_fig2", figures)
+
+
 def run_report(results, out):
     return subprocess.run([sys.executable, str(PLOTS / "tvl_plots.py"), "--results",
                            str(results), "--out", str(out), "--command", "make report"],

@@ -81,22 +81,24 @@ def map_blocks(grid, rows, context, command, plt, figures):
     for b in grid.bs:
         name, lines = fig_name("map", b), fig_name("lines", b)
         figures[name] = map_figure(plt, grid, b, context, command)
-        figures[lines] = lines_figure(plt, grid, b, context, command)
-        blocks += [("figure", name,
-                    f"The crossover map, {b_text(b)}: in each cell (C connections, W µs of CPU "
-                    f"work per request) the model with the highest capacity — requests/s "
-                    f"sustained with {slo_words(rows)} — and its margin, its capacity ÷ the best "
-                    "other model's. Servers on one core unless the row says otherwise"
-                    f"{cpu_words(rows)}; only servers on the same CPUs are ranked. Hatched: "
-                    "the winner's capacity is only a lower bound (≥, the load generator was the "
-                    "limit) or the margin compares CPU-projected ceilings (projected); grey: a tie "
-                    f"within the search's precision ({grid.precision:.0%}); alone: no other "
-                    "model passed a rate there."),
-                   ("figure", lines,
-                    f"Capacity (requests/s with {slo_words(rows)}) against connections, "
-                    f"{b_text(b)}, one line per model, one panel per W; ringed in red: a "
-                    "lower bound (load-bound). A model with no point at some C did not run "
-                    "there or passed no rate (see the table).")]
+        blocks.append(("figure", name,
+                       f"The crossover map, {b_text(b)}: in each cell (C connections, W µs of CPU "
+                       f"work per request) the model with the highest capacity — requests/s "
+                       f"sustained with {slo_words(rows)} — and its margin, its capacity ÷ the "
+                       "best other model's. Servers on one core unless the row says otherwise"
+                       f"{cpu_words(rows)}; only servers on the same CPUs are ranked. Hatched: "
+                       "the winner's capacity is only a lower bound (≥, the load generator was "
+                       "the limit) or the margin compares CPU-projected ceilings (projected); "
+                       f"grey: a tie within the search's precision ({grid.precision:.0%}); "
+                       "alone: no other model passed a rate there."))
+        drawn = lines_figure(plt, grid, b, context, command)
+        if drawn:
+            figures[lines] = drawn
+            blocks.append(("figure", lines,
+                           f"Capacity (requests/s with {slo_words(rows)}) against connections, "
+                           f"{b_text(b)}, one line per model, one panel per W; ringed in red: a "
+                           "lower bound (load-bound). A model with no point at some C did not "
+                           "run there or passed no rate (see the table)."))
         blocks += [("p", s) for s in (row_sentence(grid, w, b) for w in grid.ws) if s]
         blocks += [("p", s) for s in (thread_corner(grid, b), from_c(grid, b)) if s]
         if b > 0:
@@ -109,7 +111,10 @@ def seda_blocks(grid, context, command, plt, figures):
     lines, verdict, (w, b) = seda_statement(grid)
     keys = [k for k in (THREADS, LOOP) if k in grid.keys]
     blocks = [("h3", "SEDA (Welsh, Culler & Brewer, 2001) on this machine", "crossover-seda")]
-    if keys:
+    if not lines:
+        blocks.append(("p", SEDA_CITE + " Not redrawn here: neither a thread per connection nor "
+                            f"the one loop delivered a rate at W = {w_text(w)}, {b_text(b)}."))
+    if lines:
         figures["seda_fig2"] = seda_figure(plt, grid, keys, context, command)
         blocks.append(("figure", "seda_fig2",
                        SEDA_CITE + f" This machine, W = {w_text(w)}, {b_text(b)}, throughput "

@@ -148,8 +148,10 @@ def lighter(grid):
     pairs = []
     for (c, w, b), found in grid.cells.items():
         t, l = found.get(THREADS), found.get(LOOP)
-        tk = positive((t or {}).get("counters", {}).get("rss_kib_per_connection"))
-        lk = positive((l or {}).get("counters", {}).get("rss_kib_per_connection"))
+        if not (capacity(t) and capacity(l)):  # RSS under a load both carried
+            continue
+        tk = positive(t["counters"].get("rss_kib_per_connection"))
+        lk = positive(l["counters"].get("rss_kib_per_connection"))
         if tk and lk:
             pairs.append(tk / lk)
     if not pairs:
@@ -196,8 +198,8 @@ def ousterhout_claims(grid):
     w, b, pts = concurrency(grid)
     if not pts:
         claims.append(("Threads are needed for true CPU concurrency.", "not measured",
-                       f"no server ran on more than one CPU beside the one loop at "
-                       f"W = {w_text(w)}."))
+                       f"no server on more than one CPU passed a rate beside the one loop at "
+                       f"W = {w_text(w)}, {b_text(b)}."))
     else:
         more = [p for p in pts if p[2] > MORE_CPU * p[3]]
         c, key, cap, one = max(pts, key=lambda p: p[0])

@@ -67,11 +67,12 @@ def map_figure(plt, grid, b, context, command):
     from matplotlib.patches import Patch, Rectangle
     at = grid.at(b)
     cs, ws = sorted({c for c, _ in at}), sorted({w for _, w in at})
-    height = 0.85 * len(ws) + 2.0
-    fig, ax = plt.subplots(figsize=(1.5 * len(cs) + 3.6, height))
-    right = 1 - 3.3 / (1.5 * len(cs) + 3.6)
+    height = max(0.85 * len(ws) + 2.0, 3.8)
+    width = max(1.5 * len(cs) + 3.6, 8.5)
+    fig, ax = plt.subplots(figsize=(width, height))
+    right = 1 - 3.3 / width
     top = 1 - 0.75 / height
-    fig.subplots_adjust(left=0.1, right=right, top=top, bottom=1.05 / height)
+    fig.subplots_adjust(left=1.2 / width, right=right, top=top, bottom=1.05 / height)
     models, marks = {}, {}
     for i, c in enumerate(cs):
         for j, w in enumerate(ws):
@@ -101,7 +102,7 @@ def map_figure(plt, grid, b, context, command):
     ax.set_xticks([i + 0.5 for i in range(len(cs))], [c_text(c) for c in cs])
     ax.set_yticks([j + 0.5 for j in range(len(ws))], [w_text(w) for w in ws])
     ax.set_xlabel("connections C")
-    ax.set_ylabel("CPU work per request W")
+    ax.set_ylabel("CPU work per\nrequest W")
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
@@ -115,14 +116,16 @@ def map_figure(plt, grid, b, context, command):
 
 def lines_figure(plt, grid, b, context, command):
     """Capacity against connections (log-log), a line per contender, a panel per W; load-bound
-    points ringed in red; a model that did not run or passed no rate at a C has no point."""
+    points ringed in red; a model that did not run or passed no rate at a C has no point.
+    None when no contender passed a rate at B."""
     from matplotlib.lines import Line2D
     ws = sorted({w for (_, w) in grid.at(b)})
     cols = min(len(ws), 4)
     rows = -(-len(ws) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols + 2.6, 3.3 * rows + 1.3),
-                             squeeze=False, sharey=True)
-    right = 1 - 2.6 / (3.3 * cols + 2.6)
+    width = max(3.3 * cols + 2.6, 8.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 3.3 * rows + 1.5), squeeze=False,
+                             sharey=True)
+    right = 1 - 2.6 / width
     handles, values = {}, []
     for n, w in enumerate(ws):
         ax = axes[n // cols][n % cols]
@@ -145,6 +148,9 @@ def lines_figure(plt, grid, b, context, command):
         ax.set(xscale="log", yscale="log", xlabel="connections C")
         ax.set_title(f"W = {w_text(w)}", fontsize=9.5)
         plain_axes(ax, None, rate_tick)
+    if not values:
+        plt.close(fig)
+        return None
     for n in range(len(ws), rows * cols):
         axes[n // cols][n % cols].set_visible(False)
     decade_limits(axes[0][0], values)
@@ -153,12 +159,13 @@ def lines_figure(plt, grid, b, context, command):
     flags = {k: handles.pop(k) for k in [k for k in handles if k.startswith("load-bound")]}
     handles.update(flags)  # the models first, then what a ring means
     axes[0][0].set_ylabel("capacity (requests/s)")
-    fig.suptitle(f"Capacity against connections, {b_text(b)}: the most requests/s with "
+    fig.suptitle(f"Capacity against connections, {b_text(b)}:\nthe most requests/s with "
                  f"{slo_of(grid)}", fontsize=10)
     fig.legend(list(handles.values()), list(handles), fontsize=7.5, loc="upper left",
                bbox_to_anchor=(right + 0.01, 0.88), frameon=False)
-    fig.subplots_adjust(left=0.08, right=right, top=0.84, bottom=0.26, wspace=0.12,
-                        hspace=0.45)
+    height = 3.3 * rows + 1.5
+    fig.subplots_adjust(left=0.85 / width, right=right, top=1 - 0.75 / height,
+                        bottom=0.95 / height, wspace=0.12, hspace=0.45)
     stamp(fig, context, command)
     return fig
 

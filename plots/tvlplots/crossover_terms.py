@@ -65,7 +65,7 @@ class Grid:
         self.cells = {}
         for r in rows:
             p = r["params"]
-            cell = (p["connections"], p["work_us"], p["block_ms"])
+            cell = (p["connections"], p.get("work_us", 0), p.get("block_ms", 0))
             self.cells.setdefault(cell, {})[key_of(r)] = r
         self.cs = sorted({c for c, _, _ in self.cells})
         self.ws = sorted({w for _, w, _ in self.cells})
