@@ -151,6 +151,17 @@ class StatementTest(unittest.TestCase):
     def test_executor_not_measured(self):
         self.assertIn("was not measured", self.st.executor_statement(self.grid, 1))
 
+    def test_more_cpus_not_ranked(self):
+        rows = [row("threads", "per-connection", 10, 0, 0, 900.0),
+                row("asyncloop", "inline", 10, 0, 0, 1000.0),
+                row("asyncloop-mt", "inline", 10, 0, 0, 2000.0, server_cpus=2)]
+        grid = self.Grid(rows)
+        self.assertEqual(grid.verdicts[(10, 0, 0)]["winner"], "asyncloop/inline")
+        self.assertEqual(self.st.more_cpus_note(grid),
+                         ["On 2 CPUs (not ranked in the map), a loop per core carried more than "
+                          "the best one-core server by over 5% in 1 of 1 cells (median 2.00×; "
+                          "most 2.00× at [C=10, W=0, B=0])."])
+
     def test_not_run_is_named(self):
         r = row("threads", "per-connection", 10000, 0, 1, 0, limit="not-run",
                 detail="thread limit: 10,000 threads wanted")

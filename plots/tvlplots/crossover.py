@@ -12,8 +12,8 @@ from .capacity_terms import positive
 from .crossover_claims import (SEDA_CITE, WELL_CONDITIONED, conditioned_statement,
                                ousterhout_claims, seda_statement)
 from .crossover_figures import conditioned_figure, lines_figure, map_figure, seda_figure
-from .crossover_statements import (cap_words, executor_statement, from_c, row_sentence,
-                                   thread_corner, which_to_choose)
+from .crossover_statements import (cap_words, executor_statement, from_c, more_cpus_note,
+                                   row_sentence, thread_corner, which_to_choose)
 from .crossover_terms import (LOOP, THREADS, Grid, b_text, c_text, capacity, cpus_of, label,
                               margin_text, outcome_label, outcome, projected, w_text)
 from .fmt import si
@@ -148,8 +148,7 @@ def render_crossover(plt, rows, context, command):
     bullets, note = which_to_choose(grid)
     blocks = [("h3", "Which to choose on this machine", "crossover-choose"),
               ("list", bullets or ["No cell of the grid has a model with a passing rate."])]
-    if note:
-        blocks.append(("p", note))
+    blocks += [("p", s) for s in ([note] if note else []) + more_cpus_note(grid)]
     blocks += [("h3", "The crossover map", "crossover-map"),
                ("p", "Each cell is one echo workload: C connections, each request W µs of CPU "
                      "work and, with a blocking call, a wait of B ms (the database call of the "

@@ -236,3 +236,25 @@ def which_to_choose(grid):
     note = (f"{left} other cell{'s' if left > 1 else ''} won by other models in smaller "
             "regions: see the table." if left else None)
     return bullets, note
+
+
+def more_cpus_note(grid):
+    """What the servers on more CPUs than the map ranks carried against each cell's best ranked
+    server: one sentence per such contender, or []."""
+    out = []
+    for key in grid.keys:
+        ratios, cpus = [], set()
+        for cell, found in grid.cells.items():
+            r, v = found.get(key), grid.verdicts[cell]
+            if capacity(r) and cpus_of(r) > v["cpus"] and v["winner"]:
+                ratios.append((capacity(r) / capacity(found[v["winner"]]), cell))
+                cpus.add(cpus_of(r))
+        if not ratios:
+            continue
+        more = sum(1 for x, _ in ratios if x > 1 + grid.precision)
+        best, (c, w, b) = max(ratios)
+        out.append(f"On {max(cpus)} CPUs (not ranked in the map), {long_name(key)} carried more "
+                   f"than the best one-core server by over {grid.precision:.0%} in {more} of "
+                   f"{len(ratios)} cells (median {ratio_number(statistics.median(x for x, _ in ratios))}×"
+                   f"; most {ratio_number(best)}× at {cell_text(c, w, b)}).")
+    return out

@@ -186,7 +186,8 @@ def c_text(c):
 
 def cell_text(c, w, b=None):
     """'[C=10, W=100 µs]' (with ', B=1 ms' when b is given)."""
-    return f"[C={c_text(c)}, W={w_text(w)}" + (f", B={b:g} ms" if b is not None else "") + "]"
+    return (f"[C={c_text(c)}, W={w_text(w)}"
+            + ("" if b is None else ", B=0" if not b else f", B={b:g} ms") + "]")
 
 
 def c_span(cs):
