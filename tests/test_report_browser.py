@@ -32,6 +32,9 @@ IMAGES_JS = """return Array.from(document.images).map(img => ({
 
 
 KNEE, CAPACITY_FIXTURE = "fanout_knee", "capacity_fixture.json"
+CROSSOVER_FIXTURE = "crossover_fixture.json"
+CROSSOVER_FIGURES = ("crossover_map_b0", "crossover_map_b1", "crossover_lines_b0",
+                     "crossover_lines_b1", "seda_fig2", "seda_conditioned")
 # Whether the first figure after the capacity section's first table is the named one.
 KNEE_PLACE_JS = """let el = document.getElementById('fanout_capacity'), table = false;
     while ((el = el.nextElementSibling) && el.tagName !== 'H2') {
@@ -123,6 +126,16 @@ class BrowserTest(unittest.TestCase):
         self.assertEqual(broken(knee), [], f"the browser could not show {KNEE}")
         order = self.driver.execute_script(KNEE_PLACE_JS, KNEE)
         self.assertTrue(order, f"{KNEE} is not the first figure after the capacity table")
+
+    def test_crossover_figures_load(self):
+        """The crossover fixture's maps, capacity lines and SEDA figures are on the page once
+        each, and the browser shows them."""
+        if not any(f.name == CROSSOVER_FIXTURE for f in FIXTURES):
+            self.skipTest(f"{CROSSOVER_FIXTURE} is not among the fixtures")
+        images, _ = open_page(self.driver, self.out / "report.html")
+        shown = sorted(i["alt"] for i in images if i["alt"] in CROSSOVER_FIGURES)
+        self.assertEqual(shown, sorted(CROSSOVER_FIGURES))
+        self.assertEqual(broken([i for i in images if i["alt"] in CROSSOVER_FIGURES]), [])
 
     def test_checks_catch_a_broken_page(self):
         """The same checks on a page with a truncated image and a console error must fail:

@@ -7,8 +7,10 @@ axes), sweeps (points of `tvl sweep` and the ones that did not run), failures (w
 point is shown as), capacity_terms (a capacity in words — measured, at least, projected, no rate
 passed — and ratios between brokers), headline (the findings the report opens with, each number
 traced to its JSON rows) and report (sections assembled into Markdown and HTML, the command
-line). One module per scenario: cutlery, primitives, restaurant, fanout (with fanout_figures)
-and capacity (with capacity_figures); a scenario module imports only the shared modules, never
+line). One module per scenario: cutlery, primitives, restaurant, fanout (with fanout_figures),
+capacity (with capacity_figures) and crossover (the echo grid of `tvl capacity echo`, with
+crossover_terms for each cell's winner, crossover_statements and crossover_claims for what is
+said about it, crossover_figures); a scenario module imports only the shared modules, never
 another scenario's.
 
 Entry point: plots/tvl_plots.py, run with an interpreter that imports matplotlib.

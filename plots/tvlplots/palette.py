@@ -13,6 +13,7 @@ kept for flags (a failed check, a load-bound probe, a collapse), never a model.
 PALETTE = {
     "threads": ("#1f4e9c", "o", "#8fb5ea", ("#4f83d1",)),
     "threads-per-table": ("#138d90", "p", "#5cc4c6", ()),
+    "pool": ("#7d7d1a", "h", "#c9c96a", ()),
     "tbb": ("#1b7a3a", "P", "#5fbf7a", ()),
     "asyncloop": ("#c05a00", "D", "#f0a030", ("#8c3b00", "#5a2600")),
     "asyncloop-mt": ("#7a2f9c", "d", "#b57fd6", ()),

@@ -3,8 +3,9 @@
 The report: load every result (load.py), give each scenario its section (one module per
 scenario, SECTIONS below; a scenario without one gets a generic table), save each section's
 figures as OUT/figures/<name>.png and .svg, and assemble the blocks into OUT/report.md and a
-self-contained OUT/report.html. A section is a list of blocks — ("h1"|"p", text), ("h2", text,
-anchor), ("table", rows), ("figure", name, caption), ("findings", list) — so both formats print
+self-contained OUT/report.html. A section is a list of blocks — ("h1"|"p", text), ("h2"|"h3",
+text, anchor), ("list", texts), ("table", rows), ("figure", name, caption), ("findings", list),
+("contents", [(title, anchor)]): a link to every section, under the title — so both formats print
 the same content. The first section is the headline findings (headline.py), each linked to the
 section it comes from by that section's stable anchor (its scenario's name, `#cutlery`).
 """
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .capacity import render_capacity
+from .crossover import render_crossover
 from .cutlery import render_cutlery
 from .fanout import render_fanout
 from .fmt import CONTEXT_ROWS, ctx, num, si
@@ -47,12 +49,13 @@ def render_generic(plt, rows, context, command):
 
 SECTIONS = {"cutlery": render_cutlery, "primitives": render_primitives,
             "restaurant": render_restaurant, "fanout": render_fanout,
-            "fanout_capacity": render_capacity}
+            "fanout_capacity": render_capacity, "echo_capacity": render_crossover}
 TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
           "primitives": "Primitives (the costs under every scenario)",
           "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)",
           "fanout": "Fan-out (book ch. 4, Streams: a message queue)",
-          "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries"}
+          "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries",
+          "echo_capacity": "Crossover (book ch. 3–4): echo, thread or loop, cell by cell"}
 
 
 def anchor(scenario):
@@ -80,8 +83,14 @@ def to_markdown(blocks):
     for kind, *body in blocks:
         if kind == "h1":
             out.append("# " + body[0])
-        elif kind == "h2":
-            out.append((f'<a id="{body[1]}"></a>\n\n' if len(body) > 1 else "") + "## " + body[0])
+        elif kind in ("h2", "h3"):
+            out.append((f'<a id="{body[1]}"></a>\n\n' if len(body) > 1 else "")
+                       + "#" * int(kind[1]) + " " + body[0])
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in body[0]))
+        elif kind == "contents":
+            out.append("**Contents:** " + " · ".join(f"[{title}](#{target})"
+                                                     for title, target in body[0]))
         elif kind == "findings":
             out.append("\n".join(f"- {finding_text(f['segments'], lambda n: n.text)} "
                                  f"([→ {f['section']}](#{f['anchor']}))  \n"
@@ -112,9 +121,16 @@ def to_html(blocks, title, figdir):
     for kind, *body in blocks:
         if kind == "h1":
             out.append(f"<h1>{html.escape(body[0])}</h1>")
-        elif kind == "h2":
+        elif kind in ("h2", "h3"):
             anchor = f' id="{html.escape(body[1])}"' if len(body) > 1 else ""
-            out.append(f"<h2{anchor}>{html.escape(body[0])}</h2>")
+            out.append(f"<{kind}{anchor}>{html.escape(body[0])}</{kind}>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{inline_html(item)}</li>" for item in body[0])
+                       + "</ul>")
+        elif kind == "contents":
+            out.append('<nav class="contents"><strong>Contents:</strong> ' + " · ".join(
+                f'<a href="#{html.escape(target)}">{html.escape(title)}</a>'
+                for title, target in body[0]) + "</nav>")
         elif kind == "findings":
             out.append('<ul class="findings">' + "".join(
                 f"<li>{finding_text(f['segments'], html_num, inline_html)} "
@@ -142,6 +158,11 @@ def to_html(blocks, title, figdir):
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
             + "\n".join(out) + "\n</body></html>\n")
+
+
+def contents(blocks):
+    """[(title, anchor)] of every section (h2 with an anchor), for the table of contents."""
+    return [(body[0], body[1]) for kind, *body in blocks if kind == "h2" and len(body) > 1]
 
 
 def load_pyplot():
@@ -197,6 +218,7 @@ def build_report(args):
             save_figure(fig, figdir / f"{name}.svg", metadata={"Date": None})
             plt.close(fig)
         blocks += [("h2", TITLES.get(scenario, scenario), anchor(scenario))] + section
+    blocks.insert(2, ("contents", contents(blocks)))
     out = Path(args.out)
     write_text(out / "report.md", to_markdown(blocks))
     write_text(out / "report.html", to_html(blocks, args.title, figdir))
