@@ -43,6 +43,8 @@ nlohmann::json ceiling_row(const catalog::CeilingKind& k, std::size_t stack_kib,
   e["reached"] = r.reached ? 1 : 0;
   e["kib_per_task"] = r.kib_per_task();
   e["kib_per_task_slope"] = slope;
+  e["vm_kib_per_task"] = r.vm_kib_per_task();
+  e["kernel_kib_per_task"] = r.kernel_kib_per_task();
   e["us_per_create"] = r.us_per_create;
   e["ms_release"] = r.ms_release;
   e["rss_kib"] = r.rss_kib;

@@ -44,12 +44,11 @@ std::int64_t lines_of(const char* path) {
   return n;
 }
 
-std::int64_t meminfo_kib(const std::string& key) {
-  std::ifstream in("/proc/meminfo");
-  std::string k, unit;
-  std::int64_t value = 0;
-  while (in >> k >> value >> unit)
-    if (k == key) return value;
+// A "Key: value kB" line of /proc/meminfo or /proc/self/status; -1 when absent.
+std::int64_t kib_field(const char* path, const std::string& key) {
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(key)) return std::stoll(line.substr(key.size()));
   return -1;
 }
 
@@ -89,11 +88,16 @@ System read_system() {
   rlimit nproc{};
   if (getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != RLIM_INFINITY && geteuid() != 0)
     s.nproc = static_cast<std::int64_t>(nproc.rlim_cur);
+  rlimit as{};
+  if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+    s.address_space_kib = static_cast<std::int64_t>(as.rlim_cur / 1024);
   s.cgroup_pids = read_number("/sys/fs/cgroup/pids.max");  // cgroup v2; "max" reads as -1
   if (s.cgroup_pids < 0) s.cgroup_pids = read_number("/sys/fs/cgroup/pids/pids.max");
   s.threads_in_system = threads_in_system();
   s.maps_in_process = lines_of("/proc/self/maps");
-  s.mem_available_kib = meminfo_kib("MemAvailable:");
+  s.mem_available_kib = kib_field("/proc/meminfo", "MemAvailable:");
+  s.vm_kib = kib_field("/proc/self/status", "VmSize:");
+  s.kernel_kib = kib_field("/proc/meminfo", "KernelStack:") + kib_field("/proc/meminfo", "PageTables:");
   return s;
 }
 
@@ -107,7 +111,7 @@ Headroom thread_headroom(const System& s, int spare) {
   return h;
 }
 
-Limit name_limit(int error, bool spared, int created, const System& s) {
+Limit name_limit(int error, bool spared, int created, const System& s, std::int64_t next_task_vm_kib) {
   if (spared) {
     const Headroom h = thread_headroom(s, 0);
     const auto limits = system_wide(s, s.threads_in_system);
@@ -123,6 +127,8 @@ Limit name_limit(int error, bool spared, int created, const System& s) {
   uses.push_back({"RLIMIT_NPROC", s.threads_in_system + 1, s.nproc, "threads in use (the limit counts this user's)"});
   uses.push_back({"max_map_count", s.maps_in_process + kMapsPerThread, s.max_map_count,
                   "memory mappings in this process (a stack and its guard page per thread)"});
+  uses.push_back({"RLIMIT_AS (KiB)", s.vm_kib + next_task_vm_kib, s.address_space_kib,
+                  "KiB of address space this process had mapped or needed for the next task"});
   const auto top = std::ranges::max_element(uses, {}, &Use::share);
   const std::string cause = fmt::format("creating task {} failed with {}", created + 1, errno_name(error));
   if (top->share() >= kReachedShare)
@@ -137,6 +143,14 @@ Limit name_limit(int error, bool spared, int created, const System& s) {
 }
 
 double Row::kib_per_task() const { return created > 0 ? static_cast<double>(rss_kib - rss_before_kib) / created : 0.0; }
+
+double Row::vm_kib_per_task() const {
+  return created > 0 ? static_cast<double>(vm_kib - vm_before_kib) / created : 0.0;
+}
+
+double Row::kernel_kib_per_task() const {
+  return created > 0 ? static_cast<double>(kernel_kib - kernel_before_kib) / created : 0.0;
+}
 
 std::string stopped_text(const Row& r) {
   return fmt::format("stopped at {}: {}", r.tasks, r.limit.empty() ? r.failure : r.limit.text);

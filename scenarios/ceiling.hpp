@@ -56,9 +56,12 @@ struct System {
   std::int64_t max_map_count = -1;      // /proc/sys/vm/max_map_count: mappings per process
   std::int64_t nproc = -1;              // RLIMIT_NPROC: threads of this user (root is not bound)
   std::int64_t cgroup_pids = -1;        // pids.max of this cgroup
+  std::int64_t address_space_kib = -1;  // RLIMIT_AS of this process
   std::int64_t threads_in_system = 0;   // /proc/loadavg: every thread of every process
   std::int64_t maps_in_process = 0;     // lines of /proc/self/maps
   std::int64_t mem_available_kib = -1;  // MemAvailable
+  std::int64_t vm_kib = 0;              // VmSize of this process: address space, touched or not
+  std::int64_t kernel_kib = 0;          // KernelStack + PageTables, system-wide: what RSS leaves out
 };
 
 System read_system();  // of the calling process, now
@@ -80,8 +83,9 @@ struct Limit {
 
 // The limit that stopped a creation: `error` (errno, 0 if none failed), `spared` (creation
 // stopped at the cap before the system-wide limits, to leave pids to the rest of the machine),
-// the tasks created and the system as read then. Pure: unit-tested on made-up readings.
-Limit name_limit(int error, bool spared, int created, const System& s);
+// the tasks created, the system as read then, and the address space one more task would have
+// mapped (a thread: its stack and guard page). Pure: unit-tested on made-up readings.
+Limit name_limit(int error, bool spared, int created, const System& s, std::int64_t next_task_vm_kib = 0);
 
 // How many threads may be created without taking the machine's last `spare` pids: the least
 // of the system-wide limits (pid_max, threads-max, cgroup pids.max) less the threads in use
@@ -96,8 +100,9 @@ Headroom thread_headroom(const System& s, int spare);
 
 struct Params {
   std::vector<int> tasks{1'000, 2'000, 5'000, 10'000, 20'000, 50'000, 100'000};
-  int spare_pids = 512;  // threads: never take the machine's last pids (others are running)
-  int timeout_s = 120;   // a child that has not reported by then is killed
+  int spare_pids = 512;                // threads: never take the machine's last pids (others are running)
+  int timeout_s = 120;                 // a child that has not reported by then is killed
+  std::int64_t address_space_mib = 0;  // > 0: each child may map only this much more (RLIMIT_AS)
 };
 
 struct Row {
@@ -107,11 +112,15 @@ struct Row {
   bool reached = false;  // all N created, waiting, released and finished
   double us_per_create = 0;
   double ms_release = 0;
-  std::int64_t rss_before_kib = 0;  // the child's VmRSS before it created anything
-  std::int64_t rss_kib = 0;         // with every created task waiting
-  Limit limit;                      // why it stopped; empty when reached
-  std::string failure;              // the child failed otherwise (killed, no report): said here
-  double kib_per_task() const;      // (rss_kib - rss_before_kib) / created
+  std::int64_t rss_before_kib = 0;                     // the child's VmRSS before it created anything
+  std::int64_t rss_kib = 0;                            // with every created task waiting
+  std::int64_t vm_before_kib = 0, vm_kib = 0;          // the child's VmSize, the same two moments
+  std::int64_t kernel_before_kib = 0, kernel_kib = 0;  // the kernel's stacks and page tables
+  Limit limit;                                         // why it stopped; empty when reached
+  std::string failure;                                 // the child failed otherwise (killed, no report): said here
+  double kib_per_task() const;                         // (rss_kib - rss_before_kib) / created
+  double vm_kib_per_task() const;                      // address space reserved per task (a thread's whole stack)
+  double kernel_kib_per_task() const;                  // kernel memory per task (system-wide, so approximate)
 };
 
 // Measures each N of p.tasks in its own forked child, in order, and stops after the first N

@@ -3,6 +3,7 @@
 // a limit of the machine (or be killed for memory); the parent only reads its report.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,16 +25,32 @@ namespace {
 // What a child writes to its pipe: plain bytes, no allocation on either side.
 struct Report {
   Held held;
-  int asked = 0;  // tasks the child created at most: N, or fewer to spare the machine's last pids
+  int asked = 0;                 // tasks the child created at most: N, or fewer to spare the machine's last pids
+  std::int64_t task_vm_kib = 0;  // address space one more task maps: a thread's stack and guard page
   std::int64_t rss_before_kib = 0, rss_kib = 0;
+  System before;  // read before the child created anything
   System system;  // read while the tasks waited: at the limit, if creation stopped at one
   char error[256] = {};
 };
 
+constexpr std::int64_t kGuardKib = 4;  // glibc's guard page below each thread stack
+
+// Lets the child map only `extra_mib` more than it has now: how a test meets a limit for real
+// without touching the machine's.
+void limit_address_space(std::int64_t extra_mib) {
+  const auto kib = read_system().vm_kib + extra_mib * 1024;
+  const rlimit limit{static_cast<rlim_t>(kib) * 1024, static_cast<rlim_t>(kib) * 1024};
+  if (setrlimit(RLIMIT_AS, &limit) != 0) throw std::system_error(errno, std::generic_category(), "setrlimit");
+}
+
 [[noreturn]] void child(HoldFn hold, int n, std::size_t stack_kib, bool is_thread, const Params& p, int fd) {
   Report r;
   try {
-    const Headroom room = thread_headroom(read_system(), p.spare_pids);
+    if (p.address_space_mib > 0) limit_address_space(p.address_space_mib);
+    r.before = read_system();
+    if (is_thread)
+      r.task_vm_kib = (stack_kib > 0 ? static_cast<std::int64_t>(stack_kib) : metrics::default_stack_kib()) + kGuardKib;
+    const Headroom room = thread_headroom(r.before, p.spare_pids);
     r.asked = is_thread && room.threads >= 0 ? static_cast<int>(std::min<std::int64_t>(n, room.threads)) : n;
     if (const auto m = metrics::memory()) r.rss_before_kib = m->rss_kib;
     r.held = hold(Hold{.n = r.asked, .stack_kib = stack_kib}, [&] {
@@ -94,8 +111,12 @@ Row to_row(int n, const Report& r) {
   row.ms_release = r.held.release_seconds * 1e3;
   row.rss_before_kib = r.rss_before_kib;
   row.rss_kib = r.rss_kib;
+  row.vm_before_kib = r.before.vm_kib;
+  row.vm_kib = r.system.vm_kib;
+  row.kernel_before_kib = r.before.kernel_kib;
+  row.kernel_kib = r.system.kernel_kib;
   const bool spared = r.asked < n && r.held.created == r.asked && r.held.error == 0;
-  row.limit = name_limit(r.held.error, spared, r.held.created, r.system);
+  row.limit = name_limit(r.held.error, spared, r.held.created, r.system, r.task_vm_kib);
   if (r.error[0] != '\0')
     row.failure = r.error;
   else if (row.finished != row.created)

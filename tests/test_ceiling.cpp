@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "catalog/catalog.hpp"
+#include "measure/metrics.hpp"
 #include "scenarios/ceiling.hpp"
 
 namespace {
@@ -111,6 +112,21 @@ TEST(ladder, stops_at_the_first_unreached_n_and_says_why) {
   EXPECT_EQ(rows[1].created, 150);
   EXPECT_FALSE(rows[1].limit.empty());
   EXPECT_EQ(stopped_text(rows[1]).rfind("stopped at 200: ", 0), 0u) << stopped_text(rows[1]);
+}
+
+TEST(ladder, threads_stopped_by_a_real_limit_name_it) {
+  // 64 MiB more address space than each child has: a few default stacks, then pthread_create
+  // fails with EAGAIN, and the row names RLIMIT_AS. Twice as many threads as fit are asked for.
+  const int n = static_cast<int>(2 * 64 * 1024 / std::max<std::int64_t>(1, tvl::metrics::default_stack_kib())) + 10;
+  const Params p{.tasks = {4, n}, .address_space_mib = 64};
+  const auto rows = climb(threads_hold, 0, true, p);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(rows[0].reached) << stopped_text(rows[0]);
+  EXPECT_FALSE(rows[1].reached);
+  EXPECT_LT(rows[1].created, n);
+  EXPECT_EQ(rows[1].finished, rows[1].created);  // those created were all released
+  EXPECT_EQ(rows[1].limit.name, "RLIMIT_AS (KiB)") << stopped_text(rows[1]);
+  EXPECT_TRUE(rows[1].failure.empty()) << rows[1].failure;
 }
 
 TEST(ladder, every_kind_reaches_a_hundred_waiting_tasks) {
