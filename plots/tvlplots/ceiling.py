@@ -22,6 +22,15 @@ CLAIMS = ("von Behren, Condit and Brewer (\"Why Events Are A Bad Idea\", HotOS 2
           "scheduler.")
 
 
+def tenths(value):
+    """One decimal; a value that rounds to zero prints as 0.0, whatever its sign (a system-wide
+    reading can dip below its baseline by a few bytes per task)."""
+    if value is None or value != value:
+        return "—"
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
 def kind_of(r):
     return f"{r['model']}/{r['variant']}"
 
@@ -42,8 +51,10 @@ def ceiling_kinds(rows):
 
 
 def series_style(kind, index_in_model):
-    """The model's colour (its light shade for a second kind of the same model) and marker."""
-    return dict(color=palette.color(kind, index_in_model), marker=palette.marker(kind))
+    """The model's colour and marker; a second kind of the same model takes the light shade
+    and a dashed line, so that it shows where it lies on the first."""
+    return dict(color=palette.color(kind, index_in_model), marker=palette.marker(kind),
+                linestyle="--" if index_in_model else "-")
 
 
 def stopped_row(krows):
@@ -70,12 +81,12 @@ def draw_panel(ax, kinds, key, ylabel, title):
         style = series_style(kind, seen[model])
         reached = [r for r in krows if r["counters"]["reached"]]
         xs = [r["counters"]["tasks"] for r in reached]
-        ax.plot(xs, [r["counters"][key] for r in reached], "-", label=kind, **style)
+        ax.plot(xs, [r["counters"][key] for r in reached], label=kind, **style)
         stop = stopped_row(krows)
         if stop and stop["counters"]["created"] > 0:
             x, y = stop["counters"]["created"], stop["counters"][key]
             ax.plot([xs[-1], x] if xs else [x], [reached[-1]["counters"][key], y] if xs else [y],
-                    ":", color=style["color"])
+                    linestyle=":", color=style["color"])
             ax.plot([x], [y], "X", color=palette.FLAG, markersize=10, zorder=5)
             # Labels stacked down the right side, each pointing at its X, so two kinds
             # stopped by the same limit do not print over each other.
@@ -119,9 +130,13 @@ def kind_sentence(kind, krows):
     slope = c.get("kib_per_task_slope")
     cost = (f"{slope:.2f} KiB of RSS per task (slope over N)" if slope is not None else "")
     top = last_reached[-1]["counters"] if last_reached else None
-    got = (f"held {top['tasks']:,.0f} waiting tasks ({cost}, {top['us_per_create']:.1f} µs per "
-           f"creation at that N, all released in {top.get('ms_release', float('nan')):.0f} ms)"
-           if top else "reached no N")
+    extra = "".join(f", {top[k]:,.1f} KiB {what} per task" for k, what in
+                    (("vm_kib_per_task", "of address space"), ("kernel_kib_per_task",
+                                                               "of kernel memory"))
+                    if top and k in top)
+    got = (f"held {top['tasks']:,.0f} waiting tasks ({cost}{extra}, "
+           f"{top['us_per_create']:.1f} µs per creation at that N, all released in "
+           f"{top.get('ms_release', float('nan')):.0f} ms)" if top else "reached no N")
     if stop:
         end = (f"; stopped at {stop['counters']['tasks']:,.0f} after "
                f"{stop['counters']['created']:,.0f} created: {limit_label(stop)}")
@@ -142,18 +157,27 @@ def render_ceiling(plt, rows, context, command):
                     "RSS while they wait, releases them and checks that every one finished. A "
                     "kind stops at the first N it cannot reach; the row names the limit that "
                     "stopped it, read from the failed creation's errno and from /proc."),
+              ("p", "RSS counts only the pages a task touched: a thread's stack is reserved "
+                    "whole (the virtual column) but resident only where used, and the kernel's "
+                    "own memory per thread (its kernel stack and page tables, the kernel column, "
+                    "read system-wide from /proc/meminfo and so approximate) is not in RSS at "
+                    "all. Threads spare the machine's last pids (`tvl ceiling --spare-pids`), "
+                    "since other processes run beside them: a kind stopped that way says so."),
               ("figure", "ceiling",
                f"Memory per waiting task (left) and creation cost (right) against N, log "
                f"scales; a red X marks where a kind stopped, with the limit that stopped it. "
                f"The claims: {CLAIMS} This machine: {measured}")]
-    table = [["kind", "stack KiB", "N", "created", "reached", "KiB/task", "µs/create",
-              "release ms", "RSS MiB", "limit"]]
+    table = [["kind", "stack KiB", "N", "created", "reached", "KiB/task (RSS)",
+              "KiB/task (virtual)", "KiB/task (kernel)", "µs/create", "release ms", "RSS MiB",
+              "limit"]]
     for kind, krows in kinds.items():
         for r in krows:
             c = r["counters"]
-            table.append([kind, num(c.get("stack_kib"), 0), f"{c['tasks']:,.0f}",
+            table.append([kind, num(c.get("stack_kib"), 0) if c.get("stack_kib") else "none",
+                          f"{c['tasks']:,.0f}",
                           f"{c['created']:,.0f}", "yes" if c["reached"] else "no",
-                          f"{c['kib_per_task']:.2f}", f"{c['us_per_create']:.2f}",
+                          f"{c['kib_per_task']:.2f}", num(c.get("vm_kib_per_task"), 1),
+                          tenths(c.get("kernel_kib_per_task")), f"{c['us_per_create']:.2f}",
                           num(c.get("ms_release"), 1), num(c.get("rss_kib", 0) / 1024, 1),
                           r["labels"].get("limit", "")])
     blocks.append(("table", table))
