@@ -111,6 +111,16 @@ Headroom thread_headroom(const System& s, int spare) {
   return h;
 }
 
+Headroom thread_headroom_now(int spare) {
+  System s;
+  s.pid_max = read_number("/proc/sys/kernel/pid_max");
+  s.threads_max = read_number("/proc/sys/kernel/threads-max");
+  s.cgroup_pids = read_number("/sys/fs/cgroup/pids.max");
+  if (s.cgroup_pids < 0) s.cgroup_pids = read_number("/sys/fs/cgroup/pids/pids.max");
+  s.threads_in_system = threads_in_system();
+  return thread_headroom(s, spare);
+}
+
 Limit name_limit(int error, bool spared, int created, const System& s, std::int64_t next_task_vm_kib) {
   if (spared) {
     const Headroom h = thread_headroom(s, 0);

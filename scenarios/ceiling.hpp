@@ -27,7 +27,12 @@ namespace tvl::ceiling {
 struct Hold {
   int n = 0;                  // tasks to create
   std::size_t stack_kib = 0;  // threads: each one's stack (0: the system's default); coroutines: unused
+  // Threads: asked every kCheckEvery creations; false stops creating (Held::stopped). Other
+  // processes make threads too, so the pids left are read again while this one climbs.
+  std::function<bool()> more;
 };
+
+inline constexpr int kCheckEvery = 256;
 
 struct Held {
   int created = 0;
@@ -35,6 +40,7 @@ struct Held {
   int error = 0;               // errno of the creation that failed (0: none failed)
   double create_seconds = 0;   // wall time to create them all and see each waiting
   double release_seconds = 0;  // wall time from the release until every task had finished
+  bool stopped = false;        // creation stopped because Hold::more said so
 };
 
 // Creates h.n tasks, each of which blocks until one release wakes them
@@ -95,12 +101,15 @@ struct Headroom {
   std::string limit;
 };
 Headroom thread_headroom(const System& s, int spare);
+// The same from a quick reading of the system-wide limits only (not the mappings, not memory):
+// cheap enough to ask while threads are being created.
+Headroom thread_headroom_now(int spare);
 
 // ---------------------------------------------------------------- the ladder
 
 struct Params {
   std::vector<int> tasks{1'000, 2'000, 5'000, 10'000, 20'000, 50'000, 100'000};
-  int spare_pids = 512;                // threads: never take the machine's last pids (others are running)
+  int spare_pids = 1024;               // threads: never take the machine's last pids (others are running)
   int timeout_s = 120;                 // a child that has not reported by then is killed
   std::int64_t address_space_mib = 0;  // > 0: each child may map only this much more (RLIMIT_AS)
 };

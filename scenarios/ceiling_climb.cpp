@@ -53,7 +53,9 @@ void limit_address_space(std::int64_t extra_mib) {
     const Headroom room = thread_headroom(r.before, p.spare_pids);
     r.asked = is_thread && room.threads >= 0 ? static_cast<int>(std::min<std::int64_t>(n, room.threads)) : n;
     if (const auto m = metrics::memory()) r.rss_before_kib = m->rss_kib;
-    r.held = hold(Hold{.n = r.asked, .stack_kib = stack_kib}, [&] {
+    Hold h{.n = r.asked, .stack_kib = stack_kib, .more = {}};
+    if (is_thread) h.more = [&p] { return thread_headroom_now(p.spare_pids).threads > 0; };
+    r.held = hold(h, [&] {
       if (const auto m = metrics::memory()) r.rss_kib = m->rss_kib;
       r.system = read_system();
     });
@@ -115,7 +117,7 @@ Row to_row(int n, const Report& r) {
   row.vm_kib = r.system.vm_kib;
   row.kernel_before_kib = r.before.kernel_kib;
   row.kernel_kib = r.system.kernel_kib;
-  const bool spared = r.asked < n && r.held.created == r.asked && r.held.error == 0;
+  const bool spared = r.held.error == 0 && (r.held.stopped || (r.asked < n && r.held.created == r.asked));
   row.limit = name_limit(r.held.error, spared, r.held.created, r.system, r.task_vm_kib);
   if (r.error[0] != '\0')
     row.failure = r.error;

@@ -51,6 +51,10 @@ Held threads_hold(const Hold& h, const std::function<void()>& while_waiting) {
   Held held;
   const auto t0 = Clock::now();
   for (int i = 0; i < h.n; ++i) {
+    if (h.more && i % kCheckEvery == 0 && i > 0 && !h.more()) {
+      held.stopped = true;
+      break;
+    }
     pthread_t t;
     if (const int rc = pthread_create(&t, &attr, waiter, &shared); rc != 0) {
       held.error = rc;  // pthread_create returns the errno rather than setting it
