@@ -13,6 +13,7 @@
 
 #include "app/cli.hpp"
 #include "catalog/catalog.hpp"
+#include "load/echo_idle.hpp"
 #include "measure/context.hpp"
 #include "measure/metrics.hpp"
 
@@ -24,6 +25,7 @@ struct CeilingOptions {
   std::size_t small_stack_kib = 64;
   int spare_pids = ceiling::Params{}.spare_pids;
   int timeout_s = ceiling::Params{}.timeout_s;
+  std::vector<int> echo_connections;  // empty: no echo-server climb
   std::string json;
 };
 
@@ -61,6 +63,44 @@ void print_row(const catalog::CeilingKind& k, const ceiling::Row& r) {
              r.reached ? "reached" : ceiling::stopped_text(r));
 }
 
+// The echo servers' climb: idle connections held open, the server's RSS per connection.
+void run_echo_idle(const CeilingOptions& o, nlohmann::json& rows) {
+  struct Server {
+    std::string_view model, variant;
+    std::size_t stack_kib;
+  };
+  const Server servers[] = {
+      {"threads", "default-stack", 0}, {"threads", "small-stack", o.small_stack_kib}, {"asyncloop", "one-loop", 0}};
+  fmt::print("\necho server: idle connections held open against `tvl serve echo`; the server's RSS\n");
+  for (const auto& s : servers) {
+    echo_idle::Params p;
+    p.model = std::string(s.model);
+    p.stack_kib = s.stack_kib;
+    p.connections = o.echo_connections;
+    p.spare_pids = o.spare_pids;
+    const auto climbed = echo_idle::climb(p);
+    for (const auto& r : climbed) {
+      fmt::print("  {:<24} {:>8} {:>8} {:>10.2f} KiB/connection  {}\n", fmt::format("{}/{}", s.model, s.variant),
+                 r.connections, r.opened, r.kib_per_connection(), r.reached ? "reached" : r.limit);
+      nlohmann::json e =
+          benchmark_row(benchmark_name("ceiling_echo", s.model, s.variant, {{"connections", r.connections}}), 0, "ms");
+      e["kind"] = fmt::format("{}/{}", s.model, s.variant);
+      e["stack_kib"] = s.model == "threads" && s.stack_kib == 0 ? metrics::default_stack_kib()
+                                                                : static_cast<std::int64_t>(s.stack_kib);
+      e["connections"] = r.connections;
+      e["opened"] = r.opened;
+      e["reached"] = r.reached ? 1 : 0;
+      e["kib_per_connection"] = r.kib_per_connection();
+      e["rss_kib"] = r.rss_kib;
+      e["limit"] = r.limit;
+      e["limit_name"] = r.limit_name;
+      if (!r.reached) e["limit_value"] = r.limit_value;
+      rows.push_back(e);
+    }
+    std::fflush(stdout);
+  }
+}
+
 int run_ceiling(const CeilingOptions& o) {
   AtomicFile file = open_result_file(o.json);  // fails before the run, not after it
   const ceiling::Params p{.tasks = o.tasks, .spare_pids = o.spare_pids, .timeout_s = o.timeout_s};
@@ -82,6 +122,7 @@ int run_ceiling(const CeilingOptions& o) {
     fmt::print("  {:<24} {}; RSS slope {:.2f} KiB per task\n", "", stack, slope);
     std::fflush(stdout);
   }
+  if (!o.echo_connections.empty()) run_echo_idle(o, rows);
   if (file) {
     nlohmann::json context = json_context(fmt::format("tvl ceiling --tasks {} --small-stack-kib {} --spare-pids {}",
                                                       fmt::join(o.tasks, ","), o.small_stack_kib, o.spare_pids));
@@ -113,6 +154,10 @@ void add_ceiling(Commands c) {
   cmd->add_option("--timeout", o->timeout_s, "seconds a child may take for one N")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  cmd->add_option("--echo-connections", o->echo_connections,
+                  "also hold this many idle connections against each echo server (ascending; none: skip)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--json", o->json, "write the rows to this JSON file (Google Benchmark shape)");
   cmd->callback([o, &code = c.exit_code] { code = run_ceiling(*o); });
 }
