@@ -45,6 +45,20 @@ def fake_ceiling():
                         "num_cpus": 2, "cpu_model": "test"}, "benchmarks": rows}
 
 
+def echo_row(model, variant, n, opened, kib, stack):
+    """One echo-server row as `tvl ceiling --echo-connections --json` writes it."""
+    reached = opened == n
+    r = {"name": f"ceiling_echo/{model}/{variant}/connections:{n}", "run_type": "iteration",
+         "iterations": 1, "real_time": 0.0, "cpu_time": 0.0, "time_unit": "ms",
+         "kind": f"{model}/{variant}", "stack_kib": stack, "connections": n, "opened": opened,
+         "reached": 1 if reached else 0, "kib_per_connection": kib, "rss_kib": 5000 + kib * opened,
+         "limit": "" if reached else f"stopped at {n}: RLIMIT_NOFILE = 20000",
+         "limit_name": "" if reached else "RLIMIT_NOFILE (load)"}
+    if not reached:
+        r["limit_value"] = 20000
+    return r
+
+
 class CeilingPlotTest(unittest.TestCase):
 
     def setUp(self):
@@ -77,6 +91,20 @@ class CeilingPlotTest(unittest.TestCase):
         self.assertIn("stopped at 10000: creating task 7322 failed with EAGAIN", md)
         self.assertIn("ceiling.png", (self.out / "report.html").read_text(encoding="utf-8")
                       .replace('alt="ceiling"', "ceiling.png"))
+
+    def test_echo_servers_get_their_own_figure(self):
+        doc = fake_ceiling()
+        for model, variant, stack, kib in (("threads", "small-stack", 64, 25.5),
+                                           ("asyncloop", "one-loop", 0, 18.5)):
+            doc["benchmarks"] += [echo_row(model, variant, n, min(n, 19000), kib, stack)
+                                  for n in (1000, 19000, 20000)]
+        done = self.render(doc)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue((self.out / "figures" / "ceiling_echo.png").stat().st_size > 0)
+        md = (self.out / "report.md").read_text(encoding="utf-8")
+        self.assertIn('<a id="ceiling_echo"></a>', md)
+        self.assertIn("**asyncloop/one-loop** held 19,000 idle connections at 18.5 KiB of server "
+                      "RSS each, then stopped: RLIMIT_NOFILE (load) = 20,000.", md)
 
     def test_a_row_without_its_counters_is_one_line_of_error(self):
         doc = fake_ceiling()

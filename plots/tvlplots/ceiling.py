@@ -35,18 +35,21 @@ def kind_of(r):
     return f"{r['model']}/{r['variant']}"
 
 
-def ceiling_kinds(rows):
-    """{kind: its rows by N}, in KIND_ORDER (others after, by name); each row checked."""
+TASK_KEYS = ("tasks", "created", "reached", "kib_per_task", "us_per_create")
+ECHO_KEYS = ("connections", "opened", "reached", "kib_per_connection")
+
+
+def ceiling_kinds(rows, needs=TASK_KEYS, scenario="ceiling"):
+    """{kind: its rows by N (needs[0])}, in KIND_ORDER (others after, by name); each row
+    checked for the counters it needs."""
     kinds = {}
     for r in rows:
-        c = r["counters"]
-        missing = [k for k in ("tasks", "created", "reached", "kib_per_task", "us_per_create")
-                   if k not in c]
+        missing = [k for k in needs if k not in r["counters"]]
         if missing:
-            raise PlotError(f"ceiling/{kind_of(r)}: no {', '.join(missing)} counter")
+            raise PlotError(f"{scenario}/{kind_of(r)}: no {', '.join(missing)} counter")
         kinds.setdefault(kind_of(r), []).append(r)
     order = lambda k: (KIND_ORDER.index(k) if k in KIND_ORDER else 99, k)
-    return {k: sorted(kinds[k], key=lambda r: r["counters"]["tasks"])
+    return {k: sorted(kinds[k], key=lambda r: r["counters"][needs[0]])
             for k in sorted(kinds, key=order)}
 
 
@@ -71,8 +74,11 @@ def limit_label(r):
     return name or "no limit named"
 
 
-def draw_panel(ax, kinds, key, ylabel, title):
-    """One line per kind over its reached N; the stopped point as a red X with its limit."""
+def draw_panel(ax, kinds, key, ylabel, title, keys=TASK_KEYS):
+    """One line per kind over its reached N; the stopped point as a red X with its limit.
+    keys: the counters of N and of what was made (tasks and created, or connections and
+    opened)."""
+    n_key, got_key = keys[0], keys[1]
     from matplotlib.ticker import NullLocator
     seen, stops = {}, 0
     for kind, krows in kinds.items():
@@ -80,26 +86,29 @@ def draw_panel(ax, kinds, key, ylabel, title):
         seen[model] = seen.get(model, -1) + 1
         style = series_style(kind, seen[model])
         reached = [r for r in krows if r["counters"]["reached"]]
-        xs = [r["counters"]["tasks"] for r in reached]
+        xs = [r["counters"][n_key] for r in reached]
         ax.plot(xs, [r["counters"][key] for r in reached], label=kind, **style)
         stop = stopped_row(krows)
-        if stop and stop["counters"]["created"] > 0:
-            x, y = stop["counters"]["created"], stop["counters"][key]
+        if stop and stop["counters"][got_key] > 0:
+            x, y = stop["counters"][got_key], stop["counters"][key]
             ax.plot([xs[-1], x] if xs else [x], [reached[-1]["counters"][key], y] if xs else [y],
                     linestyle=":", color=style["color"])
             ax.plot([x], [y], "X", color=palette.FLAG, markersize=10, zorder=5)
             # Labels stacked down the right side, each pointing at its X, so two kinds
             # stopped by the same limit do not print over each other.
-            ax.annotate(f"{kind} stopped at {stop['counters']['tasks']:,.0f}:\n"
-                        f"{limit_label(stop)} ({x:,.0f} created)", (x, y),
+            ax.annotate(f"{kind} stopped at {stop['counters'][n_key]:,.0f}:\n"
+                        f"{limit_label(stop)} ({x:,.0f} {got_key})", (x, y),
                         xytext=(0.98, 0.62 - 0.14 * stops), textcoords="axes fraction",
                         ha="right", va="top", fontsize=7, color=palette.INK,
                         arrowprops=dict(arrowstyle="-", color=palette.RULE, linewidth=0.7))
             stops += 1
-    ax.set(xscale="log", yscale="log", xlabel="waiting tasks N (log scale)", ylabel=ylabel,
-           title=title)
+    ax.set(xscale="log", yscale="log", ylabel=ylabel, title=title,
+           xlabel=f"{'waiting tasks' if n_key == 'tasks' else 'idle connections'} N (log scale)")
     ax.set_ylim(top=ax.get_ylim()[1] * 3)
-    ladder = sorted({r["counters"]["tasks"] for krows in kinds.values() for r in krows})
+    ladder = []
+    for n in sorted({r["counters"][n_key] for krows in kinds.values() for r in krows}):
+        if not ladder or n >= ladder[-1] * 1.25:  # 19,000 and 20,000 would print over each other
+            ladder.append(n)
     ax.set_xticks(ladder, [f"{n:,.0f}" for n in ladder], fontsize=8)
     ax.xaxis.set_minor_locator(NullLocator())
     plain_log_axis(ax.yaxis)
@@ -182,3 +191,43 @@ def render_ceiling(plt, rows, context, command):
                           r["labels"].get("limit", "")])
     blocks.append(("table", table))
     return blocks, figures
+
+
+def render_ceiling_echo(plt, rows, context, command):
+    """Idle connections against each echo server: the server's RSS per connection against N,
+    each server's stop marked with its limit, and a table."""
+    kinds = ceiling_kinds(rows, ECHO_KEYS, "ceiling_echo")
+    fig, ax = plt.subplots(figsize=(8, 5.6))
+    draw_panel(ax, kinds, "kib_per_connection", "server RSS per idle connection, KiB (log scale)",
+               "Echo server: memory per idle connection", ECHO_KEYS)
+    ax.legend(fontsize=8, frameon=False, loc="lower left")
+    fig.subplots_adjust(left=0.11, right=0.97, top=0.92, bottom=0.2)
+    stamp(fig, context, command)
+    words = []
+    for kind, krows in kinds.items():
+        held = [r["counters"] for r in krows if r["counters"]["reached"]]
+        stop = stopped_row(krows)
+        text = (f"**{kind}** held {held[-1]['connections']:,.0f} idle connections at "
+                f"{held[-1]['kib_per_connection']:.1f} KiB of server RSS each" if held
+                else f"**{kind}** held none")
+        words.append(text + (f", then stopped: {limit_label(stop)}" if stop else "") + ".")
+    table = [["server", "stack KiB", "N", "opened", "reached", "KiB/connection", "RSS MiB",
+              "limit"]]
+    for kind, krows in kinds.items():
+        for r in krows:
+            c = r["counters"]
+            table.append([kind, num(c.get("stack_kib"), 0) if c.get("stack_kib") else "none",
+                          f"{c['connections']:,.0f}", f"{c['opened']:,.0f}",
+                          "yes" if c["reached"] else "no", f"{c['kib_per_connection']:.2f}",
+                          num(c.get("rss_kib", 0) / 1024, 1), r["labels"].get("limit", "")])
+    blocks = [("p", "Connections held open and idle against `tvl serve echo` (each says one line "
+                    "and reads its answer, so the server has served it), the server's RSS read "
+                    "at each N; the load process's open-files limit bounds the climb. A thread-"
+                    "per-connection server is not led past the machine's last pids "
+                    "(`--spare-pids`, read again every 256 connections); one that closes a "
+                    "connection unserved had no thread for it, and that is read against the "
+                    "thread limits as they stood then (other processes take pids too)."),
+              ("figure", "ceiling_echo", "Server RSS per idle connection against N (log "
+                                         "scales). " + " ".join(words)),
+              ("table", table)]
+    return blocks, {"ceiling_echo": fig}

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .capacity import render_capacity
-from .ceiling import render_ceiling
+from .ceiling import render_ceiling, render_ceiling_echo
 from .cutlery import render_cutlery
 from .fanout import render_fanout
 from .fmt import CONTEXT_ROWS, ctx, num, si
@@ -48,13 +48,15 @@ def render_generic(plt, rows, context, command):
 
 SECTIONS = {"cutlery": render_cutlery, "primitives": render_primitives,
             "restaurant": render_restaurant, "fanout": render_fanout,
-            "fanout_capacity": render_capacity, "ceiling": render_ceiling}
+            "fanout_capacity": render_capacity, "ceiling": render_ceiling,
+            "ceiling_echo": render_ceiling_echo}
 TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
           "primitives": "Primitives (the costs under every scenario)",
           "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)",
           "fanout": "Fan-out (book ch. 4, Streams: a message queue)",
           "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries",
-          "ceiling": "The thread ceiling (von Behren et al. 2003; Capriccio): N waiting tasks"}
+          "ceiling": "The thread ceiling (von Behren et al. 2003; Capriccio): N waiting tasks",
+          "ceiling_echo": "The thread ceiling of an echo server: idle connections"}
 
 
 def anchor(scenario):
