@@ -124,8 +124,11 @@ int run_ceiling(const CeilingOptions& o) {
   }
   if (!o.echo_connections.empty()) run_echo_idle(o, rows);
   if (file) {
-    nlohmann::json context = json_context(fmt::format("tvl ceiling --tasks {} --small-stack-kib {} --spare-pids {}",
-                                                      fmt::join(o.tasks, ","), o.small_stack_kib, o.spare_pids));
+    std::string command = fmt::format("tvl ceiling --tasks {} --small-stack-kib {} --spare-pids {}",
+                                      fmt::join(o.tasks, ","), o.small_stack_kib, o.spare_pids);
+    if (!o.echo_connections.empty())
+      command += fmt::format(" --echo-connections {}", fmt::join(o.echo_connections, ","));
+    nlohmann::json context = json_context(command);
     context["thread_limits"] = metrics::thread_limit_values();
     context["spare_pids"] = o.spare_pids;
     file.commit(nlohmann::json{{"context", context}, {"benchmarks", rows}}.dump(2) + '\n');
