@@ -72,6 +72,7 @@ void add_broker(Commands c);    // `tvl broker` (app/broker_cli.cpp), added by a
 void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
 void add_compare(Commands c);   // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
 void add_serve(Commands c);     // `tvl serve echo` and `tvl run echo` (app/echo_cli.cpp)
+void add_ceiling(Commands c);   // `tvl ceiling`: the thread ceiling (app/ceiling_cli.cpp)
 
 // An option whose value is one of a closed set: an enum with parse_X(std::string_view), which
 // throws std::invalid_argument naming the valid names, and name_of(E). The name is parsed here,

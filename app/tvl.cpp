@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   tvl::cli::add_capacity(commands);
   tvl::cli::add_compare(commands);
   tvl::cli::add_serve(commands);
+  tvl::cli::add_ceiling(commands);
 
   try {
     app.parse(argc, argv);

@@ -12,6 +12,7 @@
 
 #include "load/fanout_point.hpp"
 #include "measure/metrics.hpp"
+#include "scenarios/ceiling.hpp"
 #include "scenarios/cutlery.hpp"
 #include "scenarios/echo.hpp"
 #include "scenarios/fanout.hpp"
@@ -85,6 +86,16 @@ nlohmann::json to_json(const restaurant::Params& p, const restaurant::Result& r)
 std::span<const primitives::Mechanism> primitive_switches();
 std::span<const primitives::Mechanism> primitive_creates();
 std::span<const primitives::Waiter> primitive_waiters();
+
+// The kinds of task the ceiling climbs with (`tvl ceiling`): a thread with the default stack,
+// a thread with a small one, a coroutine. Names: ceiling/<model>/<variant>/tasks:<N>.
+struct CeilingKind {
+  std::string_view model, variant, what;
+  ceiling::HoldFn hold;
+  bool is_thread;    // takes a pid, a stack and its mappings
+  bool small_stack;  // its stack is `tvl ceiling --small-stack-kib`, not the default
+};
+std::span<const CeilingKind> ceiling_kinds();
 
 // The fan-out brokers: tvl's own (run in process by `tvl broker`) and the peers it is
 // compared with (their own programs, started by load/fanout_point).

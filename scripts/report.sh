@@ -40,14 +40,16 @@ if [ "$profile" = quick ]; then
           [fanout/asyncloop/improved]=3 [fanout/asyncloop/improved/slow]=3 [fanout/asyncloop/naive/slow]=6
           [fanout/threads/improved]=5 [fanout/threads/improved/slow]=3 [fanout/threads/naive/slow]=6
           [fanout/redis]=3 [capacity/threads]=33 [capacity/asyncloop]=33 [capacity/redis]=35
-          [capacity/python]=22 [capacity/2cpu/asyncloop-mt]=12 [capacity/2cpu/threads]=16 [plots]=11)
+          [capacity/python]=22 [capacity/2cpu/asyncloop-mt]=12 [capacity/2cpu/threads]=16 [ceiling]=8
+          [plots]=11)
 else
   expect=([bench]=900 [restaurant/asyncloop]=120 [restaurant/threads]=150 [restaurant/threads-per-table]=120
           [fanout/asyncloop/improved]=30 [fanout/asyncloop/naive]=30 [fanout/threads/improved]=40
           [fanout/threads/naive]=40 [fanout/asyncloop/improved/slow]=5 [fanout/asyncloop/naive/slow]=8
           [fanout/threads/improved/slow]=5 [fanout/threads/naive/slow]=8 [fanout/redis]=30 [fanout/python]=40
           [capacity/threads]=200 [capacity/asyncloop]=200 [capacity/redis]=200 [capacity/python]=160
-          [capacity/python-uvloop]=160 [capacity/2cpu/asyncloop-mt]=200 [capacity/2cpu/threads]=80 [plots]=25)
+          [capacity/python-uvloop]=160 [capacity/2cpu/asyncloop-mt]=200 [capacity/2cpu/threads]=80 [ceiling]=90
+          [plots]=25)
 fi
 # The previous run's times replace the table's (read before results/<profile> is cleared).
 if [ -r "$times" ]; then
@@ -246,6 +248,17 @@ steps() {
     "$build/tvl" capacity --model threads --broker-cpus 0,1 --subscribers 1000 --overload $extra \
     "${search[@]}" --json "$out/capacity_2cpu_threads.json"
 
+  # The thread ceiling (von Behren et al. 2003; Capriccio): N waiting threads (default and small
+  # stack) and coroutines, each N in a child, up to the first N a limit of the machine stops;
+  # then idle connections held open against each echo server, up to the load's open-files limit.
+  local ladder conns
+  if [ "$profile" = full ]; then
+    ladder=1000,2000,5000,10000,20000,50000,100000 conns=1000,2000,5000,10000,19000,20000
+  else ladder=1000,2000,5000,10000 conns=1000,2000; fi
+  step ceiling "thread ceiling: waiting threads and coroutines at $ladder, echo servers at $conns" \
+    "$build/tvl" ceiling --tasks $ladder --small-stack-kib 64 --echo-connections $conns \
+    --json "$out/ceiling.json"
+
   step plots "report: figures, report.md and report.html from $out/*.json" \
     "$py" plots/tvl_plots.py --results "$out" --out "reports/$profile" --profile "$profile" \
     --command "make report PROFILE=$profile"
@@ -268,7 +281,7 @@ for ((j = 0; j < ${#ids[@]}; j++)); do
   stage[$s]=$((${stage[$s]:-0} + took[j]))
 done
 declare -A names=([bench]=tvl-bench [restaurant]="restaurant sweeps" [fanout]="fan-out sweeps"
-                  [capacity]="fan-out capacity" [plots]=report)
+                  [capacity]="fan-out capacity" [ceiling]="thread ceiling" [plots]=report)
 summary=$(for s in "${order[@]}"; do printf '%s %s, ' "${names[$s]:-$s}" "$(clock "${stage[$s]}")"; done)
 echo "tvl: wrote reports/$profile/report.md and report.html in $(clock $((SECONDS - start)))" \
   "(${summary%, }); step times in $times"

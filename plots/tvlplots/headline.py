@@ -273,7 +273,41 @@ def ratio_num(ratio, label, value, r):
     return Num(ratio_number(x), x, src(r, field) + src(ref, field), how)
 
 
-FINDINGS = (switch_finding, waiting_finding, race_finding, broker_finding, capacity_finding)
+def ceiling_finding(rows):
+    """How many waiting tasks each kind of the thread ceiling held, and what stopped it."""
+    kinds = {}
+    for r in rows:
+        if r["scenario"] == "ceiling" and ok(r) and "reached" in r["counters"]:
+            kinds.setdefault(f"{r['model']}/{r['variant']}", []).append(r)
+    if not kinds:
+        return None
+    segments = ["**Ceiling:** "]
+    threads_first = sorted(kinds, key=lambda k: (not k.startswith("threads"), k))
+    for i, kind in enumerate(threads_first):
+        krows = sorted(kinds[kind], key=lambda r: r["counters"]["tasks"])
+        held = [r for r in krows if r["counters"]["reached"]]
+        stop = next((r for r in krows if not r["counters"]["reached"]), None)
+        segments.append(("; " if i else "") + f"`{kind}` reached ")
+        if held:
+            top = held[-1]["counters"]["tasks"]
+            segments.append(Num(f"{top:,.0f}", top, src(held[-1], "tasks", "reached")))
+        else:
+            segments.append("no N")
+        if stop:
+            c = stop["counters"]
+            segments += [f" and stopped at {c['tasks']:,.0f} after ",
+                         Num(f"{c['created']:,.0f}", c["created"], src(stop, "created")),
+                         f" created: {stop['labels'].get('limit_name') or 'no limit named'}"]
+            if "limit_value" in c:
+                segments += [" = ", Num(f"{c['limit_value']:,.0f}", c["limit_value"],
+                                        src(stop, "limit_name", "limit_value"))]
+        else:
+            segments.append(", every N asked for")
+    return dict(anchor="ceiling", section="The thread ceiling", segments=segments + ["."])
+
+
+FINDINGS = (switch_finding, waiting_finding, race_finding, broker_finding, capacity_finding,
+            ceiling_finding)
 
 
 def findings(rows):
@@ -306,7 +340,8 @@ def headline_blocks(rows):
         return [("p", "No headline finding: these results hold no row that a finding is "
                       "computed from (primitives switches and waiting tasks, cutlery racy "
                       "variants, fan-out sweeps of both tvl brokers or redis-server, capacity "
-                      "on one core). The sections below show what they do hold.")]
+                      "on one core, the thread ceiling). The sections below show what they do "
+                      "hold.")]
     return [("p", "Computed from the result files on this machine, each linked to the section "
                   "that shows it in full; under each, the rows and fields it was read from."),
             ("findings", found)]

@@ -15,9 +15,10 @@ import sys
 GB_KEYS = {"iterations", "repeats", "min_time", "min_warmup_time", "real_time",
            "manual_time", "process_time", "threads"}
 # Structured text a section reads (never error text): what limited a capacity search, where its
-# SLO and saturation rate came from, which clock stamped the receipts.
+# SLO and saturation rate came from, which clock stamped the receipts, which kind of task a
+# ceiling row holds and the name of the limit that stopped it.
 TEXT_FIELDS = {"limit", "overload_verdict", "lowest_verdict", "slo_source", "saturation_source",
-               "receive_clock", "limit_detail"}
+               "receive_clock", "limit_detail", "kind", "limit_name"}
 LOG_FIELDS = {"probe_log"}  # structured lists: one object per probe of a capacity search
 AGG_SUFFIX = re.compile(r"_(mean|median|stddev|cv)$")
 SKIP_FIELDS = {"family_index", "per_family_instance_index", "repetitions", "repetition_index",

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .capacity import render_capacity
+from .ceiling import render_ceiling, render_ceiling_echo
 from .crossover import render_crossover
 from .cutlery import render_cutlery
 from .fanout import render_fanout
@@ -49,13 +50,16 @@ def render_generic(plt, rows, context, command):
 
 SECTIONS = {"cutlery": render_cutlery, "primitives": render_primitives,
             "restaurant": render_restaurant, "fanout": render_fanout,
-            "fanout_capacity": render_capacity, "echo_capacity": render_crossover}
+            "fanout_capacity": render_capacity, "echo_capacity": render_crossover,
+            "ceiling": render_ceiling, "ceiling_echo": render_ceiling_echo}
 TITLES = {"cutlery": "Cutlery (book ch. 2, Robots and Cutlery)",
           "primitives": "Primitives (the costs under every scenario)",
           "restaurant": "Restaurant (book ch. 1, The Restaurant of ThreadBots)",
           "fanout": "Fan-out (book ch. 4, Streams: a message queue)",
           "fanout_capacity": "Fan-out capacity (book ch. 4): the most each broker carries",
-          "echo_capacity": "Crossover (book ch. 3–4): echo, thread or loop, cell by cell"}
+          "echo_capacity": "Crossover (book ch. 3–4): echo, thread or loop, cell by cell",
+          "ceiling": "The thread ceiling (von Behren et al. 2003; Capriccio): N waiting tasks",
+          "ceiling_echo": "The thread ceiling of an echo server: idle connections"}
 
 
 def anchor(scenario):
