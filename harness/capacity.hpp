@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "catalog/catalog.hpp"
+#include "load/echo_point.hpp"
 #include "load/fanout_point.hpp"
 #include "load/loadgen.hpp"
 
@@ -112,6 +113,9 @@ inline constexpr double kSubscriptionsPerSecond = 250;
 
 struct Options {
   fanout_point::Target target;  // the broker, its design, its CPUs
+  // Set: the probes run the echo server (`tvl serve echo`) instead of a broker, one request one
+  // delivery (harness/capacity_echo.hpp; echo_options sets this and the load's protocol).
+  std::optional<echo_point::Target> echo;
   load::Params load;            // subscribers, payload, load threads and CPUs; rate and duration are set per probe
   double slo_ms = 0;            // p99 from the intended send must be at most this (0: default_slo_ms)
   double probe_s = 3;           // each probe's offered load lasts this long, after
@@ -126,7 +130,8 @@ struct Options {
   int max_probes = 20;          // search probes (the floor, flood, confirmation and overload come on top)
 };
 
-// The bound the probes are judged by: o.slo_ms, or the default for the subscriber count.
+// The bound the probes are judged by: o.slo_ms, or the default for the subscriber count (for the
+// echo server, kEchoSloMs).
 double slo_ms(const Options& o);
 
 struct Probe {
