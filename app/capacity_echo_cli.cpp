@@ -181,7 +181,9 @@ nlohmann::json run_cell(const EchoCapacityArgs& a, const EchoCell& c, int& faile
   fmt::print("capacity {}: SLO p99 <= {} ms ({}), {} s probes\n", cell_name(a, c), slo,
              o.slo_ms > 0 ? "--slo-ms" : "the echo default", o.probe_s);
   std::fflush(stdout);
-  if (const std::string why = capacity::echo_cannot_serve(t, c.connections); !why.empty()) {
+  std::string why = capacity::echo_cannot_serve(t, c.connections);
+  if (why.empty()) why = capacity::echo_cannot_judge(o);
+  if (!why.empty()) {
     fmt::print("  C={} W={}us B={}ms  not run: {}\n", c.connections, c.work_us, c.block_ms, why);
     row["limit"] = capacity::kNotRun;
     row["limit_detail"] = why;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "harness/capacity_detail.hpp"
 #include "scenarios/echo.hpp"
@@ -24,14 +25,6 @@ constexpr double kFloorShareOfWork = 0.25;
 // The flood offers this many times what the server's cores spin through at W.
 constexpr double kFloodOverWork = 4;
 
-// Requests/s the server's cores can spin through at W (0: W is 0, no such bound).
-double work_ceiling(const Options& o) {
-  const double work_us = o.echo ? o.echo->work_us : 0;
-  if (work_us <= 0) return 0;
-  const double cores = o.echo->cpus.empty() ? 1.0 : static_cast<double>(o.echo->cpus.size());
-  return cores * 1e6 / work_us;
-}
-
 // The lowest rate at which each of the connections sends kRequestsPerConnection in a probe of
 // `seconds` (its warm-up included).
 double every_connection_judged(const Options& o, double seconds) {
@@ -39,6 +32,15 @@ double every_connection_judged(const Options& o, double seconds) {
 }
 
 }  // namespace
+
+// Requests/s the server's cores can spin through at W (0: W is 0, no such bound).
+double work_ceiling(const Options& o) {
+  const double work_us = o.echo ? o.echo->work_us : 0;
+  if (work_us <= 0) return 0;
+  const double cores =
+      static_cast<double>(o.echo->cpus.empty() ? std::thread::hardware_concurrency() : o.echo->cpus.size());
+  return cores * 1e6 / work_us;
+}
 
 bool is_echo(const load::Params& lp) { return lp.protocol == fanout::Protocol::lines; }
 
@@ -109,6 +111,19 @@ std::string echo_cannot_serve(const echo_point::Target& t, int connections) {
       "pool of {} workers: each serves one connection until it leaves, so {} of {} connections would never be "
       "answered (not measured; --threads {} would serve them all)",
       workers, connections - workers, connections, connections);
+}
+
+std::string echo_cannot_judge(const Options& o) {
+  const double lowest = detail::echo_lowest_judgeable(o);
+  const double ceiling = detail::work_ceiling(o);
+  if (ceiling <= 0 || lowest <= ceiling) return {};
+  // The probe length at which the lowest judgeable rate falls to the ceiling.
+  const double needed_s = (lowest / ceiling * (o.warmup_s + kMaxStretch * o.probe_s) - o.warmup_s) / kMaxStretch;
+  return fmt::format(
+      "{} connections each sending a request after the warm-up need at least {:.0f} requests/s in a probe of "
+      "{} s, over the {:.0f}/s the server's CPUs can spin through at {} us of work (not measured; --probe-seconds "
+      "{:.1f} would judge it)",
+      o.load.publishers, lowest, o.probe_s, ceiling, o.echo->work_us, std::ceil(needed_s * 10) / 10);
 }
 
 }  // namespace tvl::capacity

@@ -101,6 +101,13 @@ TEST(capacity, a_search_never_goes_below_what_every_connection_can_judge) {
   EXPECT_EQ(capacity::slo_ms(o), capacity::kEchoSloMs);
   EXPECT_EQ(lp.subscribers, 10'000);
   EXPECT_FALSE(capacity::echo_cannot_serve(t, 10'000).size() > 0);
+  // 10,000 connections must offer 2 requests each in a probe; at 1 ms of work on one core the
+  // server spins through 1,000/s: no rate can be both judged and carried.
+  echo_point::Target slow;
+  slow.work_us = 1'000;
+  slow.cpus = {0};
+  EXPECT_FALSE(capacity::echo_cannot_judge(capacity::echo_options(slow, 10'000)).empty());
+  EXPECT_TRUE(capacity::echo_cannot_judge(capacity::echo_options(slow, 10)).empty());
   t.model = "pool";
   t.threads = 4;
   EXPECT_TRUE(capacity::echo_cannot_serve(t, 4).empty());
