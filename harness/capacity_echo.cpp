@@ -22,6 +22,9 @@ namespace {
 constexpr double kRequestsPerConnection = 2;
 // The floor stays a trickle: at most this share of what one core spins through at W.
 constexpr double kFloorShareOfWork = 0.25;
+// A cell whose lowest judgeable rate is above this share of the work ceiling is not searched:
+// the server also reads, parses and writes each request, so near the ceiling no probe passes.
+constexpr double kJudgeableShareOfCeiling = 0.8;
 // The flood offers this many times what the server's cores spin through at W.
 constexpr double kFloodOverWork = 4;
 
@@ -116,14 +119,16 @@ std::string echo_cannot_serve(const echo_point::Target& t, int connections) {
 std::string echo_cannot_judge(const Options& o) {
   const double lowest = detail::echo_lowest_judgeable(o);
   const double ceiling = detail::work_ceiling(o);
-  if (ceiling <= 0 || lowest <= ceiling) return {};
-  // The probe length at which the lowest judgeable rate falls to the ceiling.
-  const double needed_s = (lowest / ceiling * (o.warmup_s + kMaxStretch * o.probe_s) - o.warmup_s) / kMaxStretch;
+  const double usable = detail::kJudgeableShareOfCeiling * ceiling;
+  if (ceiling <= 0 || lowest <= usable) return {};
+  // The probe length at which the lowest judgeable rate falls to that share of the ceiling.
+  const double needed_s = (lowest / usable * (o.warmup_s + kMaxStretch * o.probe_s) - o.warmup_s) / kMaxStretch;
   return fmt::format(
       "{} connections each sending a request after the warm-up need at least {:.0f} requests/s in a probe of "
-      "{} s, over the {:.0f}/s the server's CPUs can spin through at {} us of work (not measured; --probe-seconds "
-      "{:.1f} would judge it)",
-      o.load.publishers, lowest, o.probe_s, ceiling, o.echo->work_us, std::ceil(needed_s * 10) / 10);
+      "{} s, over {:.0f}% of the {:.0f}/s the server's CPUs can spin through at {} us of work (not measured; "
+      "--probe-seconds {:.1f} would judge it)",
+      o.load.publishers, lowest, o.probe_s, 100 * detail::kJudgeableShareOfCeiling, ceiling, o.echo->work_us,
+      std::ceil(needed_s * 10) / 10);
 }
 
 }  // namespace tvl::capacity

@@ -42,8 +42,9 @@ std::string echo_cannot_serve(const echo_point::Target& t, int connections);
 
 // Why no probe of `o` could be judged, known before any probe: with many connections sharing
 // the rate, each must send a request after the warm-up, so a probe cannot offer less than
-// 2 x connections / its length; when that is more than the server's cores can spin through at
-// W (1e6 / W per core), every judgeable rate is an overload. Empty when some rate may pass.
+// 2 x connections / its length; when that is near what the server's cores can spin through at
+// W (over 80% of 1e6 / W per core), every judgeable rate is an overload. Empty when some rate
+// may pass.
 std::string echo_cannot_judge(const Options& o);
 
 }  // namespace tvl::capacity
