@@ -159,12 +159,14 @@ void print_cell_summary(const EchoCell& c, const capacity::Result& r, double sec
   }
   fmt::print(
       "{}  capacity {:.0f} requests/s{}{}, limited by {}; p99 {:.2f} ms (floor {:.2f}); server CPU {:.2f} us per "
-      "request (ceiling {:.0f}/s); goodput at {}x saturation {:.2f}x{}; {:.1f} s\n",
+      "request (ceiling {:.0f}/s){}; {:.1f} s\n",
       cell, r.capacity, r.load_bound ? " (at least: the load generator was the limit)" : "",
       r.confirmed ? "" : " NOT confirmed", r.limit, r.at_capacity ? r.at_capacity->p99_ms : 0.0,
       r.floor ? r.floor->p99_ms : 0.0, r.cpu_s_per_million(), r.projected_ceiling(),
-      r.overload ? r.overload->offered / std::max(1.0, r.saturation) : 0.0, r.goodput_ratio(),
-      r.collapsed ? " COLLAPSED" : "", seconds);
+      r.overload ? fmt::format("; goodput at {:.0f}/s: {:.2f}x saturation{}", r.overload->offered, r.goodput_ratio(),
+                               r.collapsed ? " COLLAPSED" : "")
+                 : "",
+      seconds);
 }
 
 // One cell's search: its row, or a row that names why it could not run. Counts a check failure.

@@ -35,7 +35,7 @@ double echo_lowest_judgeable(const Options& o);
 // The flood's rate: far more than the server can spin through, not so much that stopping it
 // waits on minutes of queued work.
 double echo_flood_offered(const Options& o);
-// Requests/s the server's CPUs can spin through at W (0: W is 0, no such bound).
+// Requests/s the cell carries at most: the server's CPUs at W, each connection at W + B (0: no bound).
 double work_ceiling(const Options& o);
 
 }  // namespace tvl::capacity::detail

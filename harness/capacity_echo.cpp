@@ -36,13 +36,19 @@ double every_connection_judged(const Options& o, double seconds) {
 
 }  // namespace
 
-// Requests/s the server's cores can spin through at W (0: W is 0, no such bound).
+// Requests/s the server can carry at most in this cell (0: no such bound, W and B both 0): its
+// CPUs spin through 1e6 / W each, and every model serves a connection's requests one after
+// another, so each connection carries at most 1 / (W + B).
 double work_ceiling(const Options& o) {
-  const double work_us = o.echo ? o.echo->work_us : 0;
-  if (work_us <= 0) return 0;
+  if (!o.echo) return 0;
+  const double work_us = o.echo->work_us;
+  const double request_us = work_us + 1e3 * o.echo->block_ms;
+  if (request_us <= 0) return 0;
+  const double per_connection = o.load.publishers * 1e6 / request_us;
+  if (work_us <= 0) return per_connection;
   const double cores =
       static_cast<double>(o.echo->cpus.empty() ? std::thread::hardware_concurrency() : o.echo->cpus.size());
-  return cores * 1e6 / work_us;
+  return std::min(cores * 1e6 / work_us, per_connection);
 }
 
 bool is_echo(const load::Params& lp) { return lp.protocol == fanout::Protocol::lines; }
@@ -102,6 +108,7 @@ Options echo_options(const echo_point::Target& t, int connections) {
   o.warmup_s = kEchoWarmupSeconds;
   o.precision = kEchoPrecision;
   o.overload = kEchoOverload;
+  o.max_probes = kEchoMaxProbes;
   o.min_offered = kEchoMinOffered;
   return o;
 }
@@ -117,18 +124,23 @@ std::string echo_cannot_serve(const echo_point::Target& t, int connections) {
 }
 
 std::string echo_cannot_judge(const Options& o) {
-  const double lowest = detail::echo_lowest_judgeable(o);
+  // The search's lowest rate: enough latencies in a stretched probe, and a request from every
+  // connection after the warm-up.
+  const double stretched = kMaxStretch * o.probe_s;
+  const double enough = (detail::needed_messages(o.load) + 1) / stretched;
+  const double lowest = std::max({o.min_offered, enough, detail::echo_lowest_judgeable(o)});
   const double ceiling = detail::work_ceiling(o);
   const double usable = detail::kJudgeableShareOfCeiling * ceiling;
   if (ceiling <= 0 || lowest <= usable) return {};
-  // The probe length at which the lowest judgeable rate falls to that share of the ceiling.
-  const double needed_s = (lowest / usable * (o.warmup_s + kMaxStretch * o.probe_s) - o.warmup_s) / kMaxStretch;
+  // The probe length at which both bounds on the lowest rate fall to that share of the ceiling.
+  const double per_connection_s = (lowest / usable * (o.warmup_s + stretched) - o.warmup_s) / kMaxStretch;
+  const double needed_s = std::max(per_connection_s, enough * o.probe_s / usable);
   return fmt::format(
-      "{} connections each sending a request after the warm-up need at least {:.0f} requests/s in a probe of "
-      "{} s, over {:.0f}% of the {:.0f}/s the server's CPUs can spin through at {} us of work (not measured; "
-      "--probe-seconds {:.1f} would judge it)",
-      o.load.publishers, lowest, o.probe_s, 100 * detail::kJudgeableShareOfCeiling, ceiling, o.echo->work_us,
-      std::ceil(needed_s * 10) / 10);
+      "a probe of {} s at {} connections cannot judge a p99 below {:.0f} requests/s, over {:.0f}% of the {:.0f}/s "
+      "this cell carries at most ({} us of work per request on the server's CPUs, {} us of work and wait per "
+      "request on each connection); not measured: --probe-seconds {:.1f} would judge it",
+      o.probe_s, o.load.publishers, lowest, 100 * detail::kJudgeableShareOfCeiling, ceiling, o.echo->work_us,
+      o.echo->work_us + 1e3 * o.echo->block_ms, std::ceil(needed_s * 10) / 10);
 }
 
 }  // namespace tvl::capacity

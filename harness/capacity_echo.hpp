@@ -19,15 +19,19 @@ namespace tvl::capacity {
 // that W = 0 builds. --slo-ms overrides.
 inline constexpr double kEchoSloMs = 10;
 
-// What `tvl capacity echo` searches with unless told otherwise: short probes and a coarse
-// precision, so that a map of a few hundred cells runs in minutes rather than hours (the
-// fan-out's 3 s probes and 5% would take over an hour for the quick slice alone). A capacity
-// within 20% tells the winner of a cell where the margin is wider than that; the confirmation
-// run says how far two runs of the same rate disagree.
-inline constexpr double kEchoProbeSeconds = 0.75;
+// What `tvl capacity echo` searches with unless told otherwise, chosen so that the quick slice
+// (C 10 and 1,000 x W 0 and 100, threads against asyncloop: 8 cells) runs in about a minute and
+// the full map (C 1 to 10,000 x W 0 to 1,000 x B 0 and 1, five models: 200 cells, some of which
+// cannot run) in about twenty: short probes, a coarse precision and a cap on the search probes
+// (the fan-out's 3 s probes and 5% would take over an hour for the quick slice alone). A
+// capacity within 30% tells the winner of a cell where the margin is wider than that; the
+// confirmation run says how far two runs of the same rate disagree. The overload probe (one
+// more probe a cell, the longest) is asked for with --overload where goodput is wanted.
+inline constexpr double kEchoProbeSeconds = 0.5;
 inline constexpr double kEchoWarmupSeconds = 0.25;  // each connection has answered once before it starts
-inline constexpr double kEchoPrecision = 0.2;
-inline constexpr double kEchoOverload = 2;
+inline constexpr double kEchoPrecision = 0.3;
+inline constexpr int kEchoMaxProbes = 6;
+inline constexpr double kEchoOverload = 0;
 // The slowest cell (W = 1 ms on one core) carries about 1,000 requests/s: the search may go below.
 inline constexpr double kEchoMinOffered = 100;
 
