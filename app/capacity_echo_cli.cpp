@@ -299,7 +299,8 @@ void add_capacity_echo(CLI::App* capacity_cmd, int& exit_code) {
       ->capture_default_str();
   e->add_option("--threads", a->target.threads, "pool: workers; asyncloop-mt: loops; executor: its threads")
       ->check(CLI::Range(0, 100'000));
-  e->add_option("--stack-kib", a->target.stack_kib, "threads, pool: each thread's stack, KiB (0: the system's)");
+  e->add_option("--stack-kib", a->target.stack_kib, "threads, pool: each thread's stack, KiB (0: the system's)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20));
   add_echo_search_options(e, a->search);
   e->add_option("--server-cpus", a->server_cpus, "CPUs the server runs on (default: the first one)");
   e->add_option("--load-cpus", a->load_cpus, "CPUs the load generator runs on (default: the others)");

@@ -26,6 +26,9 @@
 //    any probe, the flood included) shows whether the broker holds its throughput past its limit
 //    or collapses (SEDA's "well-conditioned" test).
 //
+// The same search runs against the echo server (Options::echo, harness/capacity_echo.hpp): one
+// request is one delivery, and its bound is one for every cell (kEchoSloMs).
+//
 // No probe passes vacuously: a pass needs at least kMinJudged latencies after the warm-up and at
 // least one message published. A probe too short for that runs longer (up to kMaxStretch x its
 // length); below the rate where even that is not enough, the search does not go.
