@@ -93,8 +93,9 @@ TEST(capacity, a_probe_that_judged_too_few_latencies_does_not_pass) {
   EXPECT_TRUE(enough.passed()) << enough.detail;
 }
 
-// Many connections sharing a low rate: a probe plans at least one judged request per connection.
-TEST(capacity, a_search_never_goes_below_what_every_connection_can_judge) {
+// One bound whatever the connection count; a pool too small for the connections, and a cell whose
+// judgeable rates are all over what it carries, are named before any probe runs.
+TEST(capacity, one_bound_for_every_cell_and_the_cells_that_cannot_run_are_named) {
   echo_point::Target t;
   const capacity::Options o = capacity::echo_options(t, 10'000);
   const auto lp = capacity::probe_params(o, 100, capacity::ProbeKind::search);
