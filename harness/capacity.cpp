@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "harness/capacity_detail.hpp"
+#include "harness/capacity_echo.hpp"
 #include "measure/process.hpp"
 #include "scenarios/fanout.hpp"
 
@@ -16,8 +17,11 @@ namespace tvl::capacity {
 
 namespace detail {
 
-// Of every message, a topic delivers a copy to each subscriber, a queue one copy to one of them.
-double per_message(const load::Params& lp) { return fanout::is_queue(lp.channel) ? 1.0 : lp.subscribers; }
+// Of every message, a topic delivers a copy to each subscriber, a queue one copy to one of them;
+// an echo request is answered once.
+double per_message(const load::Params& lp) {
+  return is_echo(lp) || fanout::is_queue(lp.channel) ? 1.0 : lp.subscribers;
+}
 
 // Messages a probe must judge: enough for kMinJudged latencies (with a margin), at least one, and
 // on a queue one delivery per subscriber.
@@ -70,7 +74,12 @@ void judge_broker(const Options& o, const load::Params& lp, Probe& p) {
   const auto& r = p.point.result;
   const double want = planned_messages(lp) * per_message(lp);
   const double slo = slo_ms(o);
+  const char* server = detail::is_echo(lp) ? "server" : "broker";
   p.verdict = kPass;
+  const double refused = p.counter("server_refused");  // the echo server found no thread for a connection
+  if (refused > 0)
+    return set_verdict(
+        p, kDrops, fmt::format("the server refused {:.0f} connections: no thread could be started for them", refused));
   const double dropped = p.counter("broker_dropped");
   const double cut = p.counter("broker_slow_disconnects");
   if (dropped > 0 || cut > 0)
@@ -88,9 +97,9 @@ void judge_broker(const Options& o, const load::Params& lp, Probe& p) {
                                    r.cut_short_s, slo));
   if (r.publishers_stalled > 0)
     return set_verdict(p, kLatency,
-                       fmt::format("the broker stopped reading the publisher: {} of {:.0f} offered deliveries "
+                       fmt::format("the {} stopped reading the publisher: {} of {:.0f} offered deliveries "
                                    "arrived",
-                                   r.delivered, want));
+                                   server, r.delivered, want));
   // Not dropped and no gap: what has not arrived is still on its way, late.
   if (r.lost > 0)
     return set_verdict(p, kLatency,
@@ -98,9 +107,9 @@ void judge_broker(const Options& o, const load::Params& lp, Probe& p) {
                                    r.expected, lp.drain_s));
   if (static_cast<double>(r.delivered) < o.min_delivered * want)
     return set_verdict(p, kLatency,
-                       fmt::format("only {} of {:.0f} offered deliveries ({:.1f}%) arrived: the broker could "
+                       fmt::format("only {} of {:.0f} offered deliveries ({:.1f}%) arrived: the {} could "
                                    "not take the load in time",
-                                   r.delivered, want, 100.0 * static_cast<double>(r.delivered) / want));
+                                   r.delivered, want, 100.0 * static_cast<double>(r.delivered) / want, server));
   if (p.p99_ms > slo) return set_verdict(p, kLatency, fmt::format("p99 {:.2f} ms > the SLO of {} ms", p.p99_ms, slo));
 }
 
@@ -146,7 +155,10 @@ double default_slo_ms(int subscribers) {
   return kDefaultSlo.back().slo_ms;
 }
 
-double slo_ms(const Options& o) { return o.slo_ms > 0 ? o.slo_ms : default_slo_ms(o.load.subscribers); }
+double slo_ms(const Options& o) {
+  if (o.slo_ms > 0) return o.slo_ms;
+  return o.echo ? kEchoSloMs : default_slo_ms(o.load.subscribers);
+}
 
 double Probe::counter(const std::string& name) const {
   for (const auto& [k, v] : counters)
@@ -186,6 +198,10 @@ const Probe* Result::lowest() const {
 
 load::Params probe_params(const Options& o, double offered, ProbeKind kind, double seconds) {
   load::Params lp = o.load;
+  if (o.echo) {
+    lp.protocol = fanout::Protocol::lines;  // one connection per client, its own answers back
+    lp.subscribers = lp.publishers;
+  }
   lp.rate = offered / per_message(lp);
   const bool goodput = kind == ProbeKind::flood || kind == ProbeKind::overload;
   // A warm-up first, then the probe proper: only the latter's latencies are judged. The flood
@@ -213,7 +229,7 @@ load::Params probe_params(const Options& o, double offered, ProbeKind kind, doub
 
 void judge(const Options& o, const load::Params& lp, Probe& p) {
   const auto& r = p.point.result;
-  p.counters = catalog::fanout_counters(lp, p.point);
+  p.counters = detail::is_echo(lp) ? detail::echo_counters(lp, p.point) : catalog::fanout_counters(lp, p.point);
   p.seconds = lp.duration_s - lp.warmup_s;
   p.delivered_per_s = r.seconds > 0 ? static_cast<double>(r.delivered) / r.seconds : 0;
   p.p99_ms = static_cast<double>(r.from_intended_ns.percentile(99)) / 1e6;
@@ -236,7 +252,7 @@ Probe probe(const Options& o, double offered, ProbeKind kind, double seconds) {
   Probe p;
   p.kind = kind;
   p.offered = offered;
-  p.point = fanout_point::run_point(o.target, lp);
+  p.point = o.echo ? detail::run_echo_point(*o.echo, lp) : fanout_point::run_point(o.target, lp);
   // A signal stopped the broker (process::catch_interrupts): the probe says nothing about it.
   if (process::interrupted()) throw process::Interrupted();
   judge(o, lp, p);

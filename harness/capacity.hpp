@@ -26,6 +26,9 @@
 //    any probe, the flood included) shows whether the broker holds its throughput past its limit
 //    or collapses (SEDA's "well-conditioned" test).
 //
+// The same search runs against the echo server (Options::echo, harness/capacity_echo.hpp): one
+// request is one delivery, and its bound is one for every cell (kEchoSloMs).
+//
 // No probe passes vacuously: a pass needs at least kMinJudged latencies after the warm-up and at
 // least one message published. A probe too short for that runs longer (up to kMaxStretch x its
 // length); below the rate where even that is not enough, the search does not go.
@@ -40,6 +43,7 @@
 #include <vector>
 
 #include "catalog/catalog.hpp"
+#include "load/echo_point.hpp"
 #include "load/fanout_point.hpp"
 #include "load/loadgen.hpp"
 
@@ -112,6 +116,9 @@ inline constexpr double kSubscriptionsPerSecond = 250;
 
 struct Options {
   fanout_point::Target target;  // the broker, its design, its CPUs
+  // Set: the probes run the echo server (`tvl serve echo`) instead of a broker, one request one
+  // delivery (harness/capacity_echo.hpp; echo_options sets this and the load's protocol).
+  std::optional<echo_point::Target> echo;
   load::Params load;            // subscribers, payload, load threads and CPUs; rate and duration are set per probe
   double slo_ms = 0;            // p99 from the intended send must be at most this (0: default_slo_ms)
   double probe_s = 3;           // each probe's offered load lasts this long, after
@@ -126,7 +133,8 @@ struct Options {
   int max_probes = 20;          // search probes (the floor, flood, confirmation and overload come on top)
 };
 
-// The bound the probes are judged by: o.slo_ms, or the default for the subscriber count.
+// The bound the probes are judged by: o.slo_ms, or the default for the subscriber count (for the
+// echo server, kEchoSloMs).
 double slo_ms(const Options& o);
 
 struct Probe {

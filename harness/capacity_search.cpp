@@ -25,7 +25,8 @@ constexpr double kRampDownFactor = 4;
 double lowest_judgeable(const Options& o) {
   // One message more than needed: the window's edges may round one away.
   const double messages_per_s = (needed_messages(o.load) + 1) / (kMaxStretch * o.probe_s);
-  return std::max(o.min_offered, messages_per_s * per_message(o.load));
+  const double lowest = std::max(o.min_offered, messages_per_s * per_message(o.load));
+  return detail::is_echo(o.load) ? std::max(lowest, detail::echo_lowest_judgeable(o)) : lowest;
 }
 
 // |a - b| / max(a, b): how far apart two runs of the same rate came out (0 when both are 0).
@@ -38,6 +39,10 @@ double spread(double a, double b) {
 class Search {
  public:
   Search(const Options& o, const std::function<void(const Probe&)>& progress) : o_(o), progress_(progress) {
+    if (o_.echo) {
+      o_.load.protocol = fanout::Protocol::lines;  // what the search plans by: one answer per request
+      o_.load.subscribers = o_.load.publishers;
+    }
     o_.slo_ms = slo_ms(o);
     res_.slo_ms = o_.slo_ms;
     res_.slo_default = o.slo_ms <= 0;
@@ -101,13 +106,15 @@ class Search {
   // second, at 10,000 two: ten a second would already be more than a threaded broker on one
   // core delivers there).
   Probe measure_floor() {
+    if (detail::is_echo(o_.load)) return run_probe(detail::echo_floor_offered(o_), ProbeKind::floor);
     const double messages_per_s = needed_messages(o_.load) / kFloorSeconds;
     return run_probe(messages_per_s * per_message(o_.load), ProbeKind::floor);
   }
 
   // A publisher builds what is due in one batch: cap the messages, not only the deliveries.
   Probe calibrate() {
-    const double offered = std::min(kFloodOffered, kFloodMessages * per_message(o_.load));
+    const double offered = detail::is_echo(o_.load) ? detail::echo_flood_offered(o_)
+                                                    : std::min(kFloodOffered, kFloodMessages * per_message(o_.load));
     return run_probe(offered, ProbeKind::flood, kFloodSeconds);
   }
 

@@ -169,7 +169,14 @@ class Load {
   std::string subscribe_request() const;
 
   // publisher.cpp
-  std::int64_t intended_ns(std::int64_t seq) const;
+  // Publisher j's message `seq` is meant to go at t0 + (seq + phase(j)) / its rate. On an echo
+  // server the connections' schedules are staggered (phase j / publishers), so that C clients
+  // send one request every 1 / rate between them rather than C at once every C / rate: the
+  // server is judged on the rate, not on bursts as wide as the connection count. The fan-out's
+  // publishers all start at 0.
+  double phase(int j) const;
+  std::int64_t intended_ns(std::int64_t seq, int j) const;
+  std::int64_t due_by(std::int64_t now_ns, int j) const;  // messages of publisher j meant to go by now_ns
   asio::awaitable<void> publisher(Pub& pub, int j);
   asio::awaitable<void> probe_until_go(Pub& pub, int j, std::string& batch, asio::steady_timer& timer);
   asio::awaitable<void> discard_replies(tcp::socket& s);

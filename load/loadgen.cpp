@@ -48,7 +48,9 @@ Result run(const Params& p) {
   boost::asio::ip::make_address(p.host, bad_host);
   if (bad_host) throw std::invalid_argument(fmt::format("load: the host must be an IP address; '{}' is not", p.host));
   process::check_cpus(p.cpus);
-  const auto fds = raise_fd_limit(p.subscribers + p.slow_subscribers + p.publishers + kSpareDescriptors);
+  // On an echo server a connection both sends and reads its answers: one descriptor, not two.
+  const int connections = p.protocol == fanout::Protocol::lines ? p.publishers : p.subscribers + p.publishers;
+  const auto fds = raise_fd_limit(connections + p.slow_subscribers + kSpareDescriptors);
   Result r = detail::Load(p).run();
   r.fd_limit = fds;
   return r;

@@ -21,8 +21,15 @@ namespace {
 constexpr std::size_t kRepliesChunk = 65536;  // redis-server's replies to PUBLISH, read and dropped
 }  // namespace
 
-std::int64_t Load::intended_ns(std::int64_t seq) const {
-  return static_cast<std::int64_t>(static_cast<double>(seq) / per_publisher_rate_ * 1e9);
+double Load::phase(int j) const { return lines_ ? static_cast<double>(j) / p_.publishers : 0.0; }
+
+std::int64_t Load::intended_ns(std::int64_t seq, int j) const {
+  return static_cast<std::int64_t>((static_cast<double>(seq) + phase(j)) / per_publisher_rate_ * 1e9);
+}
+
+std::int64_t Load::due_by(std::int64_t now_ns, int j) const {
+  const double k = static_cast<double>(now_ns) / 1e9 * per_publisher_rate_ - phase(j);
+  return k < 0 ? 0 : static_cast<std::int64_t>(k) + 1;
 }
 
 asio::awaitable<void> Load::publisher(Pub& pub, int j) {
@@ -51,13 +58,17 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
   std::int64_t sent = 0;
   while (w.go && !w.stop_publishing && !w.stopping && sent < per_publisher_count_) {
     const std::int64_t now = (Clock::now() - w.t0).count();
-    const auto due = std::min<std::int64_t>(
-        per_publisher_count_, static_cast<std::int64_t>(static_cast<double>(now) / 1e9 * per_publisher_rate_) + 1);
+    const auto due = std::min<std::int64_t>(per_publisher_count_, due_by(now, j));
+    if (due <= sent) {  // a staggered connection's first request is not due yet
+      timer.expires_at(w.t0 + std::chrono::nanoseconds(intended_ns(sent, j)));
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
     const auto n = static_cast<std::size_t>(std::min<std::int64_t>(due - sent, static_cast<std::int64_t>(max_batch_)));
     wire_.lay_out(batch, n);
     for (std::size_t i = 0; i < n; ++i) {
       const auto seq = sent + static_cast<std::int64_t>(i);
-      wire_.stamp(batch, i, {static_cast<std::uint32_t>(j), static_cast<std::uint64_t>(seq), intended_ns(seq), now});
+      wire_.stamp(batch, i, {static_cast<std::uint32_t>(j), static_cast<std::uint64_t>(seq), intended_ns(seq, j), now});
     }
     const std::size_t bytes = co_await asio::async_write(s, asio::buffer(batch.data(), n * wire_.size()),
                                                          asio::redirect_error(use_awaitable, ec));
@@ -68,7 +79,7 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
     pub.published.store(sent, std::memory_order_relaxed);
     if (ec) break;  // stopped by the conductor (a broker that stopped reading), or closed by the broker
     if (sent < per_publisher_count_ && sent >= due) {
-      timer.expires_at(w.t0 + std::chrono::nanoseconds(std::max(intended_ns(sent), now + tick_ns_)));
+      timer.expires_at(w.t0 + std::chrono::nanoseconds(std::max(intended_ns(sent, j), now + tick_ns_)));
       co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     }
   }
@@ -81,15 +92,19 @@ asio::awaitable<void> Load::publisher(Pub& pub, int j) {
 // cannot connect further: all have started, or the connect window (kConnectWindow) is full of
 // unconfirmed ones. A probe costs the broker a delivery to every subscriber it has: probing
 // while connections are still being made would take the broker's time from accepting them. On
-// an echo server each connection probes itself until its answer came.
+// an echo server each connection sends itself one probe and waits for its answer.
 asio::awaitable<void> Load::probe_until_go(Pub& pub, int j, std::string& batch, asio::steady_timer& timer) {
   Worker& w = *pub.w;
   const Sub* own = lines_ ? &subs_[static_cast<std::size_t>(j)] : nullptr;
   boost::system::error_code ec;
+  // An echo server answers every request it reads: one probe is enough, and more would queue
+  // up behind a slow server (each costs the request's work) until it never catches up.
+  bool echo_probed = false;
   while (!w.go && !w.stopping) {
-    if (own != nullptr ? !own->confirmed : j == 0 && connecting_blocked()) {
+    if (own != nullptr ? !own->confirmed && !echo_probed : j == 0 && connecting_blocked()) {
       wire_.stamp(batch, 0, {kProbe, 0, 0, 0});
       co_await asio::async_write(*pub.socket, asio::buffer(batch.data(), wire_.size()), use_awaitable);
+      echo_probed = own != nullptr;
     }
     timer.expires_after(probe_every(p_.subscribers));
     co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -51,6 +52,10 @@ void spin_turns(std::uint64_t turns) {
 Offload parse_offload(std::string_view name) { return parse_name<Offload>(kOffloads, name, "offload"); }
 
 std::string_view name_of(Offload o) { return kOffloads[static_cast<std::size_t>(o)]; }
+
+int pool_workers(int threads) {
+  return threads > 0 ? threads : kPoolWorkersPerCpu * static_cast<int>(std::thread::hardware_concurrency());
+}
 
 void check(const Config& c) {
   const std::size_t least_kib = (PTHREAD_STACK_MIN + 1023) / 1024;

@@ -43,6 +43,11 @@ struct Config {
   std::size_t max_line = kDefaultMaxLine;
 };
 
+// The pool model's workers: Config::threads, or this many per CPU when it is 0. A worker serves
+// one connection until it leaves, so the pool serves at most this many connections at a time.
+inline constexpr int kPoolWorkersPerCpu = 8;
+int pool_workers(int threads);
+
 // Throws std::invalid_argument naming what is wrong: a stack below the system's least
 // (PTHREAD_STACK_MIN), a negative thread count, a zero max_line.
 void check(const Config& c);

@@ -19,8 +19,6 @@ namespace tvl::echo {
 
 namespace {
 
-constexpr int kDefaultWorkersPerCpu = 8;  // workers when Config::threads is 0
-
 using Queue = BlockingQueue<std::optional<tcp::socket>>;  // nullopt: the worker's signal to end
 
 void worker(Queue& waiting, const Config& c, Counters& n, Connections& open) {
@@ -35,8 +33,7 @@ Stats run_pool_echo(const Config& c, const Control& ctl) {
   Counters n;
   Connections open;
   Queue waiting;
-  const int workers =
-      c.threads > 0 ? c.threads : kDefaultWorkersPerCpu * static_cast<int>(std::thread::hardware_concurrency());
+  const int workers = pool_workers(c.threads);
   for (int started = 0; started < workers; ++started) {
     if (open.start_thread(c.stack_kib, [&] { worker(waiting, c, n, open); })) continue;
     for (int i = 0; i < started; ++i) waiting.push(std::nullopt);  // the pool cannot be had: stop it
