@@ -41,7 +41,7 @@ if [ "$profile" = quick ]; then
           [fanout/threads/improved]=5 [fanout/threads/improved/slow]=3 [fanout/threads/naive/slow]=6
           [fanout/redis]=3 [capacity/threads]=33 [capacity/asyncloop]=33 [capacity/redis]=35
           [capacity/python]=22 [capacity/2cpu/asyncloop-mt]=12 [capacity/2cpu/threads]=16 [ceiling]=8
-          [plots]=11)
+          [crossover/threads/per-connection]=30 [crossover/asyncloop/inline]=30 [plots]=11)
 else
   expect=([bench]=900 [restaurant/asyncloop]=120 [restaurant/threads]=150 [restaurant/threads-per-table]=120
           [fanout/asyncloop/improved]=30 [fanout/asyncloop/naive]=30 [fanout/threads/improved]=40
@@ -49,7 +49,8 @@ else
           [fanout/threads/improved/slow]=5 [fanout/threads/naive/slow]=8 [fanout/redis]=30 [fanout/python]=40
           [capacity/threads]=200 [capacity/asyncloop]=200 [capacity/redis]=200 [capacity/python]=160
           [capacity/python-uvloop]=160 [capacity/2cpu/asyncloop-mt]=200 [capacity/2cpu/threads]=80 [ceiling]=90
-          [plots]=25)
+          [crossover/threads/per-connection]=330 [crossover/asyncloop/inline]=330 [crossover/asyncloop/executor]=300
+          [crossover/pool/fixed]=120 [crossover/2cpu/asyncloop-mt]=60 [plots]=40)
 fi
 # The previous run's times replace the table's (read before results/<profile> is cleared).
 if [ -r "$times" ]; then
@@ -248,6 +249,30 @@ steps() {
     "$build/tvl" capacity --model threads --broker-cpus 0,1 --subscribers 1000 --overload $extra \
     "${search[@]}" --json "$out/capacity_2cpu_threads.json"
 
+  # The crossover map: the capacity of each echo model (`tvl capacity echo`) in every cell of
+  # connections C x CPU work per request W (us) x a blocking call B (ms), under one p99 bound,
+  # server on CPU 0 and load on CPU 1. The quick profile measures a slice (threads against one
+  # loop at C 10 and 1,000, W 0 and 100 us, B 0); the full one the whole map, with the pool and
+  # the loop's executor, the overload probe for SEDA's well-conditioned test, and a loop per
+  # core on both CPUs beside it.
+  local xc xw xb xmodels xover
+  if [ "$profile" = full ]; then
+    xc=1,10,100,1000,10000 xw=0,10,100,1000 xb=0,1 xover=(--overload 2)
+    xmodels="threads:per-connection asyncloop:inline asyncloop:executor pool:fixed"
+  else
+    xc=10,1000 xw=0,100 xb=0 xover=() xmodels="threads:per-connection asyncloop:inline"
+  fi
+  for mv in $xmodels; do
+    step "crossover/${mv%%:*}/${mv#*:}" "crossover: echo ${mv%%:*} (${mv#*:}) at C $xc, W $xw us, B $xb ms" \
+      "$build/tvl" capacity echo --model "${mv%%:*}" --variant "${mv#*:}" --connections $xc --work-us $xw \
+      --block-ms $xb "${xover[@]}" --json "$out/crossover_${mv%%:*}_${mv#*:}.json"
+  done
+  if [ "$profile" = full ]; then
+    step crossover/2cpu/asyncloop-mt "crossover: echo asyncloop-mt on two CPUs at C 10,1000, W 0,100,1000 us" \
+      "$build/tvl" capacity echo --model asyncloop-mt --server-cpus 0,1 --connections 10,1000 \
+      --work-us 0,100,1000 --block-ms 0 --json "$out/crossover_2cpu_asyncloop-mt.json"
+  fi
+
   # The thread ceiling (von Behren et al. 2003; Capriccio): N waiting threads (default and small
   # stack) and coroutines, each N in a child, up to the first N a limit of the machine stops;
   # then idle connections held open against each echo server, up to the load's open-files limit.
@@ -281,7 +306,7 @@ for ((j = 0; j < ${#ids[@]}; j++)); do
   stage[$s]=$((${stage[$s]:-0} + took[j]))
 done
 declare -A names=([bench]=tvl-bench [restaurant]="restaurant sweeps" [fanout]="fan-out sweeps"
-                  [capacity]="fan-out capacity" [ceiling]="thread ceiling" [plots]=report)
+                  [capacity]="fan-out capacity" [crossover]="crossover map" [ceiling]="thread ceiling" [plots]=report)
 summary=$(for s in "${order[@]}"; do printf '%s %s, ' "${names[$s]:-$s}" "$(clock "${stage[$s]}")"; done)
 echo "tvl: wrote reports/$profile/report.md and report.html in $(clock $((SECONDS - start)))" \
   "(${summary%, }); step times in $times"
