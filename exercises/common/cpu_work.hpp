@@ -14,6 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
 #include "measure/thread_time.hpp"
 
 #include "scenarios/echo.hpp"
@@ -79,6 +85,29 @@ inline double free_cores(int threads, double seconds) {
   double total = 0;
   for (const double c : cpu_s) total += c;
   return total / wall;
+}
+
+// CPU seconds every program on the machine has used since boot, from /proc/stat (user, nice,
+// system, irq, softirq and steal, over all CPUs); 0 where it cannot be read.
+inline double machine_cpu_s() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal)) return 0;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU seconds this process and its children that have ended have used.
+inline double own_cpu_s() {
+  double total = 0;
+  for (const int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    ::getrusage(who, &u);
+    for (const timeval& t : {u.ru_utime, u.ru_stime})
+      total += static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  }
+  return total;
 }
 
 }  // namespace tvl::exercise
