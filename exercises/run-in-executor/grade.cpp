@@ -120,9 +120,9 @@ KeptUp check_kept_up(Grader& g, const Load& l, const echo_point::Point& p, bool 
   const std::string measured = fmt::format(
       "p99 {:.1f} ms from the intended send (the bound: {:.0f} requests' work, {:.0f} ms); {} of {} requests "
       "answered, at {:.0f}/s of the {:.0f}/s offered (one core serves at most {:.0f}/s); the server used {:.2f} "
-      "cores",
-      p99_s * 1e3, kBoundInWorks, l.bound_s * 1e3, r.delivered, r.expected, answered_per_s, l.rate, 1 / l.work_s,
-      cores);
+      "cores, other programs {:.2f}",
+      p99_s * 1e3, kBoundInWorks, l.bound_s * 1e3, r.delivered, r.expected, answered_per_s, l.rate, 1 / l.work_s, cores,
+      m.others_cores);
   if (!kept_up && off_loop && m.busy()) {
     g.skip(
         "the server kept up",
