@@ -4,16 +4,12 @@
 #pragma once
 
 #include <fmt/format.h>
-#include <pthread.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "slow_consumer_broker.hpp"
+#include "stop_signals.hpp"
 
 namespace tvl::exercise {
 
@@ -30,20 +26,8 @@ inline int serve_broker(int argc, char** argv) {
     if (key == "--queue-bytes") c.queue_bytes = std::stoul(value);
     if (key == "--flush-timeout") c.flush_timeout_s = std::stod(value);
   }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // before any thread exists: all inherit it
-  int stop_pipe[2];
-  if (::pipe(stop_pipe) != 0) throw std::runtime_error("pipe failed");
-  std::thread([stop_signals, w = stop_pipe[1]] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    [[maybe_unused]] const auto n = ::write(w, "x", 1);
-  }).detach();
   fanout::Control ctl;
-  ctl.stop_fd = stop_pipe[0];
+  ctl.stop_fd = stop_fd_on_signals();
   ctl.listening = [&c](std::uint16_t port) {
     fmt::print("listening on {}:{}\n", c.host, port);
     std::fflush(stdout);
