@@ -103,8 +103,11 @@ def conditioned_cells(grid):
 
 
 def overload_share(r):
-    """goodput ÷ saturation of a row, or None."""
+    """goodput ÷ saturation of a row, or None (also where no overload probe ran: a goodput of 0
+    there is nothing measured, not a collapse)."""
     c = r["counters"] if r else {}
+    if not (positive(c.get("overload_offered")) or positive(c.get("overload_factor"))):
+        return None
     sat, good = positive(c.get("saturation")), c.get("goodput")
     return good / sat if sat and good is not None else positive(c.get("goodput_ratio"))
 
@@ -132,6 +135,10 @@ def conditioned_statement(grid):
         if parts:
             out.append(f"At C = {c_text(c)}, W = {w_text(w)}, {b_text(b)}, goodput under "
                        "overload ÷ saturation: " + "; ".join(parts) + ".")
+    if not out and conditioned_cells(grid):
+        out.append("No server was offered more than its saturation rate in this profile (no overload "
+                   "probe; the full profile runs one), so no collapse is judged here: the figure shows "
+                   "the search's own probes.")
     return out
 
 
