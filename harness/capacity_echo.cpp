@@ -34,6 +34,22 @@ double every_connection_judged(const Options& o, double seconds) {
   return kRequestsPerConnection * o.load.publishers / seconds * (1 + 1e-6);
 }
 
+constexpr double kWorkDone = 0.8;        // share of W of CPU per answer the server must show
+constexpr double kCpuClockSlack = 0.02;  // s: two ticks of the clock a process's CPU time is read on
+
+// The server must have done the work each answer claims: at least kWorkDone of W of CPU per
+// request answered, less two ticks of the clock its CPU time is read on. A spin calibrated
+// wrong (or skipped) would otherwise make a model look faster than the work it was given.
+std::string work_not_done(const echo_point::Target& t, const load::Result& r) {
+  if (t.work_us <= 0 || r.broker_cpu_s < 0 || r.delivered == 0) return {};
+  const double want = kWorkDone * t.work_us * 1e-6 * static_cast<double>(r.delivered) - kCpuClockSlack;
+  if (r.broker_cpu_s >= want) return {};
+  return fmt::format(
+      "the server used {:.2f} s of CPU for {} answers of {} us of work each ({:.1f} us an answer): "
+      "it did not do the work it was given",
+      r.broker_cpu_s, r.delivered, t.work_us, r.broker_cpu_s * 1e6 / static_cast<double>(r.delivered));
+}
+
 }  // namespace
 
 // Requests/s the server can carry at most in this cell (0: no such bound, W and B both 0): its
@@ -68,6 +84,8 @@ fanout_point::Point run_echo_point(const echo_point::Target& t, const load::Para
   else if (p.broker_stats.value("requests", std::int64_t{0}) < p.result.delivered)
     p.impossible = fmt::format("the server counted {} requests, {} were answered",
                                p.broker_stats.value("requests", std::int64_t{0}), p.result.delivered);
+  else
+    p.impossible = work_not_done(t, p.result);
   return p;
 }
 
