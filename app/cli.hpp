@@ -71,9 +71,9 @@ void add_fanout(Commands c);    // `tvl run fanout`, `tvl broker`, `tvl load`, `
 void add_broker(Commands c);    // `tvl broker` (app/broker_cli.cpp), added by add_fanout
 void add_capacity(Commands c);  // `tvl capacity`: the fan-out brokers at their limit
 void add_capacity_echo(CLI::App* capacity_cmd, int& exit_code);  // `tvl capacity echo` (app/capacity_echo_cli.cpp)
-void add_compare(Commands c);   // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
-void add_serve(Commands c);     // `tvl serve echo` and `tvl run echo` (app/echo_cli.cpp)
-void add_ceiling(Commands c);   // `tvl ceiling`: the thread ceiling (app/ceiling_cli.cpp)
+void add_compare(Commands c);  // `tvl compare A B`: two runs side by side (plots/tvlplots/compare.py)
+void add_serve(Commands c);    // `tvl serve echo` and `tvl run echo` (app/echo_cli.cpp)
+void add_ceiling(Commands c);  // `tvl ceiling`: the thread ceiling (app/ceiling_cli.cpp)
 
 // An option whose value is one of a closed set: an enum with parse_X(std::string_view), which
 // throws std::invalid_argument naming the valid names, and name_of(E). The name is parsed here,

@@ -14,9 +14,9 @@ struct Params {
   std::string model = "asyncloop";  // threads | asyncloop
   std::size_t stack_kib = 0;        // threads: each connection's thread stack (0: the default)
   std::vector<int> connections{1'000, 2'000, 5'000, 10'000, 19'000};
-  int spare_fds = 64;    // descriptors the load keeps for itself (files, pipes, the server's output)
+  int spare_fds = 64;     // descriptors the load keeps for itself (files, pipes, the server's output)
   int spare_pids = 1024;  // threads: the server is never led to take the machine's last pids
-  std::string tvl_exe;   // runs `tvl serve echo` (empty: this very program)
+  std::string tvl_exe;    // runs `tvl serve echo` (empty: this very program)
 };
 
 struct Row {
