@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "app/capacity_json.hpp"
 #include "app/cli.hpp"
 #include "catalog/catalog.hpp"
 #include "harness/capacity.hpp"
@@ -52,23 +53,6 @@ std::string point_name(const CapacityArgs& a, int n) {
     params.emplace_back("cpus", t.cpus.size());
   params.emplace_back("subscribers", n);
   return benchmark_name("fanout_capacity", t.model, t.design_name(), params);
-}
-
-// One probe in the row's probe_log.
-nlohmann::json probe_entry(const capacity::Probe& p) {
-  const auto& r = p.point.result;
-  return {{"kind", capacity::kind_name(p.kind)},
-          {"offered", p.offered},
-          {"delivered_per_s", p.delivered_per_s},
-          {"p99_ms", p.p99_ms},
-          {"user_p99_ms", p.user_p99_ms},
-          {"broker_cpu_s", p.broker_cpu_s()},
-          {"load_cpu_s", p.load_cpu_s()},
-          {"load_busy", r.load_busy},
-          {"load_bound", r.load_bound ? 1 : 0},
-          {"judged", p.judged()},
-          {"verdict", p.verdict},
-          {"detail", p.detail}};
 }
 
 // The floor (a trickle's p99), the lowest search probe, and the limit of this machine that
@@ -159,7 +143,7 @@ nlohmann::json row_of(const CapacityArgs& a, int n, const capacity::Result& r) {
   add_at_capacity(row, r);
   if (r.overload) add_overload(row, o, r);
   nlohmann::json probes = nlohmann::json::array();
-  for (const auto& p : r.log) probes.push_back(probe_entry(p));
+  for (const auto& p : r.log) probes.push_back(probe_entry(p, "broker_cpu_s"));
   row["probe_log"] = probes;
   return row;
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "app/capacity_json.hpp"
 #include "app/cli.hpp"
 #include "catalog/catalog.hpp"
 #include "harness/capacity_echo.hpp"
@@ -55,22 +56,6 @@ std::string cell_name(const EchoCapacityArgs& a, const EchoCell& c) {
                         {{"connections", c.connections}, {"work_us", c.work_us}, {"block_ms", c.block_ms}});
 }
 
-nlohmann::json echo_probe_entry(const capacity::Probe& p) {
-  const auto& r = p.point.result;
-  return {{"kind", capacity::kind_name(p.kind)},
-          {"offered", p.offered},
-          {"delivered_per_s", p.delivered_per_s},
-          {"p99_ms", p.p99_ms},
-          {"user_p99_ms", p.user_p99_ms},
-          {"judged", p.judged()},
-          {"server_cpu_s", p.broker_cpu_s()},
-          {"load_cpu_s", p.load_cpu_s()},
-          {"load_busy", r.load_busy},
-          {"load_bound", r.load_bound ? 1 : 0},
-          {"verdict", p.verdict},
-          {"detail", p.detail}};
-}
-
 // Every key a row has, zero or empty: a cell that could not run says so with the same keys.
 nlohmann::json empty_echo_row(const EchoCapacityArgs& a, const EchoCell& c, double slo_ms) {
   const auto& o = a.search;
@@ -100,7 +85,6 @@ nlohmann::json empty_echo_row(const EchoCapacityArgs& a, const EchoCell& c, doub
               {"cpu_us_per_request", 0.0},
               {"load_cpu_us_per_request", 0.0},
               {"server_rss_kib", 0.0},
-              {"rss_kib_per_connection", 0.0},
               {"saturation", 0.0},
               {"goodput", 0.0},
               {"goodput_ratio", 0.0},
@@ -117,7 +101,7 @@ nlohmann::json empty_echo_row(const EchoCapacityArgs& a, const EchoCell& c, doub
 }
 
 // What the search found, into a row made by empty_echo_row.
-void fill_echo_row(nlohmann::json& row, const EchoCell& c, const capacity::Result& r) {
+void fill_echo_row(nlohmann::json& row, const capacity::Result& r) {
   row["capacity"] = r.capacity;
   row["items_per_second"] = r.capacity;
   row["load_bound"] = r.load_bound ? 1 : 0;
@@ -131,7 +115,6 @@ void fill_echo_row(nlohmann::json& row, const EchoCell& c, const capacity::Resul
     row["p99_us"] = p.p99_ms * 1e3;
     row["user_p99_us"] = p.user_p99_ms * 1e3;
     row["server_rss_kib"] = p.counter("rss_kib");
-    row["rss_kib_per_connection"] = p.counter("rss_kib") / c.connections;
     row["real_time"] = p.point.result.seconds * 1e9;
   }
   row["cpu_us_per_request"] = r.cpu_s_per_million();  // CPU s per million requests = CPU us per request
@@ -147,7 +130,7 @@ void fill_echo_row(nlohmann::json& row, const EchoCell& c, const capacity::Resul
   row["spread_p99"] = r.spread_p99;
   row["spread_delivered"] = r.spread_delivered;
   row["probes"] = r.probes.size();
-  for (const auto& p : r.log) row["probe_log"].push_back(echo_probe_entry(p));
+  for (const auto& p : r.log) row["probe_log"].push_back(probe_entry(p, "server_cpu_s"));
 }
 
 void print_cell_summary(const EchoCell& c, const capacity::Result& r, double seconds) {
@@ -201,7 +184,7 @@ nlohmann::json run_cell(const EchoCapacityArgs& a, const EchoCell& c, int& faile
     });
     print_cell_summary(c, r, seconds());
     if (r.limit == capacity::kCheck) ++failed;
-    fill_echo_row(row, c, r);
+    fill_echo_row(row, r);
   } catch (const process::Interrupted&) {
     throw;
   } catch (const std::exception& e) {

@@ -51,10 +51,10 @@ Profile profile_named(const std::string& name) {
             .repetitions = 3,
             .cutlery_tables = {10, 100, 1000, 10000},
             .cutlery_trials = 20,  // x 3 repetitions: 60 trials a point, within the report's 5 minutes
-            // At 10,000 tables a trial takes up to 0.35 s (await-inside); 30 trials there keep
+            // At 10,000 tables a trial takes up to 0.35 s (await-inside); 18 trials there keep
             // the quick profile within its budget, and the intervals drawn say how sure they are.
-            .cutlery_trials_largest = 10,
-            .switch_round_trips = 100'000,
+            .cutlery_trials_largest = 6,
+            .switch_round_trips = 30'000,  // 3 x 4 s at 100,000 took a tenth of the quick profile
             .create_count = 2'000,
             .waiting_threads = {250, 500, 1000, 2000},
             .waiting_coroutines = {10'000, 20'000, 50'000, 100'000},

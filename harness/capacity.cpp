@@ -263,11 +263,12 @@ std::string describe(const Probe& p) {
   const auto& r = p.point.result;
   const bool judged_against_slo = p.kind == ProbeKind::search || p.kind == ProbeKind::confirm;
   const std::string verdict = p.passed() ? std::string(kPass) : (judged_against_slo ? "FAIL " : "") + p.verdict;
+  const std::string kind = p.run > 1 ? fmt::format("{}#{}", kind_name(p.kind), p.run) : kind_name(p.kind);
   return fmt::format(
-      "{:<8} offered {:>10.0f}/s  delivered {:>10.0f}/s  p99 {:>8.2f} ms (user {:.2f})  judged {:>8}  broker CPU "
+      "{:<9} offered {:>10.0f}/s  delivered {:>10.0f}/s  p99 {:>8.2f} ms (user {:.2f})  judged {:>8}  broker CPU "
       "{:>5.2f} s  load CPU {:>5.2f} s busy {:>3.0f}%  {}{}",
-      kind_name(p.kind), p.offered, p.delivered_per_s, p.p99_ms, p.user_p99_ms, p.judged(), p.broker_cpu_s(),
-      p.load_cpu_s(), 100 * r.load_busy, verdict, p.detail.empty() ? "" : ": " + p.detail);
+      kind, p.offered, p.delivered_per_s, p.p99_ms, p.user_p99_ms, p.judged(), p.broker_cpu_s(), p.load_cpu_s(),
+      100 * r.load_busy, verdict, p.detail.empty() ? "" : ": " + p.detail);
 }
 
 }  // namespace tvl::capacity

@@ -38,7 +38,8 @@ double spread(double a, double b) {
 // The search, one probe after another, each recorded in the result's log as it is run.
 class Search {
  public:
-  Search(const Options& o, const std::function<void(const Probe&)>& progress) : o_(o), progress_(progress) {
+  Search(const Options& o, const std::function<void(const Probe&)>& progress, const ProbeRunner& runner)
+      : o_(o), progress_(progress), runner_(runner ? runner : ProbeRunner(probe)) {
     if (o_.echo) {
       o_.load.protocol = fanout::Protocol::lines;  // what the search plans by: one answer per request
       o_.load.subscribers = o_.load.publishers;
@@ -69,10 +70,10 @@ class Search {
   }
 
  private:
-  Probe run_probe(double offered, ProbeKind kind, double seconds = 0) {
+  Probe run_probe(double offered, ProbeKind kind, double seconds = 0, int run = 1) {
     Probe p;
     try {
-      p = probe(o_, offered, kind, seconds);
+      p = runner_(o_, offered, kind, seconds);
     } catch (const process::Interrupted&) {
       throw;
     } catch (const std::runtime_error& e) {
@@ -84,6 +85,7 @@ class Search {
       p.verdict = kNotRun;
       p.detail = fmt::format("the probe could not run: {}", e.what());
     }
+    p.run = run;
     if (progress_) progress_(p);
     res_.log.push_back(p);
     if (kind != ProbeKind::overload && p.delivered_per_s > res_.saturation) {
@@ -91,6 +93,20 @@ class Search {
       res_.saturation_by = kind;
     }
     return p;
+  }
+
+  // A search or confirmation probe of `offered`, and as many runs again as its verdict needs: a
+  // pass, or a failure that is not marginal, decides alone; a marginal failure is run again, and
+  // two runs of three decide (`passes_before`: runs of this rate that passed before, as the
+  // search probe a confirmation repeats). Every run is in the log; the deciding one is returned.
+  Probe run_decided(double offered, ProbeKind kind, int passes_before = 0) {
+    int passes = passes_before, fails = 0;
+    for (int run = 1;; ++run) {
+      Probe p = run_probe(offered, kind, 0, run);
+      (p.passed() ? passes : fails) += 1;
+      const bool decided = p.passed() ? passes > fails : fails >= 2 || !marginal(p, o_.slo_ms);
+      if (decided || passes + fails >= 3) return p;
+    }
   }
 
   // Counts that cannot be: a bug to fix, not a limit; no capacity is reported from them.
@@ -130,7 +146,7 @@ class Search {
   // precision or `max_probes` search probes have run.
   void search_from(double next, int max_probes) {
     while (static_cast<int>(res_.probes.size()) < max_probes) {
-      Probe p = run_probe(next, ProbeKind::search);
+      Probe p = run_decided(next, ProbeKind::search);
       res_.probes.push_back(p);
       if (p.verdict == kTooFew) {
         // Nothing at or below this rate can be judged: the floor of the search rises past it.
@@ -189,17 +205,18 @@ class Search {
     return best;
   }
 
-  // The capacity stands if its rate passes a second time. If not, that rate has now failed too:
-  // the search bisects again between the next pass below and it, and confirms what it finds
-  // (kMaxConfirmations runs at most; each re-search may run kMaxProbesPerRetry probes). A
-  // capacity whose last confirmation failed is kept, but unconfirmed.
+  // The capacity stands if its rate passes a second time (after a marginal failure, a third).
+  // If not, that rate has now failed too: the search bisects again between the next pass below
+  // and it, and confirms what it finds (kMaxConfirmations confirmations at most; each re-search
+  // may run kMaxProbesPerRetry probes). A capacity whose last confirmation failed is kept, but
+  // unconfirmed.
   void confirm() {
     for (int tries = 0; tries < kMaxConfirmations && lo_ > 0; ++tries) {
       const Probe* candidate = pass_at_or_below(lo_);
       if (!candidate) return;
       res_.at_capacity = *candidate;
       res_.capacity = candidate->offered;
-      Probe c = run_probe(candidate->offered, ProbeKind::confirm);
+      Probe c = run_decided(candidate->offered, ProbeKind::confirm, 1);
       res_.confirmation = c;
       if (c.verdict == kCheck) {
         stop_on_check();
@@ -247,6 +264,7 @@ class Search {
 
   Options o_;
   const std::function<void(const Probe&)>& progress_;
+  ProbeRunner runner_;
   Result res_;
   double lo_ = 0;          // the highest offered load that passed (0: none yet)
   double hi_ = 0;          // the lowest that failed (0: none yet)
@@ -255,6 +273,12 @@ class Search {
 
 }  // namespace
 
-Result search(const Options& o, const std::function<void(const Probe&)>& progress) { return Search(o, progress).run(); }
+bool marginal(const Probe& p, double slo_ms) {
+  return (p.verdict == kLatency || p.verdict == kDrops) && p.p99_ms <= kMarginalSlos * slo_ms;
+}
+
+Result search(const Options& o, const std::function<void(const Probe&)>& progress, const ProbeRunner& runner) {
+  return Search(o, progress, runner).run();
+}
 
 }  // namespace tvl::capacity

@@ -13,6 +13,7 @@
 // threads/ceiling.cpp and asyncloop/ceiling.cpp.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,11 @@ struct Hold {
 
 inline constexpr int kCheckEvery = 256;
 
+// Wall-clock seconds since t0: how long creating, and releasing, the tasks took.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 struct Held {
   int created = 0;
   int finished = 0;            // tasks that ran to their end after the release
@@ -42,6 +48,20 @@ struct Held {
   double release_seconds = 0;  // wall time from the release until every task had finished
   bool stopped = false;        // creation stopped because Hold::more said so
 };
+
+// Creates up to h.n tasks, each by start() (0, or the errno of a creation that failed): stops at
+// the first failure (held.error) or when Hold::more, asked every kCheckEvery creations, says so
+// (held.stopped).
+template <class Start>
+void create_tasks(const Hold& h, Held& held, Start start) {
+  for (int i = 0; i < h.n && held.error == 0; ++i) {
+    if (h.more && i > 0 && i % kCheckEvery == 0 && !h.more()) {
+      held.stopped = true;
+      return;
+    }
+    held.error = start();
+  }
+}
 
 // Creates h.n tasks, each of which blocks until one release wakes them
 // all; calls while_waiting() once every task created is waiting (also when creation stopped

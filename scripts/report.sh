@@ -207,7 +207,7 @@ steps() {
       # The slow consumer: one subscriber stops reading; large messages fill its socket fast.
       step "fanout/$m/$d/slow" "fan-out sweep: $m ($d) with a slow subscriber" \
         "$build/tvl" sweep fanout --model $m --design $d --subscribers 20 --slow-subscribers 1 \
-        --payload 16384 --rate 500 --duration 2 --drain 2 --queue-depth 100 \
+        --payload 16384 --rate 500 --duration 2 --drain 1 --queue-depth 100 \
         --json "$out/sweep_fanout_${m}_${d}_slow.json"
     done
   done

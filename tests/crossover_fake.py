@@ -108,7 +108,7 @@ def cell(model, variant, c, w, b):
                 limit="load-bound" if load_bound else "latency", limit_detail="",
                 floor_p99_us=floor_us, p99_us=p99_us, user_p99_us=p99_us * 1.1,
                 cpu_us_per_request=cpu, load_cpu_us_per_request=12.0,
-                server_rss_kib=4000 + rss * c, rss_kib_per_connection=rss,
+                server_rss_kib=4000 + rss * c,
                 saturation=sat, goodput=goodput, goodput_ratio=goodput / sat,
                 overload_factor=2.0, overload_offered=2 * sat, collapsed=int(goodput < 0.8 * sat),
                 confirmed=1, spread_p99=0.03,

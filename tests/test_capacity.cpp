@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "harness/capacity.hpp"
@@ -52,6 +53,44 @@ fanout_point::Point made_up_point(std::int64_t messages, int subscribers, std::u
     r.user_from_intended_ns.record(kOneMs);
   }
   return point;
+}
+
+// A broker made up for the search alone: it carries `cap` deliveries/s, p99 1 ms below that and
+// 50 ms above (a clear failure). The runs (every probe, counted from 1) listed in `stalls` meet a
+// stall of the machine instead: p99 12 ms, over the 10 ms SLO but within kMarginalSlos of it;
+// from `marginal_from` x cap up to the cap every run is that marginal.
+struct MadeUpBroker {
+  double cap = 1e6;
+  std::set<int> stalls;
+  double marginal_from = 1;
+  int runs = 0;
+
+  capacity::Probe operator()(const capacity::Options&, double offered, capacity::ProbeKind kind, double) {
+    capacity::Probe p;
+    p.kind = kind;
+    p.offered = offered;
+    p.delivered_per_s = std::min(offered, 1.2 * cap);
+    p.p99_ms = offered > cap ? 50 : 1;
+    if (stalls.count(++runs) || (offered >= marginal_from * cap && offered <= cap)) p.p99_ms = 12;
+    p.verdict = p.p99_ms <= 10 || kind == capacity::ProbeKind::floor || kind == capacity::ProbeKind::flood
+                    ? capacity::kPass
+                    : capacity::kLatency;
+    return p;
+  }
+};
+
+capacity::Options made_up_search() {
+  capacity::Options o;
+  o.slo_ms = 10;
+  o.overload = 0;
+  return o;
+}
+
+// The runs of `r`'s log at `offered`.
+int runs_at(const capacity::Result& r, double offered) {
+  int n = 0;
+  for (const auto& p : r.log) n += p.offered == offered;
+  return n;
 }
 
 int exit_status(const std::string& args, std::string& out) {
@@ -124,6 +163,52 @@ TEST(capacity, an_overload_probe_reports_goodput_of_a_broker_that_holds) {
   // A throttle pushes back on the publisher and keeps delivering at its cap: no collapse.
   EXPECT_GT(r.goodput, 0);
   EXPECT_EQ(r.overload->counter("broker_dropped"), 0);
+}
+
+// One stall of a busy machine near the knee (a marginal failure: p99 just over the SLO) used to
+// end the bisection below it, a quarter lower in one run than in the next. Its rate is now run
+// again, and two runs of three decide: the search ends where it would have without the stall.
+TEST(capacity, one_stall_near_the_knee_does_not_move_the_capacity) {
+  const auto o = made_up_search();
+  const auto calm = capacity::search(o, {}, MadeUpBroker{});
+  ASSERT_GT(calm.capacity, 0);
+  EXPECT_GE(calm.capacity, 1e6 / (1 + o.precision));
+  EXPECT_LE(calm.capacity, 1e6);
+  // The floor, the flood, the first search probe (0.6 x cap), the next (1.2 x cap), then the
+  // bisection's first rate (0.85 x cap): the stall hits it.
+  ASSERT_GE(calm.log.size(), 5U);
+  const double stalled_rate = calm.log[4].offered;
+  const auto r = capacity::search(o, {}, MadeUpBroker{.stalls = {5}});
+  EXPECT_DOUBLE_EQ(r.capacity, calm.capacity);
+  EXPECT_TRUE(r.confirmed);
+  EXPECT_EQ(runs_at(r, stalled_rate), 3);  // failed, passed, and the third decided
+  EXPECT_EQ(r.log.size(), calm.log.size() + 2);
+  EXPECT_EQ(r.log[6].run, 3);
+  // A clear failure (p99 five times the SLO) decides alone.
+  EXPECT_EQ(runs_at(r, calm.log[3].offered), 1);
+
+  // A stall on the confirmation: a third run of the capacity's rate passes, and confirms it.
+  const int confirm_run = static_cast<int>(calm.log.size());
+  ASSERT_EQ(calm.log.back().kind, capacity::ProbeKind::confirm);
+  const auto c = capacity::search(o, {}, MadeUpBroker{.stalls = {confirm_run}});
+  EXPECT_DOUBLE_EQ(c.capacity, calm.capacity);
+  EXPECT_TRUE(c.confirmed);
+  EXPECT_EQ(c.log.back().run, 2);
+  EXPECT_EQ(c.log.size(), calm.log.size() + 1);
+}
+
+// A rate that fails marginally every time is a failure: two marginal runs of two decide it.
+TEST(capacity, a_rate_that_fails_marginally_twice_has_failed) {
+  const auto o = made_up_search();
+  const auto r = capacity::search(o, {}, MadeUpBroker{.stalls = {}, .marginal_from = 0.8});
+  EXPECT_LT(r.capacity, 0.8e6);
+  EXPECT_GE(r.capacity, 0.8e6 / (1 + o.precision) / (1 + o.precision));
+  bool ran_twice = false;
+  for (const auto& p : r.log) {
+    EXPECT_LE(p.run, 2) << capacity::describe(p);  // fail, fail: no third run
+    ran_twice |= p.run == 2;
+  }
+  EXPECT_TRUE(ran_twice);
 }
 
 TEST(capacity, the_default_slo_is_set_per_fan_out_degree) {

@@ -29,7 +29,7 @@ def row(model, variant, c, w, b, cap, load_bound=0, **counters):
     """A row as tvlplots.load makes it from an echo_capacity benchmark."""
     base = dict(capacity=cap, load_bound=load_bound, slo_ms=10.0,
                 projected_ceiling=counters.pop("projected", cap * 1.5),
-                saturation=cap * 1.1, rss_kib_per_connection=counters.pop("rss", 2.0),
+                saturation=cap * 1.1, server_rss_kib=4000 + counters.pop("rss", 2.0) * c,
                 cpu_us_per_request=10.0)
     limit = counters.pop("limit", "load-bound" if load_bound else "latency")
     detail = counters.pop("detail", "")
@@ -85,6 +85,19 @@ class StatementTest(unittest.TestCase):
                          "**W = 0, no blocking call:** asyncloop wins at every C tried (C = "
                          "1–1,000; margin 2.00×): no crossover within the grid.")
         self.assertIn("a tie at C = 100", self.st.row_sentence(self.grid, 100, 0))
+
+    def test_headline_finding(self):
+        """The report's first section counts each model's cells and names its widest margin."""
+        from tvlplots.headline import Num, crossover_finding
+        f = crossover_finding(known_grid())
+        text = "".join(seg.text if isinstance(seg, Num) else seg for seg in f["segments"])
+        self.assertIn("of 12 cells of the crossover map where some model passed", text)
+        self.assertIn("`asyncloop` won 7 (widest ", text)
+        self.assertIn("`threads` won 4 (widest 1.50× over `asyncloop` at C 1, W 100 µs, "
+                      "no blocking call)", text)
+        self.assertIn("; 1 were ties within the search's precision (5%)", text)
+        self.assertEqual(f["anchor"], "echo_capacity")
+        self.assertIsNone(crossover_finding([]))
 
     def test_thread_corner(self):
         self.assertEqual(self.st.thread_corner(self.grid, 0),

@@ -157,7 +157,6 @@ TEST(pool, capacity_rows_have_every_key_and_name_the_pools_limit) {
                           "cpu_us_per_request",
                           "load_cpu_us_per_request",
                           "server_rss_kib",
-                          "rss_kib_per_connection",
                           "saturation",
                           "goodput",
                           "goodput_ratio",

@@ -41,22 +41,24 @@ def cpu_words(rows):
     return (" (" + "; ".join(f"{label(k)}: {n} CPUs" for k, n in multi) + ")") if multi else ""
 
 
-def contender_cell(r):
+def contender_cell(grid, key, c, w, b):
     """One contender in the table: capacity (or why none), CPU µs per request, RSS per
-    connection."""
+    connection (the slope from the next smaller C)."""
+    r = grid.row(key, c, w, b)
     if r is None:
         return "—"
-    c = r["counters"]
+    n = r["counters"]
     if r.get("failure") or r["labels"].get("limit") == "not-run" or not capacity(r):
         return cap_words(r) + (f" ({r['labels']['limit']})" if not r.get("failure") and
                                r["labels"].get("limit") not in (None, "", "not-run") else "")
-    cap = (f"≥ {si(c['capacity'])}, projected {si(projected(r))}"
-           if c.get("load_bound") and projected(r) else cap_words(r))
+    cap = (f"≥ {si(n['capacity'])}, projected {si(projected(r))}"
+           if n.get("load_bound") and projected(r) else cap_words(r))
     parts = [cap]
-    if positive(c.get("cpu_us_per_request")):
-        parts.append(sig(c["cpu_us_per_request"]) + " µs CPU")
-    if positive(c.get("rss_kib_per_connection")):
-        parts.append(sig(c["rss_kib_per_connection"]) + " KiB/conn")
+    if positive(n.get("cpu_us_per_request")):
+        parts.append(sig(n["cpu_us_per_request"]) + " µs CPU")
+    per_connection = grid.rss_per_connection(key, c, w, b)
+    if per_connection is not None:
+        parts.append(sig(per_connection) + " KiB/conn")
     return " · ".join(parts) + (f" ({cpus_of(r)} CPUs)" if cpus_of(r) > 1 else "")
 
 
@@ -69,7 +71,7 @@ def cell_table(grid, b):
                 continue
             v = grid.verdicts[(c, w, b)]
             table.append([c_text(c), w_text(w)]
-                         + [contender_cell(grid.row(k, c, w, b)) for k in grid.keys]
+                         + [contender_cell(grid, k, c, w, b) for k in grid.keys]
                          + [outcome_label(outcome(v)) if outcome(v) else "none passed",
                             margin_text(v) or "—"])
     return table
@@ -161,7 +163,8 @@ def render_crossover(plt, rows, context, command):
     for b in grid.bs:
         blocks += [("p", f"**{b_text(b)[0].upper() + b_text(b)[1:]}.** Per model: capacity "
                          "(≥ a lower bound, with the CPU-projected ceiling; or why none), "
-                         "server CPU µs per request, RSS KiB per connection."),
+                         "server CPU µs per request, KiB of RSS per connection (what the server's RSS "
+                         "grew by from the next smaller C, per connection added)."),
                    ("table", cell_table(grid, b))]
     blocks += seda_blocks(grid, context, command, plt, figures)
     blocks += ousterhout_blocks(grid)

@@ -150,15 +150,15 @@ def loop_share(grid):
 
 
 def lighter(grid):
-    """(cells where the loop's RSS per connection is below threads', cells with both, the
-    median threads ÷ loop)."""
+    """(cells where the loop's RSS per connection (the slope from the next smaller C) is below
+    threads', cells with both, the median threads ÷ loop)."""
     pairs = []
     for (c, w, b), found in grid.cells.items():
         t, l = found.get(THREADS), found.get(LOOP)
         if not (capacity(t) and capacity(l)):  # RSS under a load both carried
             continue
-        tk = positive(t["counters"].get("rss_kib_per_connection"))
-        lk = positive(l["counters"].get("rss_kib_per_connection"))
+        tk = positive(grid.rss_per_connection(THREADS, c, w, b))
+        lk = positive(grid.rss_per_connection(LOOP, c, w, b))
         if tk and lk:
             pairs.append(tk / lk)
     if not pairs:
@@ -201,7 +201,7 @@ def ousterhout_claims(grid):
                    "supported here" if light > both / 2 else "not supported",
                    f"the one loop's RSS per connection was below a thread per connection's in "
                    f"{light} of {both} cells (median threads ÷ loop {ratio_number(median)}×)"
-                   if both else "no cell has both RSS per connection."))
+                   if both else "no cell has both RSS per connection (it needs two connection counts)."))
     w, b, pts = concurrency(grid)
     if not pts:
         claims.append(("Threads are needed for true CPU concurrency.", "not measured",

@@ -188,13 +188,16 @@ def cell_list(cells):
 
 
 def lightest(grid, b, cells):
-    """(key, mean RSS KiB per connection) of the contender lightest in memory over cells."""
+    """(key, mean RSS KiB per connection) of the contender lightest in memory over cells (each
+    cell's slope from the next smaller C; a cell at the smallest C has none)."""
     rss = {}
     for c, w in cells:
-        for key, r in grid.cells[(c, w, b)].items():
-            if capacity(r) and r["counters"].get("rss_kib_per_connection"):
-                rss.setdefault(key, []).append(r["counters"]["rss_kib_per_connection"])
-    full = {k: statistics.mean(v) for k, v in rss.items() if len(v) == len(cells)}
+        for key in grid.cells[(c, w, b)]:
+            per_connection = grid.rss_per_connection(key, c, w, b)
+            if per_connection is not None:
+                rss.setdefault(key, []).append(per_connection)
+    sloped = sum(1 for c, _ in cells if c > grid.cs[0])
+    full = {k: statistics.mean(v) for k, v in rss.items() if sloped and len(v) == sloped}
     return min(full.items(), key=lambda kv: kv[1]) if full else (None, None)
 
 

@@ -79,6 +79,17 @@ class Grid:
     def row(self, key, c, w, b):
         return self.cells.get((c, w, b), {}).get(key)
 
+    def rss_per_connection(self, key, c, w, b):
+        """KiB of server RSS each connection added: the slope from the next smaller C with an RSS
+        (same model, W and B) to c, so that the server's fixed memory is not shared out among
+        a few connections (RSS ÷ C at C = 10 is mostly the process). None at the smallest C."""
+        here = rss_kib(self.row(key, c, w, b))
+        below = [cc for cc in self.cs if cc < c and rss_kib(self.row(key, cc, w, b))]
+        if not here or not below:
+            return None
+        c0 = below[-1]
+        return max(here - rss_kib(self.row(key, c0, w, b)), 0.0) / (c - c0)
+
     def at(self, b):
         """The verdicts of every cell with blocking call b, by (C, W)."""
         return {(c, w): v for (c, w, bb), v in self.verdicts.items() if bb == b}
@@ -89,6 +100,11 @@ def capacity(r):
     if r is None or r.get("failure"):
         return None
     return positive(r["counters"].get("capacity"))
+
+
+def rss_kib(r):
+    """The server's RSS at capacity, KiB, when some probe passed; else None."""
+    return positive(r["counters"].get("server_rss_kib")) if capacity(r) else None
 
 
 def projected(r):

@@ -12,6 +12,7 @@ it links to), sources (every (file, row, field) it read).
 """
 from .capacity_terms import (RATIO_BROKERS, broker_ratio, lowest_tried, positive,
                              ratio_number, ratio_value)
+from .crossover_terms import TIE, Grid, b_text, c_text, label, outcome, w_text
 from .fmt import dur, si
 
 # Which rows answer each question, in order of preference.
@@ -306,8 +307,55 @@ def ceiling_finding(rows):
     return dict(anchor="ceiling", section="The thread ceiling", segments=segments + ["."])
 
 
+def crossover_finding(rows):
+    """The crossover map on one core (echo_capacity rows): how many cells each contender won
+    by more than the search's precision, how many were ties, and the widest margin of each
+    winner (crossover_terms.py decides every cell)."""
+    echo = [r for r in rows if r["scenario"] == "echo_capacity"]
+    if not echo:
+        return None
+    grid = Grid(echo)
+    decided = {cell: v for cell, v in grid.verdicts.items() if outcome(v) and v["cpus"] == 1}
+    if not decided:
+        return None
+
+    def cell_rows(cell):
+        return [r for r in grid.cells[cell].values() if r["counters"].get("capacity")]
+
+    wins = {}
+    for cell, v in decided.items():
+        wins.setdefault(outcome(v), []).append(cell)
+    every = [s for cell in decided for r in cell_rows(cell) for s in src(r, "capacity")]
+    segments = ["**Threads or a loop** (the echo server on one core, p99 within the bound): of ",
+                Num(f"{len(decided)}", len(decided), every, "cells counted"),
+                " cells of the crossover map where some model passed, "]
+    winners = sorted((k for k in wins if k != TIE), key=lambda k: -len(wins[k]))
+    for i, key in enumerate(winners):
+        cells = wins[key]
+        widest = max(cells, key=lambda cell: decided[cell]["margin"] or 0)
+        v = decided[widest]
+        segments += [", " if i else "", f"`{label(key)}` won ",
+                     Num(f"{len(cells)}", len(cells), [s for c in cells for r in cell_rows(c)
+                                                       for s in src(r, "capacity")], "cells counted")]
+        if v["margin"]:
+            c, w, b = widest
+            wrow, rrow = grid.row(v["winner"], c, w, b), grid.row(v["rival"], c, w, b)
+            segments += [" (widest ", Num(f"{'≥ ' if v['kind'] == 'at-least' else ''}"
+                                          f"{sig(v['margin'])}×", v["margin"],
+                                          src(wrow, "capacity") + src(rrow, "capacity"), "ratio"),
+                         f" over `{label(v['rival'])}`"
+                         + (" (projected ceilings)" if v["kind"] == "projected" else "")
+                         + f" at C {c_text(c)}, W {w_text(w)}, {b_text(b)})"]
+    ties = wins.get(TIE, [])
+    segments += [("; " if winners else ""), Num(f"{len(ties)}", len(ties),
+                                                [s for c in ties for r in cell_rows(c)
+                                                 for s in src(r, "capacity")], "cells counted"),
+                 f" were ties within the search's precision ({grid.precision:.0%})"]
+    return dict(anchor="echo_capacity", section="Crossover", segments=segments + ["."])
+
+
 FINDINGS = (switch_finding, waiting_finding, race_finding, broker_finding, capacity_finding,
-            ceiling_finding)
+            crossover_finding, ceiling_finding)
 
 
 def findings(rows):
