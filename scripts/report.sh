@@ -291,10 +291,18 @@ steps() {
 
   step plots "report: figures, report.md and report.html from $out/*.json" \
     "$py" plots/tvl_plots.py --results "$out" --out "reports/$profile" --profile "$profile" \
-    --command "make report PROFILE=$profile"
+    --previous "$previous" --command "make report PROFILE=$profile"
 }
 
+# The previous run's capacities stay beside this run's, for the report's Repeatability section:
+# its result files move to results/<profile>.previous (when it measured any capacity).
+previous=results/$profile.previous
 steps
+if compgen -G "$out/capacity_*.json" >/dev/null || compgen -G "$out/crossover_*.json" >/dev/null; then
+  rm -rf "$previous"
+  mkdir -p "$previous"
+  mv "$out"/capacity_*.json "$out"/crossover_*.json "$previous"/ 2>/dev/null || true
+fi
 rm -rf "$out" "reports/$profile"
 mkdir -p "$out"
 echo "tvl: $profile profile, ${#ids[@]} steps; results in $out/, everything they print in $log"

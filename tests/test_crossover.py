@@ -301,6 +301,57 @@ class ReportTest(unittest.TestCase):
         self.assertIn("The claim is **", self.md)
 
 
+class RepeatTest(unittest.TestCase):
+    """The Repeatability section: each capacity beside the previous run's, by row name."""
+
+    @staticmethod
+    def cell(rows, model, c, w):
+        return next(r for r in rows if r["model"] == model and r["params"]["connections"] == c
+                    and r["params"]["work_us"] == w)
+
+    def test_pairs_and_verdicts(self):
+        from tvlplots.repeat import repeat_blocks
+        before, after = known_grid(), known_grid()
+        # threads at C 1, W 0: 30% lower with its CPU per request unchanged (the search moved);
+        # the loop at C 10, W 0: 30% lower, its CPU per request 1/0.7 as much (the server did).
+        self.cell(after, "threads", 1, 0)["counters"]["capacity"] *= 0.7
+        loop = self.cell(after, "asyncloop", 10, 0)["counters"]
+        loop["capacity"] *= 0.7
+        loop["cpu_us_per_request"] /= 0.7
+        blocks = repeat_blocks(after, before, {"date": "yesterday", "git_revision": "abc1234"})
+        text, table = blocks[0][1], blocks[1][1]
+        self.assertIn("previous run of this profile (yesterday, revision `abc1234`)", text)
+        self.assertIn("**21 of the 23** capacities", text)
+        self.assertIn("`echo_capacity/threads/per-connection/connections:1/work_us:0/block_ms:0` "
+                      "(30%)", text)
+        self.assertIn("Of those 2, **1** moved with the broker's own CPU per delivery", text)
+        self.assertIn("1 more were load-bound", text)
+        verdicts = {r[0]: r[-1] for r in table[1:]}
+        self.assertEqual(verdicts["echo_capacity/asyncloop/inline/connections:1000/work_us:0/"
+                                  "block_ms:0"], "load-bound: not compared")
+        self.assertEqual(verdicts["echo_capacity/asyncloop/inline/connections:10/work_us:0/"
+                                  "block_ms:0"], "**apart**")
+        self.assertEqual(len(table), 1 + 24)
+        self.assertEqual(repeat_blocks(after, [], {}), [])
+
+    def test_report_with_previous(self):
+        tmp = Path(tempfile.mkdtemp(prefix="tvl_repeat_"))
+        try:
+            crossover_fake.write_fake(tmp / "now")
+            crossover_fake.write_fake(tmp / "before")
+            proc = subprocess.run([sys.executable, str(PLOTS / "tvl_plots.py"), "--results",
+                                   str(tmp / "now"), "--out", str(tmp / "out"), "--previous",
+                                   str(tmp / "before")], capture_output=True, text=True,
+                                  timeout=300)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            md = (tmp / "out" / "report.md").read_text(encoding="utf-8")
+            self.assertIn("## Repeatability: this run against the previous one", md)
+            self.assertIn("agree within 15%", md)
+            self.assertNotIn("**apart**", md)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     global PLOTS
     parser = argparse.ArgumentParser()

@@ -27,6 +27,7 @@ from .headline import Num, from_note, headline_blocks
 from .files import save_figure, stop_on_sigterm, write_text
 from .load import PlotError, load_results, not_our_shape
 from .primitives import render_primitives
+from .repeat import repeat_blocks
 from .restaurant import render_restaurant
 
 
@@ -222,6 +223,13 @@ def build_report(args):
             save_figure(fig, figdir / f"{name}.svg", metadata={"Date": None})
             plt.close(fig)
         blocks += [("h2", TITLES.get(scenario, scenario), anchor(scenario))] + section
+    if args.previous and Path(args.previous).is_dir() and any(Path(args.previous).glob("*.json")):
+        previous, previous_contexts = load_results(Path(args.previous))
+        with blame(Path(args.previous), previous):
+            repeat = repeat_blocks(rows, previous, previous_contexts[min(previous_contexts)])
+        if repeat:
+            blocks += [("h2", "Repeatability: this run against the previous one", "repeatability")]
+            blocks += repeat
     blocks.insert(2, ("contents", contents(blocks)))
     out = Path(args.out)
     write_text(out / "report.md", to_markdown(blocks))
@@ -248,6 +256,8 @@ def main(argv=None):
     parser.add_argument("--profile", help="profile name (default: context tvl_profile)")
     parser.add_argument("--command", help="command shown on figures (default: context tvl_command)")
     parser.add_argument("--title", default="tvl — threads vs. event loop")
+    parser.add_argument("--previous", help="folder of the previous run's *.json: its capacities "
+                                           "beside this run's (a Repeatability section)")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     try:
