@@ -32,8 +32,9 @@ std::string command_line(const CapacityArgs& a) {
   if (o.target.is_tvl()) cmd += " --design " + std::string(fanout::name_of(o.target.design));
   cmd += fmt::format(" --subscribers {} --payload {}", fmt::join(a.subscribers, ","), o.load.payload);
   if (o.slo_ms > 0) cmd += fmt::format(" --slo-ms {}", o.slo_ms);  // else the default for each subscriber count
-  cmd += fmt::format(" --probe-seconds {} --tick-ms {} --precision {} --overload {} --load-threads {}", o.probe_s,
-                     o.tick_s * 1e3, o.precision, o.overload, o.load.threads);
+  cmd +=
+      fmt::format(" --probe-seconds {} --warmup-seconds {} --tick-ms {} --precision {} --overload {} --load-threads {}",
+                  o.probe_s, o.warmup_s, o.tick_s * 1e3, o.precision, o.overload, o.load.threads);
   if (a.no_pin) cmd += " --no-pin";
   if (!a.broker_cpus.empty()) cmd += " --broker-cpus " + a.broker_cpus;
   if (!a.load_cpus.empty()) cmd += " --load-cpus " + a.load_cpus;
@@ -259,6 +260,9 @@ void add_search_options(CLI::App* cap, capacity::Options& o) {
       ->check(CLI::Range(0.01, 10'000.0));
   cap->add_option("--probe-seconds", o.probe_s, "how long each probe offers its load")
       ->check(CLI::Range(0.2, 600.0))
+      ->capture_default_str();
+  cap->add_option("--warmup-seconds", o.warmup_s, "a warm-up before each probe whose latencies are not judged")
+      ->check(CLI::Range(0.0, 60.0))
       ->capture_default_str();
   cap->add_option("--tick-ms", o.tick_s, "publishers send what is due once per this many ms (0: each message on time)")
       ->transform([](const std::string& ms) { return std::to_string(std::stod(ms) / 1e3); })

@@ -1,20 +1,16 @@
 // The ceiling's ladder: each N in a forked child, which creates the tasks, reads its RSS and
 // the system while they wait, releases them and reports through a pipe. A child may run into
 // a limit of the machine (or be killed for memory); the parent only reads its report.
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <system_error>
 
 #include <fmt/format.h>
 
+#include "measure/forked.hpp"
 #include "measure/metrics.hpp"
 #include "scenarios/ceiling.hpp"
 
@@ -22,7 +18,8 @@ namespace tvl::ceiling {
 
 namespace {
 
-// What a child writes to its pipe: plain bytes, no allocation on either side.
+// What a child reports through its pipe (measure/forked.hpp): plain bytes, no allocation on
+// either side.
 struct Report {
   Held held;
   int asked = 0;                 // tasks the child created at most: N, or fewer to spare the machine's last pids
@@ -43,8 +40,8 @@ void limit_address_space(std::int64_t extra_mib) {
   if (setrlimit(RLIMIT_AS, &limit) != 0) throw std::system_error(errno, std::generic_category(), "setrlimit");
 }
 
-[[noreturn]] void child(HoldFn hold, int n, std::size_t stack_kib, bool is_thread, const Params& p, int fd) {
-  Report r;
+// In the child: creates and holds the tasks, and writes what it saw into r.
+void hold_in_child(HoldFn hold, int n, std::size_t stack_kib, bool is_thread, const Params& p, Report& r) {
   try {
     if (p.address_space_mib > 0) limit_address_space(p.address_space_mib);
     r.before = read_system();
@@ -62,46 +59,6 @@ void limit_address_space(std::int64_t extra_mib) {
   } catch (const std::exception& e) {
     std::strncpy(r.error, e.what(), sizeof r.error - 1);
   }
-  const auto* bytes = reinterpret_cast<const char*>(&r);
-  for (std::size_t sent = 0; sent < sizeof r;) {
-    const ssize_t k = write(fd, bytes + sent, sizeof r - sent);
-    if (k <= 0 && errno != EINTR) _exit(3);
-    if (k > 0) sent += static_cast<std::size_t>(k);
-  }
-  _exit(0);
-}
-
-// Reads the child's report; false (and why, in `failure`) when none came whole.
-bool collect(pid_t pid, int fd, int timeout_s, Report& r, std::string& failure) {
-  std::size_t got = 0;
-  auto* bytes = reinterpret_cast<char*>(&r);
-  bool timed_out = false;
-  while (got < sizeof r) {
-    pollfd pfd{fd, POLLIN, 0};
-    const int ready = poll(&pfd, 1, timeout_s * 1000);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) {
-      timed_out = true;
-      kill(pid, SIGKILL);
-    }
-    if (ready <= 0) break;
-    const ssize_t k = read(fd, bytes + got, sizeof r - got);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    got += static_cast<std::size_t>(k);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (got == sizeof r) return true;
-  if (timed_out)
-    failure = fmt::format("no report within {} s; child killed", timeout_s);
-  else if (WIFSIGNALED(status))
-    failure = fmt::format("child killed by signal {} ({}){}", WTERMSIG(status), strsignal(WTERMSIG(status)),
-                          WTERMSIG(status) == SIGKILL ? ", out of memory?" : "");
-  else
-    failure = fmt::format("child exited with status {} without a report", WEXITSTATUS(status));
-  return false;
 }
 
 Row to_row(int n, const Report& r) {
@@ -130,28 +87,10 @@ Row to_row(int n, const Report& r) {
 }
 
 Row measure(HoldFn hold, int n, std::size_t stack_kib, bool is_thread, const Params& p) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int err = errno;
-    close(fds[0]);
-    close(fds[1]);
-    Row row;
-    row.tasks = n;
-    row.failure = fmt::format("fork failed: {}", std::strerror(err));
-    return row;
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    child(hold, n, stack_kib, is_thread, p, fds[1]);
-  }
-  close(fds[1]);
-  Report r;
   std::string failure;
-  const bool reported = collect(pid, fds[0], p.timeout_s, r, failure);
-  close(fds[0]);
-  if (reported) return to_row(n, r);
+  const auto report = forked::run<Report>(
+      p.timeout_s, [&](Report& r) { hold_in_child(hold, n, stack_kib, is_thread, p, r); }, failure);
+  if (report) return to_row(n, *report);
   Row row;
   row.tasks = n;
   row.failure = failure;

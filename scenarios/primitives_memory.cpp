@@ -2,22 +2,20 @@
 // child process so that no point inherits the heap of the one before.
 #include "scenarios/primitives.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
 
 #include <fmt/format.h>
+
+#include "measure/forked.hpp"
 
 namespace tvl::primitives {
 
@@ -53,7 +51,8 @@ int MemoryCurve::failed() const {
 
 namespace {
 
-// What a child writes to its pipe: plain bytes, so it needs no allocation on either side.
+// What a child reports through its pipe (measure/forked.hpp): plain bytes, so it needs no
+// allocation on either side.
 struct ChildReport {
   std::int32_t created = 0;
   std::int64_t rss_before_kib = 0;
@@ -76,9 +75,8 @@ void limit_address_space(std::int64_t extra_mib) {
   if (setrlimit(RLIMIT_AS, &limit) != 0) throw std::system_error(errno, std::generic_category(), "setrlimit");
 }
 
-// Runs in the child: never returns to the caller's code, never runs its atexit handlers.
-[[noreturn]] void child(WaitFn wait, int n, const MemoryParams& p, int fd) {
-  ChildReport r;
+// In the child: creates the n waiting tasks and writes what it measured into r.
+void wait_in_child(WaitFn wait, int n, const MemoryParams& p, ChildReport& r) {
   try {
     if (p.address_space_mib > 0) limit_address_space(p.address_space_mib);
     if (const auto m = metrics::memory()) r.rss_before_kib = m->rss_kib;
@@ -96,71 +94,19 @@ void limit_address_space(std::int64_t extra_mib) {
   } catch (...) {
     set_error(r, "unknown exception");
   }
-  const auto* bytes = reinterpret_cast<const char*>(&r);
-  for (std::size_t sent = 0; sent < sizeof r;) {
-    const ssize_t k = write(fd, bytes + sent, sizeof r - sent);
-    if (k <= 0 && errno != EINTR) _exit(3);
-    if (k > 0) sent += static_cast<std::size_t>(k);
-  }
-  _exit(0);
-}
-
-// Reads the child's report, or says why there is none: killed, crashed, silent too long.
-MemoryPoint collect(pid_t pid, int fd, int n, int timeout_s) {
-  MemoryPoint point;
-  point.n = n;
-  ChildReport r;
-  std::size_t got = 0;
-  auto* bytes = reinterpret_cast<char*>(&r);
-  bool timed_out = false;
-  while (got < sizeof r) {
-    pollfd pfd{fd, POLLIN, 0};
-    const int ready = poll(&pfd, 1, timeout_s * 1000);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) timed_out = true, kill(pid, SIGKILL);
-    if (ready <= 0) break;
-    const ssize_t k = read(fd, bytes + got, sizeof r - got);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    got += static_cast<std::size_t>(k);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (got == sizeof r) {
-    point.created = r.created, point.rss_before_kib = r.rss_before_kib, point.rss_kib = r.rss_kib;
-    point.reason = r.error;
-  } else if (timed_out) {
-    point.reason = fmt::format("no report within {} s; child killed", timeout_s);
-  } else if (WIFSIGNALED(status)) {
-    point.reason = fmt::format("child killed by signal {} ({}){}", WTERMSIG(status), strsignal(WTERMSIG(status)),
-                               WTERMSIG(status) == SIGKILL ? ", out of memory?" : "");
-  } else {
-    point.reason = fmt::format("child exited with status {} without a report", WEXITSTATUS(status));
-  }
-  if (point.ok() && point.created != n) point.reason = fmt::format("created {} of {}", point.created, n);
-  return point;
 }
 
 MemoryPoint measure_point(WaitFn wait, int n, const MemoryParams& p) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
-  const pid_t pid = fork();
-  if (pid < 0) {
-    const int err = errno;
-    close(fds[0]), close(fds[1]);
-    MemoryPoint point;
-    point.n = n;
-    point.reason = fmt::format("fork failed: {}", std::strerror(err));
-    return point;
+  MemoryPoint point;
+  point.n = n;
+  const auto report = forked::run<ChildReport>(
+      p.timeout_s, [&](ChildReport& r) { wait_in_child(wait, n, p, r); }, point.reason);
+  if (report) {
+    point.created = report->created, point.rss_before_kib = report->rss_before_kib;
+    point.rss_kib = report->rss_kib;
+    point.reason = report->error;
   }
-  if (pid == 0) {
-    close(fds[0]);
-    child(wait, n, p, fds[1]);
-  }
-  close(fds[1]);
-  MemoryPoint point = collect(pid, fds[0], n, p.timeout_s);
-  close(fds[0]);
+  if (point.ok() && point.created != n) point.reason = fmt::format("created {} of {}", point.created, n);
   return point;
 }
 

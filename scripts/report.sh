@@ -225,13 +225,13 @@ steps() {
   # redis-server, Python); then the threaded broker against an event loop per core on two CPUs
   # (equal cores, full profile only). The quick profile overloads only the brokers whose goodput
   # the report compares (threads, asyncloop, redis-server on one core), probes for 1 s instead
-  # of 3 and bisects to 10% instead of 5%, to stay within its 5 minutes with the floor and
-  # confirmation probes.
+  # of 3 after a warm-up of 0.3 s instead of 0.5, and bisects to 10% instead of 5%, to stay
+  # within its 5 minutes with the floor, confirmation and repeated probes.
   local csubs pypeers extra search mtsubs
   if [ "$profile" = full ]; then
     csubs=10,100,1000,10000 pypeers="python python-uvloop" extra=2 search=() mtsubs=$csubs
   else
-    csubs=10,1000 pypeers="python" extra=0 search=(--probe-seconds 1 --precision 0.1) mtsubs=1000
+    csubs=10,1000 pypeers="python" extra=0 search=(--probe-seconds 1 --warmup-seconds 0.3 --precision 0.1) mtsubs=1000
   fi
   for m in threads asyncloop redis; do
     step "capacity/$m" "capacity: $m on one core at $csubs subscribers, then 2x saturation" \

@@ -333,6 +333,15 @@ class RepeatTest(unittest.TestCase):
                                   "block_ms:0"], "**apart**")
         self.assertEqual(len(table), 1 + 24)
         self.assertEqual(repeat_blocks(after, [], {}), [])
+        # A search that bisects to 30% is judged by its own precision: 20% apart agrees.
+        for rows in (before, after):
+            for r in rows:
+                r["counters"]["precision"] = 0.3
+        self.cell(after, "threads", 1, 1000)["counters"]["capacity"] *= 0.8
+        table = repeat_blocks(after, before, {})[1][1]
+        verdicts = {r[0]: r[-1] for r in table[1:]}
+        self.assertEqual(verdicts["echo_capacity/threads/per-connection/connections:1/work_us:1000/"
+                                  "block_ms:0"], "within 30%")
 
     def test_report_with_previous(self):
         tmp = Path(tempfile.mkdtemp(prefix="tvl_repeat_"))

@@ -3,7 +3,8 @@ same profile (`scripts/report.sh` keeps it in results/<profile>.previous/).
 
 A capacity that cannot be told apart from the next run's is only as good as its agreement with
 it. Rows are matched by name (scenario, model, variant and every parameter); two capacities
-agree when they are within REPEAT_WITHIN of each other (|a − b| ÷ max(a, b)). A row that was
+agree when they are within REPEAT_WITHIN of each other (|a − b| ÷ max(a, b)), or within the
+search's precision where that is coarser. A row that was
 load-bound in either run is a lower bound, not the broker's number: it is listed, never
 counted. Beside each pair, the broker's (or echo server's) CPU per delivery in each run: where
 it moved as much as the capacity did, the broker itself ran slower or faster, not the search.
@@ -63,6 +64,13 @@ def pairs(rows, previous):
             if r["scenario"] in SCENARIOS and row_key(r) in before]
 
 
+def bar(old, new):
+    """How close two runs must come to agree: REPEAT_WITHIN, or the search's own precision
+    where that is coarser (a search that bisects to 30% cannot repeat itself to 15%)."""
+    return max([REPEAT_WITHIN] + [r["counters"]["precision"] for r in (old, new)
+                                  if positive(r["counters"].get("precision"))])
+
+
 def judge(old, new):
     """('agree'|'apart'|'load-bound'|'none', spread or None) of one pair."""
     a, b = (positive(r["counters"].get("capacity")) if not r.get("failure") else None
@@ -72,7 +80,7 @@ def judge(old, new):
     if old["counters"].get("load_bound") or new["counters"].get("load_bound"):
         return "load-bound", apart(a, b)
     s = apart(a, b)
-    return ("agree" if s <= REPEAT_WITHIN else "apart"), s
+    return ("agree" if s <= bar(old, new) else "apart"), s
 
 
 def repeat_blocks(rows, previous, previous_context):
@@ -89,7 +97,8 @@ def repeat_blocks(rows, previous, previous_context):
     text = (f"Each capacity of this run beside the same row of the previous run of this profile "
             f"({when}" + (f", revision `{rev}`" if rev else "") + "). "
             f"**{len(agree)} of the {len(compared)}** capacities that were the broker's own in "
-            f"both runs (not load-bound) agree within {REPEAT_WITHIN:.0%}")
+            f"both runs (not load-bound) agree within {REPEAT_WITHIN:.0%}, or within their "
+            "search's precision where that is coarser")
     if far:
         text += ("; apart by more: " + ", ".join(f"`{k}` ({s:.0%})" for k, _, _, _, s in far))
         moved = [j for j in far if explained(j[4], cpu_apart(j[1], j[2]))]
@@ -108,7 +117,7 @@ def repeat_blocks(rows, previous, previous_context):
         cpu = cpu_apart(old, new)
         table.append([key, cap_text(old), cap_text(new), f"{s:.0%}" if s is not None else "—",
                       f"{cpu_text(old)} → {cpu_text(new)}", f"{cpu:.0%}" if cpu is not None else "—",
-                      {"agree": f"within {REPEAT_WITHIN:.0%}", "apart": "**apart**",
+                      {"agree": f"within {bar(old, new):.0%}", "apart": "**apart**",
                        "load-bound": "load-bound: not compared",
                        "none": "no capacity in one run"}[verdict]])
     return [("p", text), ("table", table)]
