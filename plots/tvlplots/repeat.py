@@ -7,7 +7,9 @@ agree when they are within REPEAT_WITHIN of each other (|a − b| ÷ max(a, b)),
 search's precision where that is coarser. A row that was
 load-bound in either run is a lower bound, not the broker's number: it is listed, never
 counted. Beside each pair, the broker's (or echo server's) CPU per delivery in each run: where
-it moved as much as the capacity did, the broker itself ran slower or faster, not the search.
+it moved as much as the capacity did, the broker itself ran slower or faster, not the search;
+and how far the load generator's CPU per delivery moved, the same work in both runs: where it
+moved as well, the whole machine did.
 """
 from .capacity_terms import positive
 from .fmt import si
@@ -17,6 +19,9 @@ EXPLAINED_POINTS = 0.05  # a CPU per delivery this close to the capacity's sprea
 SCENARIOS = ("fanout_capacity", "echo_capacity")
 CPU_FIELDS = {"fanout_capacity": ("cpu_s_per_million", "s/M"),
               "echo_capacity": ("cpu_us_per_request", "µs")}
+# The load generator's CPU per delivery: the same work in both runs, whatever the broker did.
+LOAD_CPU_FIELDS = {"fanout_capacity": "load_cpu_s_per_million",
+                   "echo_capacity": "load_cpu_us_per_request"}
 
 
 def row_key(r):
@@ -37,9 +42,9 @@ def cpu_text(r):
     return f"{value:.3g} {unit}" if value else "—"
 
 
-def cpu_apart(old, new):
-    """How far apart the two runs' CPU per delivery came out, or None."""
-    field, _ = CPU_FIELDS[new["scenario"]]
+def cpu_apart(old, new, field=None):
+    """How far apart the two runs' CPU per delivery came out (the broker's, or `field`), or None."""
+    field = field or CPU_FIELDS[new["scenario"]][0]
     a, b = (positive(r["counters"].get(field)) for r in (old, new))
     return apart(a, b) if a and b else None
 
@@ -106,17 +111,23 @@ def repeat_blocks(rows, previous, previous_context):
                  "delivery (within "
                  f"{EXPLAINED_POINTS * 100:.0f} points of it): the broker ran slower or faster "
                  "between the runs, not the search")
+        load = [cpu_apart(j[1], j[2], LOAD_CPU_FIELDS[j[2]["scenario"]]) for j in far]
+        if all(x is not None for x in load):
+            text += ("; the load generator's CPU per delivery, the same work in both runs, "
+                     "moved by " + ", ".join(f"{x:.0%}" for x in load) + " there (by as much: "
+                     "the whole machine ran at another speed)")
     bounded = [j for j in judged if j[3] == "load-bound"]
     if bounded:
         text += (f". {len(bounded)} more were load-bound in one run or both: lower bounds, "
                  "not compared")
     text += "."
     table = [["row", "previous", "this run", "apart", "CPU per delivery (previous → this)",
-              "CPU apart", "verdict"]]
+              "CPU apart", "generator CPU apart", "verdict"]]
+    pct = lambda x: f"{x:.0%}" if x is not None else "—"
     for key, old, new, verdict, s in judged:
-        cpu = cpu_apart(old, new)
-        table.append([key, cap_text(old), cap_text(new), f"{s:.0%}" if s is not None else "—",
-                      f"{cpu_text(old)} → {cpu_text(new)}", f"{cpu:.0%}" if cpu is not None else "—",
+        table.append([key, cap_text(old), cap_text(new), pct(s),
+                      f"{cpu_text(old)} → {cpu_text(new)}", pct(cpu_apart(old, new)),
+                      pct(cpu_apart(old, new, LOAD_CPU_FIELDS[new["scenario"]])),
                       {"agree": f"within {bar(old, new):.0%}", "apart": "**apart**",
                        "load-bound": "load-bound: not compared",
                        "none": "no capacity in one run"}[verdict]])
