@@ -76,8 +76,10 @@ void print_echo(const load::Params& lp, const echo_point::Point& point) {
              ms(r.from_intended_ns, 50), ms(r.from_intended_ns, 99), ms(r.from_intended_ns, 99.9),
              ms(r.from_intended_ns, 100), r.receive_clock);
   const double per_request = r.delivered > 0 ? r.broker_cpu_s / static_cast<double>(r.delivered) * 1e6 : 0;
-  fmt::print("  server: CPU {:.3f} s ({:.2f} us per request), RSS {} KiB ({:.1f} KiB per connection)\n", r.broker_cpu_s,
-             per_request, r.broker_rss_kib, static_cast<double>(r.broker_rss_kib) / std::max(1, lp.publishers));
+  // RSS only: divided by C it would share the process's own memory out among the connections (a
+  // connection's cost is the growth from one C to the next: `tvl ceiling`, the crossover table).
+  fmt::print("  server: CPU {:.3f} s ({:.2f} us per request), RSS {} KiB\n", r.broker_cpu_s, per_request,
+             r.broker_rss_kib);
   fmt::print("  generator: CPU {:.3f} s, busiest thread {:.0f}% busy{}\n", r.load_cpu_s, r.load_busy * 100,
              r.load_bound ? "  LOAD-BOUND: the generator may have been the limit, not the server" : "");
   if (!point.check.empty()) {

@@ -95,6 +95,14 @@ def thread_corner(grid, b, key=THREADS):
             f"model (margin {margin}, {n}).")
 
 
+def nothing(grid, c, w, b):
+    """Why a cell has no winner: 'not run' when no model ran there (each row says why), else
+    'no rate passed'."""
+    rows = grid.cells.get((c, w, b), {}).values()
+    ran = [r for r in rows if not r.get("failure") and r["labels"].get("limit") != "not-run"]
+    return "no rate passed" if ran else "not run"
+
+
 def from_c(grid, b):
     """The C from which one model wins at every W tried at B, or which models share the
     largest C when none does."""
@@ -104,7 +112,8 @@ def from_c(grid, b):
     models = {model_of(k) for k in column.values() if k}
     if len(models) != 1 or None in column.values() or TIE in column.values():
         return (f"With {b_text(b)}, no one model wins at every W at C = {c_text(top)}: "
-                + ", ".join(f"W = {w_text(w)}: {outcome_label(k) if k else 'no rate passed'}"
+                + ", ".join(f"W = {w_text(w)}: "
+                            + (outcome_label(k) if k else nothing(grid, top, w, b))
                             for w, k in sorted(column.items())) + ".")
     model = models.pop()
     start = top

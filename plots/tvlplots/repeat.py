@@ -114,8 +114,8 @@ def repeat_blocks(rows, previous, previous_context):
         load = [cpu_apart(j[1], j[2], LOAD_CPU_FIELDS[j[2]["scenario"]]) for j in far]
         if all(x is not None for x in load):
             text += ("; the load generator's CPU per delivery, the same work in both runs, "
-                     "moved by " + ", ".join(f"{x:.0%}" for x in load) + " there (by as much: "
-                     "the whole machine ran at another speed)")
+                     "moved by " + ", ".join(f"{x:.0%}" for x in load) + " there (where it moved "
+                     "as much as the capacity, the whole machine ran at another speed)")
     bounded = [j for j in judged if j[3] == "load-bound"]
     if bounded:
         text += (f". {len(bounded)} more were load-bound in one run or both: lower bounds, "
