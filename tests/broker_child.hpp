@@ -69,6 +69,21 @@ class BrokerChild {
       n += std::stoi(e.path().filename().string()) < below;
     return n;
   }
+  // fds(below) once the count has held still for 200 ms (at most 5 s): the base a test counts
+  // connections from. Read once, it may catch a descriptor the broker's runtime holds for a
+  // moment (under the sanitizers on a loaded machine, one more than a moment later), and every
+  // later "base + N" is then off by it.
+  int settled_fds(int below = INT_MAX) const {
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    int last = fds(below);
+    auto since = Clock::now();
+    while (Clock::now() < deadline && Clock::now() - since < std::chrono::milliseconds(200)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (const int n = fds(below); n != last) last = n, since = Clock::now();
+    }
+    return last;
+  }
   std::int64_t rss_kib() const { return status_field("VmRSS:"); }
   std::int64_t threads() const { return status_field("Threads:"); }
   // User plus system CPU time so far, every thread together (/proc/PID/stat, fields 14 and 15).

@@ -148,7 +148,7 @@ struct Doomed {
 // nothing of them: its descriptors and threads return to what the live clients explain.
 void subscribers_killed(const Broker& b) {
   BrokerChild broker = start(b);
-  const int base_fds = broker.fds();
+  const int base_fds = broker.settled_fds();
   const std::string channel = "/topic/faults";
   Clients live;
   for (int i = 0; i < 2; ++i) live.push_back(subscriber(broker.port(), channel, "live-" + std::to_string(i)));
@@ -191,7 +191,7 @@ void connection_churn(const Broker& b) {
   auto live = subscriber(broker.port(), channel, "live");
   auto pub_held = subscriber(broker.port(), "/publisher", "publisher");  // confirmed: accepted and read
   Client& pub = *pub_held;
-  const int live_fds = broker.fds();
+  const int live_fds = broker.settled_fds();
   const auto live_threads = broker.threads();
 
   std::atomic<bool> churning{true};
@@ -264,7 +264,7 @@ void descriptor_limit(const Broker& b) {
   BrokerChild broker = start(b);
   constexpr int kLimit = 64;
   broker.limit_open_files(kLimit);
-  const int base_fds = broker.fds(kLimit);
+  const int base_fds = broker.settled_fds(kLimit);
   const std::string channel = "/topic/limit";
   auto pub_held = subscriber(broker.port(), "/publisher", "publisher");  // confirmed: accepted and read
   Client& pub = *pub_held;
