@@ -9,10 +9,18 @@
 
 namespace tvl {
 
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer's pthread_create refuses (EINVAL) a thread whose default stack was made
+// smaller than it needs for itself: under it, threads keep the system's default stack.
+inline constexpr bool kSetDefaultStack = false;
+#else
+inline constexpr bool kSetDefaultStack = true;
+#endif
+
 class DefaultStack {
  public:
   // `kib` KiB for every thread created from now on (0: leave the default alone).
-  explicit DefaultStack(std::size_t kib) : set_(kib > 0 && pthread_getattr_default_np(&old_) == 0) {
+  explicit DefaultStack(std::size_t kib) : set_(kSetDefaultStack && kib > 0 && pthread_getattr_default_np(&old_) == 0) {
     if (!set_) return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
