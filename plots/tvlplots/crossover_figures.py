@@ -12,7 +12,7 @@ from .capacity_terms import positive
 from .charts import decade_limits, plain_axes, stamp
 from .crossover_claims import (COLLAPSE, conditioned_cells, is_collapsed, seda_cell, series,
                                throughput)
-from .crossover_terms import (MAIN_VARIANT, b_text, c_text, capacity, cpus_of, label,
+from .crossover_terms import (MAIN_VARIANT, nothing, b_text, c_text, capacity, cpus_of, label,
                               margin_text, w_text)
 from .fmt import latency_tick, rate_tick
 
@@ -51,7 +51,9 @@ def dark(hex_colour):
 def cell_face(v, grid):
     """(fill, hatch, text) of one map cell from its verdict."""
     if not v["winner"]:
-        return NONE_FILL, "", "no rate\npassed"
+        cell = next((k for k, x in grid.verdicts.items() if x is v), None)
+        why = nothing(grid, *cell) if cell else "no rate passed"
+        return NONE_FILL, "", why.replace(" rate ", " rate\n").replace("not run", "not\nrun")
     if v["tie"]:
         return TIE_FILL, "", f"tie (≤ {grid.precision:.0%})\n{label(v['winner'])} " \
                              f"{margin_text(v)}"

@@ -10,7 +10,7 @@ the grid a contender wins, with the cells it comes from.
 import statistics
 
 from .capacity_terms import ratio_number
-from .crossover_terms import (EXECUTOR, LOOP, THREADS, TIE, b_text, c_span, c_text, capacity,
+from .crossover_terms import (nothing, EXECUTOR, LOOP, THREADS, TIE, b_text, c_span, c_text, capacity,
                               cell_text, cpus_of, label, long_name, margin_range, model_of,
                               outcome, outcome_label, w_span, w_text)
 from .fmt import si
@@ -93,14 +93,6 @@ def thread_corner(grid, b, key=THREADS):
     return (f"With {b_text(b)}, {'at ' if c_part[0] == 'C' else ''}{c_part} and "
             f"{'at ' if w_part[0] == 'W' else ''}{w_part}, {who} carries more than any other "
             f"model (margin {margin}, {n}).")
-
-
-def nothing(grid, c, w, b):
-    """Why a cell has no winner: 'not run' when no model ran there (each row says why), else
-    'no rate passed'."""
-    rows = grid.cells.get((c, w, b), {}).values()
-    ran = [r for r in rows if not r.get("failure") and r["labels"].get("limit") != "not-run"]
-    return "no rate passed" if ran else "not run"
 
 
 def from_c(grid, b):

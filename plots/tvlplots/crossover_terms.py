@@ -107,6 +107,14 @@ def rss_kib(r):
     return positive(r["counters"].get("server_rss_kib")) if capacity(r) else None
 
 
+def nothing(grid, c, w, b):
+    """Why a cell has no winner: 'not run' when no model ran there (each row says why), else
+    'no rate passed'."""
+    rows = grid.cells.get((c, w, b), {}).values()
+    ran = [r for r in rows if not r.get("failure") and r["labels"].get("limit") != "not-run"]
+    return "no rate passed" if ran else "not run"
+
+
 def projected(r):
     """A row's CPU-projected ceiling (one core), or None."""
     return positive(r["counters"].get("projected_ceiling")) if capacity(r) else None
